@@ -1,0 +1,104 @@
+"""What every builder receives and returns.
+
+A builder is a pure function ``(AgentContext) -> Desired``: plain dicts keyed by a stable
+composition-resource name, no I/O and no protobuf. Keys are part of the API: Crossplane
+matches observed resources by them, so a shipped key is never renamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from function.input import Policy
+from function.names import child_name, nats_token
+from function.spec import XAgentSpec
+from runtime.definition import AgentDefinition
+
+__all__ = ["AgentContext", "Builder", "Desired", "Manifest"]
+
+Manifest = dict[str, Any]
+Desired = dict[str, Manifest]
+Builder = Callable[["AgentContext"], Desired]
+
+PART_OF = "xagent"
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Everything a builder may read about the XAgent being composed."""
+
+    name: str
+    namespace: str
+    spec: XAgentSpec
+    definition: AgentDefinition
+    definition_id: str
+    definition_checksum: str
+    policy: Policy = field(default_factory=Policy)
+    observed: Mapping[str, Manifest] = field(default_factory=dict)
+
+    # --- names shared by more than one builder -----------------------------------------
+
+    def child(self, *suffixes: str, max_length: int = 63) -> str:
+        """Deterministic name of a composed object: ``<xr-name>-<suffix>``."""
+        return child_name(self.name, *suffixes, max_length=max_length)
+
+    @property
+    def service_account_name(self) -> str:
+        """The runtime's ServiceAccount."""
+        return self.child()
+
+    @property
+    def deployment_name(self) -> str:
+        """The runtime Deployment (also the Service and the selector's instance)."""
+        return self.child()
+
+    @property
+    def service_host(self) -> str:
+        """In-cluster DNS name of the runtime Service."""
+        return f"{self.deployment_name}.{self.namespace}.svc.cluster.local"
+
+    @property
+    def subject_prefix(self) -> str:
+        """``<prefix>.jobs``, ``.results`` and ``.dead`` are this agent's subjects."""
+        return self.spec.queue.subject_prefix or "xagent.{}.{}".format(
+            nats_token(self.namespace), nats_token(self.name)
+        )
+
+    @property
+    def stream_name(self) -> str:
+        """The JetStream stream that holds the agent's subjects."""
+        return self.spec.queue.stream or nats_token("xagent", self.namespace, self.name)
+
+    @property
+    def consumer_name(self) -> str:
+        """The durable pull consumer the runtime pods share."""
+        return nats_token(self.name, "workers")
+
+    # --- labels ---------------------------------------------------------------------------
+
+    def selector_labels(self) -> dict[str, str]:
+        """Labels that select the runtime pods (immutable once a Deployment exists)."""
+        return {
+            "app.kubernetes.io/name": "xagent-runtime",
+            "app.kubernetes.io/instance": child_name(self.name),
+        }
+
+    def labels(self, component: str) -> dict[str, str]:
+        """Standard labels of an object of ``component`` (runtime, database, cache, ...)."""
+        return {
+            "app.kubernetes.io/name": f"xagent-{component}" if component != "runtime"
+            else "xagent-runtime",
+            "app.kubernetes.io/instance": child_name(self.name),
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/part-of": PART_OF,
+            "app.kubernetes.io/managed-by": "crossplane",
+            "xagent.dev/agent": child_name(self.name),
+            "xagent.dev/tenant": self.spec.tenant_id,
+        }
+
+    def metadata(self, name: str, component: str, **extra: Any) -> dict[str, Any]:
+        """``metadata`` of a namespaced object: name, namespace and labels."""
+        return {"name": name, "namespace": self.namespace, "labels": self.labels(component),
+                **extra}

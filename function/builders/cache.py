@@ -1,0 +1,266 @@
+"""Redis-compatible cache for streamed events: one function per cache engine.
+
+Engines:
+    dragonfly: a Dragonfly instance; the operator creates a StatefulSet and a ClusterIP
+        Service named after the instance, on port 6379, selecting the master
+        (dragonfly-operator ``internal/resources/resources.go``).
+    redis: a single-pod Redis Deployment and its Service, composed here.
+    external: nothing composed; the user's Secret holds a ``redis://`` URL.
+    none: nothing composed; the runtime keeps events in an in-process buffer.
+
+Streamed events are a cache: a lost event stream costs a client a reconnect, never a job
+(results live in Postgres and NATS). So both engines run without persistence and evict
+under memory pressure (Dragonfly ``--cache_mode``, Redis ``allkeys-lru``) instead of failing
+writes, and neither sets a password: the runtime's NetworkPolicy and the cluster network
+are the boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+from function.builders.base import AgentContext, Desired, Manifest
+from function.spec import CacheEngine
+from runtime.contract import CACHE_ENV
+
+__all__ = [
+    "DRAGONFLY_API_VERSION",
+    "REDIS_PORT",
+    "build",
+    "cache_env",
+    "cache_host",
+    "cache_name",
+    "quantity_bytes",
+]
+
+COMPONENT = "cache"
+DRAGONFLY_API_VERSION = "dragonflydb.io/v1alpha1"
+REDIS_PORT = 6379
+REDIS_UID = 999
+"""The ``redis`` user of the official images (and ``dfly`` of Dragonfly's)."""
+MAXMEMORY_RATIO = Decimal("0.9")
+"""Share of the memory limit Redis may fill with data; the rest is buffers and overhead."""
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$")
+_EXPONENT = re.compile(r"^[eE]([+-]?[0-9]+)$")
+
+
+def build(ctx: AgentContext) -> Desired:
+    """Desired cache resources of the configured engine."""
+    return _BACKENDS[ctx.spec.persistence.cache.engine](ctx)
+
+
+def cache_env(ctx: AgentContext) -> list[Manifest]:
+    """EnvVars connecting the runtime container to its cache; empty for engine none."""
+    cache = ctx.spec.persistence.cache
+    if cache.engine in (CacheEngine.DRAGONFLY, CacheEngine.REDIS):
+        return [
+            {"name": CACHE_ENV.HOST, "value": cache_host(ctx)},
+            {"name": CACHE_ENV.PORT, "value": str(REDIS_PORT)},
+        ]
+    if cache.engine == CacheEngine.EXTERNAL and cache.external is not None:
+        ref = {"name": cache.external.secret_name, "key": cache.external.key}
+        return [{"name": CACHE_ENV.URL, "valueFrom": {"secretKeyRef": ref}}]
+    return []
+
+
+def cache_name(ctx: AgentContext) -> str:
+    """The Dragonfly instance, or the redis Deployment; also the Service of either."""
+    return ctx.child("cache")
+
+
+def cache_host(ctx: AgentContext) -> str:
+    """In-cluster DNS name of the cache Service."""
+    return f"{cache_name(ctx)}.{ctx.namespace}.svc.cluster.local"
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity (``512Mi``, ``1G``, ``1.5Gi``, ``1e9``) in whole bytes.
+
+    Raises:
+        ValueError: If ``quantity`` is not a Kubernetes quantity.
+    """
+    match = _QUANTITY.match(quantity.strip())
+    if match is None:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    number, suffix = match.groups()
+    try:
+        value = Decimal(number)
+    except InvalidOperation:
+        raise ValueError(f"not a quantity: {quantity!r}") from None
+    if suffix in _BINARY:
+        value *= _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        value *= _DECIMAL[suffix]
+    elif exponent := _EXPONENT.match(suffix):
+        value *= Decimal(10) ** int(exponent.group(1))
+    else:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    return int(value)
+
+
+# --- backends ------------------------------------------------------------------------------
+
+
+def build_dragonfly(ctx: AgentContext) -> Desired:
+    """A Dragonfly instance sized by ``spec.persistence.cache``.
+
+    Dragonfly sets its own maxmemory from the container's memory limit (80% of it), and
+    falls back from io_uring to epoll where the RuntimeDefault seccomp profile blocks it.
+    """
+    cache = ctx.spec.persistence.cache
+    name = cache_name(ctx)
+    return {
+        "cache": {
+            "apiVersion": DRAGONFLY_API_VERSION,
+            "kind": "Dragonfly",
+            "metadata": ctx.metadata(name, COMPONENT),
+            "spec": {
+                "replicas": cache.replicas,
+                "args": ["--cache_mode=true"],
+                "resources": _resources(cache.memory),
+                "serviceSpec": {"name": name, "type": "ClusterIP"},
+                "podSecurityContext": {**_pod_security_context(), "fsGroup": REDIS_UID},
+                "containerSecurityContext": _container_security_context(read_only=False),
+            },
+        }
+    }
+
+
+def build_redis(ctx: AgentContext) -> Desired:
+    """A single Redis pod without persistence, and its Service.
+
+    The root filesystem is read-only; ``/data`` (Redis's working directory) is an emptyDir
+    that stays empty, since both RDB snapshots and the AOF are off.
+    """
+    cache = ctx.spec.persistence.cache
+    name = cache_name(ctx)
+    selector = _selector(ctx)
+    maxmemory = int(quantity_bytes(cache.memory) * MAXMEMORY_RATIO)
+    flags = [
+        ("save", ""),
+        ("appendonly", "no"),
+        ("dir", "/data"),
+        # No password: the image's entrypoint would turn protected mode off for us, but
+        # ``command`` bypasses it, and protected mode refuses every non-loopback client.
+        ("protected-mode", "no"),
+        ("maxmemory", str(maxmemory)),
+        ("maxmemory-policy", "allkeys-lru"),
+    ]
+    container = {
+        "name": "redis",
+        "image": cache.image,
+        "command": ["redis-server"],
+        "args": [part for flag, value in flags for part in (f"--{flag}", value)],
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+        "resources": _resources(cache.memory),
+        "readinessProbe": _tcp_probe(initial_delay=2),
+        "livenessProbe": _tcp_probe(initial_delay=10),
+        "securityContext": _container_security_context(read_only=True),
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": ctx.metadata(name, COMPONENT),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": ctx.labels(COMPONENT)},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {**_pod_security_context(), "fsGroup": REDIS_UID},
+                    "containers": [container],
+                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": ctx.metadata(name, COMPONENT),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(selector),
+            "ports": [
+                {"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}
+            ],
+        },
+    }
+    return {"cache": deployment, "cache-service": service}
+
+
+def build_external(ctx: AgentContext) -> Desired:
+    """Nothing to compose: the runtime reads REDIS_URL from the user's Secret."""
+    return {}
+
+
+def build_none(ctx: AgentContext) -> Desired:
+    """Nothing to compose: the runtime buffers events in memory."""
+    return {}
+
+
+_BACKENDS: dict[str, Callable[[AgentContext], Desired]] = {
+    CacheEngine.DRAGONFLY: build_dragonfly,
+    CacheEngine.REDIS: build_redis,
+    CacheEngine.EXTERNAL: build_external,
+    CacheEngine.NONE: build_none,
+}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _selector(ctx: AgentContext) -> dict[str, str]:
+    labels = ctx.labels(COMPONENT)
+    return {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+
+
+def _tcp_probe(*, initial_delay: int) -> Manifest:
+    return {
+        "tcpSocket": {"port": "redis"},
+        "initialDelaySeconds": initial_delay,
+        "periodSeconds": 10,
+        "timeoutSeconds": 2,
+        "failureThreshold": 3,
+    }
+
+
+def _resources(memory: str) -> Manifest:
+    # Memory request = limit: a cache that is OOM-killed under node pressure loses everything.
+    return {"requests": {"cpu": "50m", "memory": memory}, "limits": {"memory": memory}}
+
+
+def _pod_security_context() -> Manifest:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": REDIS_UID,
+        "runAsGroup": REDIS_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container_security_context(*, read_only: bool) -> Manifest:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only,
+        "capabilities": {"drop": ["ALL"]},
+    }

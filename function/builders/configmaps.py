@@ -1,0 +1,103 @@
+"""The two files the runtime reads at startup: its agent definition and its tool grants.
+
+Both are rendered canonically (sorted keys, fixed indentation), so the same spec always
+gives byte-identical ConfigMaps and the Deployment's config checksum moves only when the
+content does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.external_secrets import tool_credential_env_names
+from runtime import contract
+
+__all__ = [
+    "DEFINITION_CHECKSUM_ANNOTATION",
+    "DEFINITION_ID_ANNOTATION",
+    "DEFINITION_KEY",
+    "TOOL_GRANTS_KEY",
+    "build",
+    "definition_configmap_name",
+    "definition_data",
+    "tool_grants",
+    "tool_grants_configmap_name",
+    "tool_grants_data",
+]
+
+DEFINITION_KEY = "configmap-definition"
+TOOL_GRANTS_KEY = "configmap-tool-grants"
+COMPONENT = "runtime"
+DEFINITION_ID_ANNOTATION = "xagent.dev/definition-id"
+DEFINITION_CHECKSUM_ANNOTATION = "xagent.dev/definition-checksum"
+
+
+def build(ctx: AgentContext) -> Desired:
+    """The definition ConfigMap and the tool grants ConfigMap."""
+    # The ID and checksum are annotations, not data: every data key becomes a file in the
+    # mounted directory, and the runtime takes its ID from AGENT_DEFINITION_ID.
+    annotations = {
+        DEFINITION_ID_ANNOTATION: ctx.definition_id,
+        DEFINITION_CHECKSUM_ANNOTATION: ctx.definition_checksum,
+    }
+    return {
+        DEFINITION_KEY: _configmap(
+            ctx, definition_configmap_name(ctx), definition_data(ctx), annotations
+        ),
+        TOOL_GRANTS_KEY: _configmap(ctx, tool_grants_configmap_name(ctx), tool_grants_data(ctx)),
+    }
+
+
+def definition_configmap_name(ctx: AgentContext) -> str:
+    """The ConfigMap mounted at contract.DEFINITION_MOUNT."""
+    return ctx.child("definition")
+
+
+def tool_grants_configmap_name(ctx: AgentContext) -> str:
+    """The ConfigMap mounted at contract.TOOL_GRANTS_MOUNT."""
+    return ctx.child("tool-grants")
+
+
+def definition_data(ctx: AgentContext) -> dict[str, str]:
+    """``data`` of the definition ConfigMap: the seed-001 (snake_case) JSON of the graph."""
+    return {contract.DEFINITION_FILE: _canonical(ctx.definition.to_runtime_json())}
+
+
+def tool_grants(ctx: AgentContext) -> dict[str, Any]:
+    """The grants the runtime enforces: no tool outside ``tools`` is ever bound to a model.
+
+    ``credentialEnv`` names the variable that carries a tool's credential (the runtime's
+    ToolGrant.credential_env); it is present only for grants with credentials.
+    """
+    envs = tool_credential_env_names(ctx)
+    tools = []
+    for grant in ctx.spec.tools.allowed:
+        entry = {"name": grant.name, "kind": grant.kind}
+        if grant.name in envs:
+            entry["credentialEnv"] = envs[grant.name]
+        tools.append(entry)
+    return {"tools": tools, "riskTier": ctx.spec.risk_tier, "tenantId": ctx.spec.tenant_id}
+
+
+def tool_grants_data(ctx: AgentContext) -> dict[str, str]:
+    """``data`` of the tool grants ConfigMap."""
+    return {contract.TOOL_GRANTS_FILE: _canonical(tool_grants(ctx))}
+
+
+def _canonical(value: Any) -> str:
+    # Indented for `kubectl get -o yaml` readers; sorted so equal content is equal text.
+    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def _configmap(
+    ctx: AgentContext, name: str, data: dict[str, str], annotations: dict[str, str] | None = None
+) -> Manifest:
+    extra = {"annotations": annotations} if annotations else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": ctx.metadata(name, COMPONENT, **extra),
+        "data": data,
+    }

@@ -1,0 +1,324 @@
+"""The runtime Deployment: one ``runtime`` container configured entirely by environment
+variables and two read-only ConfigMap mounts (runtime/contract.py names both sides).
+
+The container env, in order: the contract variables from the spec, model API keys, tool
+credentials, the database, cache and queue connections, then the user's spec.env. A
+container must not hold a name twice, so the first generated entry of a name wins, and a
+user entry replaces the generated entry of its name in place, except for the names in
+PROTECTED_ENV: those carry identity and policy that the function has checked (tenant, risk
+tier, model, tool grants), so a user entry for one is dropped and reported by
+:func:`warnings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from function.builders import autoscaler, cache, postgres, queue
+from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.configmaps import (
+    definition_configmap_name,
+    definition_data,
+    tool_grants_configmap_name,
+    tool_grants_data,
+)
+from function.builders.external_secrets import model_key_env, tool_credential_env
+from function.spec import ResourceList
+from runtime import contract
+from runtime.contract import ENV
+
+__all__ = [
+    "CHECKSUM_ANNOTATION",
+    "CONTAINER_NAME",
+    "KEY",
+    "PROTECTED_ENV",
+    "RUN_AS",
+    "SHUTDOWN_GRACE_SECONDS",
+    "TERMINATION_GRACE_SECONDS",
+    "build",
+    "config_checksum",
+    "container_env",
+    "runtime_env",
+    "warnings",
+]
+
+KEY = "deployment"
+COMPONENT = "runtime"
+CONTAINER_NAME = "runtime"
+PORT_NAME = "http"
+CHECKSUM_ANNOTATION = "xagent.dev/config-checksum"
+
+RUN_AS = 65532
+"""The distroless ``nonroot`` user and group."""
+SHUTDOWN_GRACE_SECONDS = 25
+"""How long the runtime drains in-flight jobs after SIGTERM; unfinished ones are redelivered."""
+TERMINATION_GRACE_SECONDS = SHUTDOWN_GRACE_SECONDS + 10
+"""Longer than the drain, so the kubelet's SIGKILL never cuts a drain short."""
+TMP_MOUNT = "/tmp"  # noqa: S108 - a pod-private emptyDir, not a shared host /tmp
+TMP_SIZE_LIMIT = "1Gi"
+"""Scratch space; contract.STATE_DIR lives under it (SQLite checkpoints with database none)."""
+
+PROTECTED_ENV = frozenset(
+    {
+        ENV.AGENT_NAME,
+        ENV.AGENT_NAMESPACE,
+        ENV.AGENT_DEFINITION_ID,
+        ENV.AGENT_DEFINITION_PATH,
+        ENV.TOOL_GRANTS_PATH,
+        ENV.TENANT_ID,
+        ENV.RISK_TIER,
+        ENV.MODEL_PROVIDER,
+        ENV.MODEL_NAME,
+        ENV.MODEL_FALLBACK,
+        ENV.MODEL_ENDPOINT,
+    }
+)
+"""Variables spec.env may not set: the policy checks ran on the values the function writes."""
+
+_VOLUME_DEFINITION = "definition"
+_VOLUME_TOOL_GRANTS = "tool-grants"
+_VOLUME_TMP = "tmp"
+
+
+def build(ctx: AgentContext) -> Desired:
+    """The runtime Deployment."""
+    env = container_env(ctx)
+    env_from = _env_from(ctx)
+    spec: Manifest = {}
+    if not autoscaler.owns_replicas(ctx):
+        spec["replicas"] = ctx.spec.scaling.min_replicas
+    spec |= {
+        "selector": {"matchLabels": ctx.selector_labels()},
+        # Surge before removing: capacity never drops during a rollout.
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {
+                "labels": ctx.labels(COMPONENT),
+                "annotations": {CHECKSUM_ANNOTATION: config_checksum(ctx, env, env_from)},
+            },
+            "spec": _pod_spec(ctx, _container(ctx, env, env_from)),
+        },
+    }
+    return {
+        KEY: {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": ctx.metadata(ctx.deployment_name, COMPONENT),
+            "spec": spec,
+        }
+    }
+
+
+# --- env -----------------------------------------------------------------------------------
+
+
+def runtime_env(ctx: AgentContext) -> list[Manifest]:
+    """The contract variables (seed 000 names) the spec sets; unset optionals are left out."""
+    spec = ctx.spec
+    model = spec.model
+    obs = spec.observability
+    pairs: list[tuple[str, object]] = [
+        (ENV.AGENT_NAME, ctx.name),
+        (ENV.AGENT_NAMESPACE, ctx.namespace),
+        (ENV.AGENT_DEFINITION_ID, ctx.definition_id),
+        (ENV.AGENT_DEFINITION_PATH, f"{contract.DEFINITION_MOUNT}/{contract.DEFINITION_FILE}"),
+        (ENV.TOOL_GRANTS_PATH, f"{contract.TOOL_GRANTS_MOUNT}/{contract.TOOL_GRANTS_FILE}"),
+        (ENV.TENANT_ID, spec.tenant_id),
+        (ENV.RISK_TIER, spec.risk_tier),
+        (ENV.MODEL_PROVIDER, model.provider),
+        (ENV.MODEL_NAME, model.name),
+        (ENV.MODEL_ENDPOINT, model.endpoint),
+        (ENV.MODEL_FALLBACK, model.fallback_model),
+        (ENV.MODEL_TEMPERATURE, model.temperature),
+        (ENV.MODEL_MAX_TOKENS, model.max_tokens),
+        (ENV.MODEL_TOP_P, model.top_p),
+        (ENV.MODEL_API_VERSION, model.api_version),
+        (ENV.SYSTEM_PROMPT, spec.system_prompt),
+        (ENV.MAX_PARALLEL_SESSIONS, spec.concurrency.max_parallel_sessions),
+        (ENV.MAX_CONCURRENT_CONVERSATIONS, spec.behavior.max_concurrent_conversations),
+        (ENV.MAX_CONTEXT_MESSAGES, spec.behavior.max_context_messages),
+        (ENV.CONVERSATION_TTL_SECONDS, _whole_seconds(spec.behavior.conversation_ttl)),
+        (ENV.LOG_LEVEL, obs.log_level),
+        (ENV.LOG_PROMPTS, obs.log_prompts),
+        (ENV.EMIT_TOKENS, obs.emit_tokens),
+    ]
+    if obs.tracing.endpoint:
+        pairs += [
+            (ENV.OTEL_EXPORTER_OTLP_ENDPOINT, obs.tracing.endpoint),
+            (ENV.OTEL_TRACES_SAMPLER_ARG, obs.tracing.sample_ratio),
+        ]
+    pairs += [
+        # The runtime's own default, so local and in-cluster traces and metrics match.
+        (ENV.OTEL_SERVICE_NAME, f"xagent-{ctx.name}"),
+        (ENV.STATE_DIR, contract.STATE_DIR),
+        (ENV.PORT, contract.HTTP_PORT),
+        (ENV.SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS),
+    ]
+    return [{"name": name, "value": _env_value(value)} for name, value in pairs
+            if value is not None and value != ""]
+
+
+def container_env(ctx: AgentContext) -> list[Manifest]:
+    """The runtime container's env: generated entries, then spec.env (see module doc)."""
+    generated = [
+        *runtime_env(ctx),
+        *model_key_env(ctx),
+        *tool_credential_env(ctx),
+        *postgres.database_env(ctx),
+        *cache.cache_env(ctx),
+        *queue.queue_env(ctx),
+    ]
+    by_name: dict[str, Manifest] = {}
+    for entry in generated:
+        by_name.setdefault(entry["name"], entry)
+    for user in ctx.spec.env:
+        if user.name not in PROTECTED_ENV:
+            # dicts keep insertion order: replacing a name keeps its position.
+            by_name[user.name] = user.model_dump(by_alias=True, exclude_none=True)
+    return list(by_name.values())
+
+
+def warnings(ctx: AgentContext) -> list[str]:
+    """spec.env entries that were dropped because they would override policy."""
+    return [
+        f"spec.env[{i}]: {entry.name} is set by the function and cannot be overridden"
+        for i, entry in enumerate(ctx.spec.env)
+        if entry.name in PROTECTED_ENV
+    ]
+
+
+def config_checksum(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest]) -> str:
+    """sha256 of what the pod reads at startup but a pod template does not show.
+
+    The ConfigMaps' content changes without any change to the template; putting their hash
+    in a template annotation makes a new definition or new grants roll the pods.
+    """
+    payload = {
+        "definition": definition_data(ctx),
+        "toolGrants": tool_grants_data(ctx),
+        "env": env,
+        "envFrom": env_from,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _env_from(ctx: AgentContext) -> list[Manifest]:
+    return [source.model_dump(by_alias=True, exclude_none=True) for source in ctx.spec.env_from]
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _whole_seconds(duration: str) -> int:
+    # The runtime wants a whole number of seconds, at least one.
+    return max(1, math.ceil(queue.duration_seconds(duration)))
+
+
+# --- pod -----------------------------------------------------------------------------------
+
+
+def _container(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest]) -> Manifest:
+    image = ctx.spec.image
+    container: Manifest = {
+        "name": CONTAINER_NAME,
+        "image": image.reference,
+        "imagePullPolicy": image.pull_policy,
+        "ports": [{"name": PORT_NAME, "containerPort": contract.HTTP_PORT, "protocol": "TCP"}],
+        "env": env,
+    }
+    if env_from:
+        container["envFrom"] = env_from
+    container |= {
+        "volumeMounts": [
+            {"name": _VOLUME_DEFINITION, "mountPath": contract.DEFINITION_MOUNT, "readOnly": True},
+            {"name": _VOLUME_TOOL_GRANTS, "mountPath": contract.TOOL_GRANTS_MOUNT,
+             "readOnly": True},
+            {"name": _VOLUME_TMP, "mountPath": TMP_MOUNT},
+        ],
+        # /health only says the process lives; /ready checks Postgres, Redis and NATS, so a
+        # pod that lost a backend leaves the Service without being restarted.
+        "startupProbe": _probe("/health", period=5, failures=24),  # up to 2 minutes to start
+        "livenessProbe": _probe("/health", period=10, failures=3),
+        "readinessProbe": _probe("/ready", period=10, failures=3, timeout=5),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    resources = _resources(ctx)
+    if resources:
+        container["resources"] = resources
+    return container
+
+
+def _pod_spec(ctx: AgentContext, container: Manifest) -> Manifest:
+    pod: Manifest = {
+        "serviceAccountName": ctx.service_account_name,
+        "automountServiceAccountToken": False,
+        # Service links would add <SERVICE>_PORT=tcp://... for every Service of the
+        # namespace; one named redis or pg would clobber REDIS_PORT or PG_PORT.
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        # The restricted Pod Security Standard.
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # Replicas on different nodes when the scheduler can, so a node loss takes one.
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": ctx.selector_labels()},
+                "matchLabelKeys": ["pod-template-hash"],
+            }
+        ],
+        "containers": [container],
+        "volumes": [
+            {"name": _VOLUME_DEFINITION,
+             "configMap": {"name": definition_configmap_name(ctx)}},
+            {"name": _VOLUME_TOOL_GRANTS,
+             "configMap": {"name": tool_grants_configmap_name(ctx)}},
+            {"name": _VOLUME_TMP, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+        ],
+    }
+    if ctx.spec.image.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s.name} for s in ctx.spec.image.image_pull_secrets]
+    return pod
+
+
+def _probe(path: str, *, period: int, failures: int, timeout: int = 3) -> Manifest:
+    return {
+        "httpGet": {"path": path, "port": PORT_NAME},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def _resources(ctx: AgentContext) -> Manifest:
+    out: Manifest = {}
+    for field in ("requests", "limits"):
+        values = _quantities(getattr(ctx.spec.resources, field))
+        if values:
+            out[field] = values
+    return out
+
+
+def _quantities(resource_list: ResourceList) -> dict[str, str]:
+    return {k: v for k, v in resource_list.model_dump().items() if v is not None}

@@ -1,0 +1,124 @@
+"""The NATS JetStream jobs queue: a NACK Stream and the durable pull Consumer the pods share.
+
+One stream per agent holds all three of its subjects (``<prefix>.jobs``, ``.results`` and
+``.dead``) with limits retention, so results and dead letters stay readable for
+``spec.queue.maxAge`` after the job was acked. The consumer filters ``.jobs`` only; the
+runtime publishes results and dead letters itself, with a ``Nats-Msg-Id`` that the stream's
+duplicate window de-duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+
+from function.builders.base import AgentContext, Desired, Manifest
+from function.spec import Autoscaler, QueueEngine
+from runtime.contract import QUEUE_ENV
+
+__all__ = [
+    "DUPLICATE_WINDOW",
+    "NACK_API_VERSION",
+    "build",
+    "duration_seconds",
+    "max_ack_pending",
+    "queue_env",
+    "subjects",
+]
+
+COMPONENT = "queue"
+NACK_API_VERSION = "jetstream.nats.io/v1beta2"
+DUPLICATE_WINDOW = "2m"
+"""How long the stream remembers a Nats-Msg-Id: covers a publisher's retries after a crash."""
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+
+
+def build(ctx: AgentContext) -> Desired:
+    """The Stream and Consumer for engine nats; nothing for engine none."""
+    if ctx.spec.queue.engine != QueueEngine.NATS:
+        return {}
+    return {"stream": _stream(ctx), "consumer": _consumer(ctx)}
+
+
+def subjects(ctx: AgentContext) -> dict[str, str]:
+    """The agent's subjects: ``jobs``, ``results`` and ``dead`` (dead letters)."""
+    prefix = ctx.subject_prefix
+    return {"jobs": f"{prefix}.jobs", "results": f"{prefix}.results", "dead": f"{prefix}.dead"}
+
+
+def duration_seconds(duration: str) -> float:
+    """``1m30s`` -> 90.0: a duration of ``spec.DURATION``'s form, in seconds."""
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration))
+
+
+def max_ack_pending(ctx: AgentContext) -> int:
+    """Jobs in flight across all pods: sessions per pod times the most pods there can be."""
+    scaling = ctx.spec.scaling
+    pods = scaling.max_replicas if scaling.autoscaler != Autoscaler.NONE else scaling.min_replicas
+    return ctx.spec.concurrency.max_parallel_sessions * max(pods, 1)
+
+
+def queue_env(ctx: AgentContext) -> list[Manifest]:
+    """EnvVars connecting the runtime container to its queue; empty for engine none."""
+    queue = ctx.spec.queue
+    if queue.engine != QueueEngine.NATS:
+        return []
+    subj = subjects(ctx)
+    return [
+        {"name": QUEUE_ENV.URL, "value": queue.url},
+        {"name": QUEUE_ENV.STREAM, "value": ctx.stream_name},
+        {"name": QUEUE_ENV.CONSUMER, "value": ctx.consumer_name},
+        {"name": QUEUE_ENV.JOBS_SUBJECT, "value": subj["jobs"]},
+        {"name": QUEUE_ENV.RESULTS_SUBJECT, "value": subj["results"]},
+        {"name": QUEUE_ENV.DEAD_LETTER_SUBJECT, "value": subj["dead"]},
+        {"name": QUEUE_ENV.ACK_WAIT_SECONDS, "value": _number(duration_seconds(queue.ack_wait))},
+        {"name": QUEUE_ENV.MAX_DELIVER, "value": str(queue.max_deliver)},
+    ]
+
+
+def _stream(ctx: AgentContext) -> Manifest:
+    queue = ctx.spec.queue
+    return {
+        "apiVersion": NACK_API_VERSION,
+        "kind": "Stream",
+        "metadata": ctx.metadata(ctx.child("jobs"), COMPONENT),
+        "spec": {
+            "name": ctx.stream_name,
+            "description": f"xagent {ctx.namespace}/{ctx.name}: jobs, results, dead letters",
+            "subjects": [f"{ctx.subject_prefix}.>"],
+            "retention": "limits",
+            "discard": "old",
+            "maxAge": queue.max_age,
+            "storage": queue.storage,
+            "replicas": queue.replicas,
+            "duplicateWindow": DUPLICATE_WINDOW,
+            "servers": [queue.url],
+        },
+    }
+
+
+def _consumer(ctx: AgentContext) -> Manifest:
+    queue = ctx.spec.queue
+    return {
+        "apiVersion": NACK_API_VERSION,
+        "kind": "Consumer",
+        "metadata": ctx.metadata(ctx.child("workers"), COMPONENT),
+        "spec": {
+            "durableName": ctx.consumer_name,
+            "streamName": ctx.stream_name,
+            "description": f"xagent {ctx.namespace}/{ctx.name} runtime workers",
+            "filterSubject": subjects(ctx)["jobs"],
+            "deliverPolicy": "all",
+            "ackPolicy": "explicit",
+            "ackWait": queue.ack_wait,
+            "maxDeliver": queue.max_deliver,
+            "maxAckPending": max_ack_pending(ctx),
+            "replayPolicy": "instant",
+            "servers": [queue.url],
+        },
+    }
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)

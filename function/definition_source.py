@@ -1,0 +1,88 @@
+"""Finds the agent definition: inline in the spec, or in a ConfigMap the XR references.
+
+A referenced ConfigMap is read through Crossplane's required resources: the function asks
+for it, and Crossplane calls again with it (or with nothing, when it does not exist).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from crossplane.function.resource import Condition
+from pydantic import ValidationError
+
+from function import conditions
+from function.conditions import Reason
+from function.errors import InputError, messages
+from function.spec import XAgentSpec
+from runtime.definition import AgentDefinition
+
+__all__ = ["REQUIREMENT", "Resolution", "resolve"]
+
+REQUIREMENT = "definition"
+"""Name of the required-resources entry that carries the referenced ConfigMap."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A resolved definition, or the condition that says why there is none yet."""
+
+    condition: Condition
+    definition: AgentDefinition | None = None
+    definition_id: str | None = None
+    checksum: str | None = None
+
+
+def resolve(
+    xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | None
+) -> Resolution:
+    """Resolve the definition of an XAgent.
+
+    Args:
+        xr_name: The XR's name, the definition ID of an inline definition.
+        spec: The validated spec.
+        required: The ConfigMaps Crossplane fetched for REQUIREMENT, or None when it has
+            not fetched them yet.
+
+    Raises:
+        InputError: The ConfigMap holds a definition that cannot be built.
+    """
+    if spec.definition is not None:
+        return _resolved(spec.definition, xr_name, Reason.INLINE, "inline definition")
+    ref = spec.definition_ref
+    assert ref is not None  # the spec validator guarantees one of the two
+    if required is None:
+        return Resolution(conditions.definition_unresolved(
+            Reason.WAITING_FOR_DEFINITION, f"waiting for ConfigMap {ref.name}"))
+    if not required:
+        return Resolution(conditions.definition_unresolved(
+            Reason.CONFIG_MAP_NOT_FOUND, f"ConfigMap {ref.name} not found"))
+    data = required[0].get("data") or {}
+    if ref.key not in data:
+        return Resolution(conditions.definition_unresolved(
+            Reason.CONFIG_MAP_KEY_MISSING, f"ConfigMap {ref.name} has no key {ref.key}"))
+    where = f"spec.definitionRef (ConfigMap {ref.name}, key {ref.key})"
+    try:
+        raw = yaml.safe_load(data[ref.key])
+    except yaml.YAMLError as e:
+        raise InputError(f"{where}: not JSON or YAML: {e}") from e
+    try:
+        definition = AgentDefinition.model_validate(raw)
+    except ValidationError as e:
+        raise InputError("; ".join(f"{where}: {m}" for m in messages(e, ""))) from e
+    return _resolved(definition, ref.id or ref.name, Reason.CONFIG_MAP_FOUND,
+                     f"ConfigMap {ref.name} key {ref.key}")
+
+
+def _resolved(definition: AgentDefinition, def_id: str, reason: str, msg: str) -> Resolution:
+    canonical = json.dumps(definition.to_runtime_json(), sort_keys=True, separators=(",", ":"))
+    return Resolution(
+        condition=conditions.definition_resolved(reason, msg),
+        definition=definition,
+        definition_id=def_id,
+        checksum=hashlib.sha256(canonical.encode()).hexdigest(),
+    )

@@ -1,0 +1,66 @@
+"""The composition function: XAgent -> composed resources, readiness and conditions."""
+
+from __future__ import annotations
+
+import grpc
+from crossplane.function import logging, request, resource, response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from pydantic import ValidationError
+
+from function import compose, definition_source, observed
+from function.errors import InputError, messages
+from function.input import FunctionInput
+from function.spec import XAgentSpec
+
+__all__ = ["FunctionRunner"]
+
+
+class FunctionRunner(grpcv1.FunctionRunnerService):
+    """Serves the xagent composition function over gRPC."""
+
+    def __init__(self) -> None:
+        self.log = logging.get_logger()
+
+    async def RunFunction(
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
+    ) -> fnv1.RunFunctionResponse:
+        """Compose an XAgent. Never raises: every failure becomes one Fatal result."""
+        log = self.log.bind(tag=req.meta.tag)
+        rsp = response.to(req)
+        try:
+            _run(req, rsp, log)
+        except InputError as e:
+            log.info("bad input", error=str(e))
+            response.fatal(rsp, str(e))
+        except Exception as e:  # noqa: BLE001 - the gRPC boundary must answer, not crash
+            log.exception("unexpected error")
+            response.fatal(rsp, f"internal error composing XAgent: {type(e).__name__}: {e}")
+        return rsp
+
+
+def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> None:
+    policy = _parse(FunctionInput, resource.struct_to_dict(req.input), "input").policy
+    xr = observed.xr(req)
+    name = (xr.get("metadata") or {}).get("name") or "xagent"
+    namespace = observed.xr_namespace(xr)
+    spec = _parse(XAgentSpec, xr.get("spec") or {}, "spec")
+    ref = spec.definition_ref
+    required = None
+    if ref is not None:
+        response.require_resources(rsp, definition_source.REQUIREMENT, "v1", "ConfigMap",
+                                   match_name=ref.name, namespace=namespace)
+        if definition_source.REQUIREMENT in req.required_resources:
+            required = request.get_required_resources(req, definition_source.REQUIREMENT)
+    resolution = definition_source.resolve(name, spec, required)
+    outcome = compose.compose(name, namespace, spec, resolution, policy, observed.composed(req))
+    compose.apply(outcome, rsp)
+    log.info("composed", resources=len(outcome.desired), warnings=len(outcome.warnings),
+             fatal=bool(outcome.fatal))
+
+
+def _parse(model, data: dict, prefix: str):
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise InputError("; ".join(messages(e, prefix))) from e

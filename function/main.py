@@ -1,0 +1,146 @@
+"""The `xagent` command line: serve the function, render offline, generate and validate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="xagent",
+    help="AI agents as a declarative Kubernetes resource, through Crossplane.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    address: Annotated[str, typer.Option(help="Address to listen on for gRPC.")] = "0.0.0.0:9443",
+    tls_certs_dir: Annotated[
+        str | None,
+        typer.Option(envvar="TLS_SERVER_CERTS_DIR", help="Directory with tls.key, tls.crt, ca.crt."),
+    ] = None,
+    insecure: Annotated[bool, typer.Option(help="Serve without mTLS (local development).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", "-d", help="Verbose logging.")] = False,
+) -> None:
+    """Serve the composition function over gRPC (what Crossplane calls)."""
+    from crossplane.function import logging, runtime
+
+    from function.fn import FunctionRunner
+
+    logging.configure(logging.Level.DEBUG if debug else logging.Level.INFO)
+    if not insecure and not tls_certs_dir:
+        _fail("--tls-certs-dir (or TLS_SERVER_CERTS_DIR) is required unless --insecure")
+    creds = runtime.load_credentials(tls_certs_dir) if tls_certs_dir else None
+    runtime.serve(FunctionRunner(), address, creds=creds, insecure=insecure)
+
+
+@app.command()
+def xrd(
+    root: Annotated[Path, typer.Option(help="Repository root to write into.")] = Path("."),
+    check: Annotated[bool, typer.Option(help="Fail if the files differ, write nothing.")] = False,
+) -> None:
+    """Generate xrds/, the input CRD and README's API reference from the spec model."""
+    from function.schema import README, generated_files, readme_with_reference
+
+    stale = []
+    files = generated_files()
+    readme = root / README
+    if readme.exists():
+        files[README] = readme_with_reference(readme.read_text())
+    for rel, text in files.items():
+        path = root / rel
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(rel)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        typer.echo(f"wrote {rel}", err=True)
+    if stale:
+        _fail("out of date (run `xagent xrd`): " + ", ".join(stale))
+
+
+@app.command()
+def render(
+    xr_file: Annotated[Path, typer.Argument(help="The XAgent (or Agent claim) to render.")],
+    composition: Annotated[
+        Path | None, typer.Option("--composition", help="Composition file.")
+    ] = None,
+    function_input: Annotated[
+        Path | None, typer.Option("--function-input", help="Input (policy) overriding the "
+                                  "Composition step's input.")
+    ] = None,
+    observed_resources: Annotated[
+        Path | None, typer.Option("--observed-resources", "-o",
+                                  help="Observed composed resources: a file or directory.")
+    ] = None,
+    required_resources: Annotated[
+        Path | None, typer.Option("--required-resources", "-e",
+                                  help="Required resources (a definitionRef's ConfigMap): a "
+                                  "file or directory.")
+    ] = None,
+    include_full_xr: Annotated[
+        bool, typer.Option("--include-full-xr", "-x", help="Print the XR's spec and metadata "
+                           "too, not only its status.")
+    ] = False,
+) -> None:
+    """Run the composition in-process and print what `crossplane render` would print."""
+    from crossplane.function import logging
+
+    from function.render import RenderError, render_files
+
+    # stdout carries only the YAML stream.
+    logging.configure(logging.Level.DISABLED)
+    try:
+        out = render_files(
+            xr_file,
+            composition=composition,
+            function_input=function_input,
+            observed=observed_resources,
+            required=required_resources,
+            include_full_xr=include_full_xr,
+        )
+    except RenderError as e:
+        _fail(str(e))
+    sys.stdout.write(out)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="YAML files of XAgents or any manifest.")],
+) -> None:
+    """Validate manifests against the XRD and the vendored Kubernetes and CRD schemas."""
+    from function.validate import validate_files
+
+    report = validate_files(files)
+    for line in report.skipped:
+        typer.echo(f"skipped (no schema): {line}", err=True)
+    for line in report.errors:
+        typer.echo(f"invalid: {line}", err=True)
+    if report.errors:
+        raise typer.Exit(1)
+    typer.echo(f"{len(files)} file(s) valid", err=True)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _register_run() -> None:
+    # The runtime's dependencies are an extra; the command exists only when they are
+    # installed, so `xagent render` stays light.
+    try:
+        from runtime.cli import run
+    except ImportError:
+        return
+    app.command(name="run", help="Run one agent turn locally on embedded defaults.")(run)
+
+
+_register_run()

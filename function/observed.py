@@ -1,0 +1,61 @@
+"""Reads the request: the observed XR, its namespace, and observed composed resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function.errors import InputError
+
+__all__ = ["CLAIM_NAMESPACE_LABEL", "carry_forward", "composed", "xr", "xr_namespace"]
+
+CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
+
+# Fields of an observed object that the API server owns; sending them back as desired
+# state would fight the server.
+_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp",
+                  "managedFields", "ownerReferences", "deletionTimestamp", "selfLink")
+
+
+def xr(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
+    """The observed composite resource as a dict."""
+    return resource.struct_to_dict(req.observed.composite.resource)
+
+
+def xr_namespace(observed_xr: dict[str, Any]) -> str:
+    """Where composed objects go: the XR's namespace (v2), else its claim's (legacy v1)."""
+    meta = observed_xr.get("metadata") or {}
+    namespace = meta.get("namespace") or (meta.get("labels") or {}).get(CLAIM_NAMESPACE_LABEL)
+    if not namespace:
+        raise InputError(
+            "metadata.namespace: a cluster-scoped XAgent must be created through an Agent "
+            "claim (label crossplane.io/claim-namespace), or use the namespaced v2 XRD"
+        )
+    return namespace
+
+
+def composed(req: fnv1.RunFunctionRequest) -> dict[str, dict[str, Any]]:
+    """Observed composed resources by composition-resource name."""
+    return {
+        key: resource.struct_to_dict(r.resource)
+        for key, r in req.observed.resources.items()
+    }
+
+
+def carry_forward(observed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Desired state that keeps what exists, for when a new desired state cannot be built.
+
+    Returning no desired resources would make Crossplane delete every composed object,
+    database included; re-asserting what is observed keeps them while the XR waits.
+    """
+    out = {}
+    for key, obj in observed.items():
+        kept = {k: v for k, v in obj.items() if k != "status"}
+        meta = dict(kept.get("metadata") or {})
+        for f in _SERVER_FIELDS:
+            meta.pop(f, None)
+        kept["metadata"] = meta
+        out[key] = kept
+    return out

@@ -1,0 +1,572 @@
+"""The XAgent API: one pydantic model, the single source of the XRD schemas.
+
+Field names are snake_case in Python and camelCase on the wire (the alias). Descriptions,
+defaults and constraints written here are what `xagent xrd` puts into xrds/, and what the
+composition function validates an XR against, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from runtime.definition import AgentDefinition
+
+__all__ = [
+    "DNS_LABEL",
+    "DURATION",
+    "QUANTITY",
+    "AgentBehavior",
+    "Autoscaler",
+    "CacheEngine",
+    "DatabaseEngine",
+    "DefinitionRef",
+    "ImageSpec",
+    "LogPrompts",
+    "ModelProvider",
+    "ModelSpec",
+    "QueueEngine",
+    "RiskTier",
+    "SecretKeyRef",
+    "ToolGrant",
+    "ToolKind",
+    "XAgentSpec",
+    "XAgentStatus",
+]
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+SUBJECT = r"^[^\s*>]+(\.[^\s*>]+)*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+        use_enum_values=True,
+    )
+
+
+# --- enums ---------------------------------------------------------------------------------
+
+
+class ModelProvider(StrEnum):
+    """LLM providers the runtime has a client for."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    OLLAMA = "ollama"
+    AZURE_OPENAI = "azure-openai"
+    BEDROCK = "bedrock"
+    OPENAI_COMPATIBLE = "openai-compatible"
+
+
+PROVIDERS_WITHOUT_KEY = frozenset({ModelProvider.OLLAMA.value})
+"""Providers that run without an API key, so no secret is composed for them."""
+
+PROVIDERS_NEEDING_ENDPOINT = frozenset(
+    {ModelProvider.OLLAMA.value, ModelProvider.AZURE_OPENAI.value,
+     ModelProvider.OPENAI_COMPATIBLE.value}
+)
+
+
+class RiskTier(StrEnum):
+    """How much an agent is trusted; tools may demand a minimum tier."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """Order of the tiers: low < medium < high."""
+        return list(RiskTier).index(self)
+
+
+class ToolKind(StrEnum):
+    """What a granted tool reaches (seed 000: domain, process or primitive)."""
+
+    DOMAIN = "domain"
+    PROCESS = "process"
+    PRIMITIVE = "primitive"
+
+
+class DatabaseEngine(StrEnum):
+    """Where checkpoints live."""
+
+    CNPG = "cnpg"
+    SQL = "sql"
+    EXTERNAL = "external"
+    NONE = "none"
+
+
+class CacheEngine(StrEnum):
+    """Where streamed events live."""
+
+    DRAGONFLY = "dragonfly"
+    REDIS = "redis"
+    EXTERNAL = "external"
+    NONE = "none"
+
+
+class QueueEngine(StrEnum):
+    """Where jobs come from."""
+
+    NATS = "nats"
+    NONE = "none"
+
+
+class Autoscaler(StrEnum):
+    """What scales the runtime Deployment."""
+
+    KEDA = "keda"
+    HPA = "hpa"
+    NONE = "none"
+
+
+class LogPrompts(StrEnum):
+    """How much of a prompt the runtime may log."""
+
+    NONE = "none"
+    REDACTED = "redacted"
+    FULL = "full"
+
+
+class PullPolicy(StrEnum):
+    """Kubernetes image pull policy."""
+
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class SecretStoreKind(StrEnum):
+    """The External Secrets store kinds."""
+
+    SECRET_STORE = "SecretStore"
+    CLUSTER_SECRET_STORE = "ClusterSecretStore"
+
+
+# --- building blocks -----------------------------------------------------------------------
+
+
+class LocalObjectReference(_Model):
+    """A reference to an object in the XAgent's namespace."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+
+
+class SecretKeyRef(_Model):
+    """A key of an existing Secret in the XAgent's namespace."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
+                               description="Secret name.")]
+    key: Annotated[str, Field(min_length=1, max_length=253, description="Key in the Secret.")] = (
+        "api-key"
+    )
+
+
+class RemoteRef(_Model):
+    """A secret in the external store, synced by an ExternalSecret."""
+
+    key: Annotated[str, Field(min_length=1, description="Key (path) in the external store.")]
+    property: Annotated[str | None, Field(description="Property within the remote secret; "
+                                          "the whole value when unset.")] = None
+
+
+class Credentials(_Model):
+    """Where a credential comes from: an existing Secret or a key in the external store."""
+
+    secret_ref: Annotated[SecretKeyRef | None, Field(description="Use an existing Secret.")] = None
+    remote_ref: Annotated[RemoteRef | None, Field(description="Sync from the secret store "
+                                                  "with an ExternalSecret.")] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Credentials:
+        if (self.secret_ref is None) == (self.remote_ref is None):
+            raise ValueError("set exactly one of secretRef or remoteRef")
+        return self
+
+
+# --- spec sections -------------------------------------------------------------------------
+
+
+class ImageSpec(_Model):
+    """The runtime image."""
+
+    repository: Annotated[str, Field(min_length=1, description="Image repository.")] = (
+        "ghcr.io/xagent-dev/xagent-runtime"
+    )
+    tag: Annotated[str, Field(pattern=r"^[\w][\w.-]{0,127}$|^sha256:[a-f0-9]{64}$",
+                              description="Image tag, or a sha256 digest.")] = "0.1.0"
+    pull_policy: Annotated[PullPolicy, Field(description="Image pull policy.")] = (
+        PullPolicy.IF_NOT_PRESENT
+    )
+    image_pull_secrets: Annotated[list[LocalObjectReference],
+                                  Field(description="Secrets for a private registry.")] = []
+
+    @property
+    def reference(self) -> str:
+        """The full image reference."""
+        sep = "@" if self.tag.startswith("sha256:") else ":"
+        return f"{self.repository}{sep}{self.tag}"
+
+
+class DefinitionRef(_Model):
+    """An agent definition kept in a ConfigMap of the XAgent's namespace."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
+                               description="ConfigMap name.")]
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253,
+                              description="Key holding the definition (JSON or YAML).")] = (
+        "definition.json"
+    )
+    id: Annotated[str | None, Field(max_length=253, description="Definition ID reported to the "
+                                    "runtime (AGENT_DEFINITION_ID); defaults to name.")] = None
+
+
+class ModelSpec(_Model):
+    """The model every node uses unless its definition overrides it."""
+
+    provider: Annotated[ModelProvider, Field(description="Model provider.")]
+    name: Annotated[str, Field(min_length=1, max_length=200, description="Model name.")]
+    endpoint: Annotated[str | None, Field(pattern=r"^https?://", description="API base URL; "
+                                          "required for ollama, azure-openai and "
+                                          "openai-compatible.")] = None
+    api_version: Annotated[str | None, Field(description="API version (azure-openai).")] = None
+    fallback_model: Annotated[str | None, Field(max_length=200, description="Model used when "
+                                                "the primary fails.")] = None
+    temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature.")] = 0.7
+    max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000,
+                                            description="Max tokens per reply.")] = None
+    top_p: Annotated[float | None, Field(ge=0, le=1, description="Nucleus sampling.")] = None
+    credentials: Annotated[Credentials | None, Field(description="API key source. When unset, "
+                                                     "an ExternalSecret syncs remote key "
+                                                     "xagent/<tenantId>/<provider>.")] = None
+
+    @model_validator(mode="after")
+    def _endpoint_when_needed(self) -> ModelSpec:
+        if self.provider in PROVIDERS_NEEDING_ENDPOINT and not self.endpoint:
+            raise ValueError(f"provider {self.provider} needs endpoint")
+        return self
+
+
+class ToolGrant(_Model):
+    """A tool the agent may call, and the credential it calls with."""
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$",
+                               description="Tool name, as in the definition.")]
+    kind: Annotated[ToolKind, Field(description="domain, process or primitive.")]
+    credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = (
+        None
+    )
+
+
+class ToolsSpec(_Model):
+    """Tool grants: nothing outside this list is ever bound to a model."""
+
+    allowed: Annotated[list[ToolGrant], Field(max_length=100)] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> ToolsSpec:
+        names = [t.name for t in self.allowed]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"allowed[{i}].name: duplicate tool {name!r}")
+        return self
+
+
+class ConcurrencySpec(_Model):
+    """How much work one pod takes at once."""
+
+    max_parallel_sessions: Annotated[int, Field(ge=1, le=1000, description="Jobs in flight "
+                                                "per pod.")] = 4
+
+
+class ScalingSpec(_Model):
+    """Replicas and how they follow the queue."""
+
+    autoscaler: Annotated[Autoscaler, Field(description="keda: scale on JetStream consumer "
+                                            "lag; hpa: on CPU; none: fixed minReplicas.")] = (
+        Autoscaler.KEDA
+    )
+    min_replicas: Annotated[int, Field(ge=0, le=1000)] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=1000)] = 10
+    lag_threshold: Annotated[int, Field(ge=1, le=100_000, description="Pending jobs per "
+                                        "replica before KEDA adds one.")] = 5
+    cooldown_period: Annotated[int, Field(ge=0, le=86_400, description="Seconds after the "
+                                          "last trigger before scaling to minReplicas.")] = 300
+    polling_interval: Annotated[int, Field(ge=1, le=3600, description="Seconds between "
+                                           "KEDA lag checks.")] = 30
+    target_cpu_utilization: Annotated[int, Field(ge=1, le=100, description="HPA target "
+                                                 "CPU percent.")] = 80
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+
+class ResourceList(_Model):
+    """CPU and memory quantities."""
+
+    cpu: Annotated[str | None, Field(pattern=QUANTITY)] = None
+    memory: Annotated[str | None, Field(pattern=QUANTITY)] = None
+
+
+class ResourcesSpec(_Model):
+    """Requests and limits of the runtime container."""
+
+    requests: ResourceList = ResourceList(cpu="250m", memory="512Mi")
+    limits: ResourceList = ResourceList(cpu="1", memory="1Gi")
+
+
+class StorageSpec(_Model):
+    """A volume's size and class."""
+
+    size: Annotated[str, Field(pattern=QUANTITY)] = "1Gi"
+    storage_class: Annotated[str | None, Field(description="StorageClass; the cluster "
+                                               "default when unset.")] = None
+
+
+class ExternalConnection(_Model):
+    """A Secret holding a connection URL to a service xagent does not run."""
+
+    secret_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+    key: Annotated[str, Field(min_length=1, description="Key holding the URL.")] = "uri"
+
+
+class SqlProviderSpec(_Model):
+    """provider-sql settings, for engine sql."""
+
+    provider_config_ref: Annotated[str, Field(description="ProviderConfig of provider-sql "
+                                              "that reaches the Postgres server.")] = "default"
+    host: Annotated[str | None, Field(description="Host the runtime connects to; the "
+                                      "provider's endpoint when unset.")] = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+
+
+class DatabaseSpec(_Model):
+    """Postgres for LangGraph checkpoints and job idempotency."""
+
+    engine: Annotated[DatabaseEngine, Field(description="cnpg: a CloudNativePG Cluster; sql: "
+                                            "a database on a shared server via provider-sql; "
+                                            "external: a Secret you provide; none: SQLite in "
+                                            "the pod (lost on restart).")] = DatabaseEngine.CNPG
+    instances: Annotated[int, Field(ge=1, le=9, description="CNPG instances.")] = 1
+    storage: StorageSpec = StorageSpec()
+    image_name: Annotated[str | None, Field(description="CNPG Postgres image; the "
+                                            "operator default when unset.")] = None
+    sql: SqlProviderSpec = SqlProviderSpec()
+    external: ExternalConnection | None = None
+
+    @model_validator(mode="after")
+    def _external_needs_secret(self) -> DatabaseSpec:
+        if self.engine == DatabaseEngine.EXTERNAL and self.external is None:
+            raise ValueError("engine external needs external.secretName")
+        return self
+
+
+class CacheSpec(_Model):
+    """Redis-compatible cache for streamed events."""
+
+    engine: Annotated[CacheEngine, Field(description="dragonfly: a Dragonfly instance; redis: "
+                                         "a Redis Deployment; external: a Secret you provide; "
+                                         "none: no event streaming.")] = CacheEngine.DRAGONFLY
+    replicas: Annotated[int, Field(ge=1, le=9, description="Dragonfly replicas.")] = 1
+    image: Annotated[str, Field(description="Image of the redis engine.")] = "redis:7.4-alpine"
+    memory: Annotated[str, Field(pattern=QUANTITY, description="Memory limit.")] = "512Mi"
+    external: ExternalConnection | None = None
+
+    @model_validator(mode="after")
+    def _external_needs_secret(self) -> CacheSpec:
+        if self.engine == CacheEngine.EXTERNAL and self.external is None:
+            raise ValueError("engine external needs external.secretName")
+        return self
+
+
+class PersistenceSpec(_Model):
+    """State the agent keeps."""
+
+    database: DatabaseSpec = DatabaseSpec()
+    cache: CacheSpec = CacheSpec()
+
+
+class QueueSpec(_Model):
+    """NATS JetStream jobs queue (NACK Stream + Consumer)."""
+
+    engine: Annotated[QueueEngine, Field(description="nats: JetStream; none: HTTP only.")] = (
+        QueueEngine.NATS
+    )
+    url: Annotated[str, Field(pattern=r"^(nats|tls)://", description="NATS server URL.")] = (
+        "nats://nats.nats.svc.cluster.local:4222"
+    )
+    stream: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,200}$", description="Stream "
+                                        "name; derived from namespace and name when unset.")] = (
+        None
+    )
+    subject_prefix: Annotated[str | None, Field(pattern=SUBJECT, description="Subjects are "
+                                                "<prefix>.jobs, .results and .dead; "
+                                                "xagent.<namespace>.<name> when unset.")] = None
+    ack_wait: Annotated[str, Field(pattern=DURATION, description="Time a job may run between "
+                                   "progress acks before redelivery.")] = "60s"
+    max_deliver: Annotated[int, Field(ge=1, le=100, description="Deliveries before a job goes "
+                                      "to the dead-letter subject.")] = 5
+    max_age: Annotated[str, Field(pattern=DURATION, description="Stream retention.")] = "168h"
+    replicas: Annotated[int, Field(ge=1, le=5, description="Stream replicas.")] = 1
+    storage: Annotated[str, Field(pattern=r"^(file|memory)$")] = "file"
+
+
+class SecretsSpec(_Model):
+    """The External Secrets store that holds model and tool credentials."""
+
+    store_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)] = "default"
+    store_kind: SecretStoreKind = SecretStoreKind.CLUSTER_SECRET_STORE
+    refresh_interval: Annotated[str, Field(pattern=DURATION, description="How often ESO "
+                                           "re-reads the store (rotation).")] = "1h"
+
+
+class TracingSpec(_Model):
+    """OpenTelemetry traces."""
+
+    endpoint: Annotated[str | None, Field(description="OTLP gRPC endpoint; no traces when "
+                                          "unset.")] = None
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+class ServiceMonitorSpec(_Model):
+    """Prometheus operator scraping."""
+
+    enabled: bool = True
+    interval: Annotated[str, Field(pattern=DURATION)] = "30s"
+
+
+class ObservabilitySpec(_Model):
+    """Logs, metrics and traces of the runtime."""
+
+    log_prompts: Annotated[LogPrompts, Field(description="none, redacted (length and hash) "
+                                             "or full.")] = LogPrompts.NONE
+    emit_tokens: Annotated[bool, Field(description="Count tokens per model in metrics and "
+                                       "results.")] = True
+    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    tracing: TracingSpec = TracingSpec()
+    service_monitor: ServiceMonitorSpec = ServiceMonitorSpec()
+
+
+class AgentBehavior(_Model):
+    """Conversation handling (seed 002's runtime behaviour)."""
+
+    conversation_ttl: Annotated[str, Field(alias="conversationTTL", pattern=DURATION,
+                                           description="How long a "
+                                           "thread's event stream is kept.")] = "1h"
+    max_context_messages: Annotated[int | None, Field(ge=1, le=10_000, description="Messages "
+                                                      "sent to the model per turn.")] = None
+    max_concurrent_conversations: Annotated[int, Field(ge=1, le=100_000)] = 100
+
+
+class EnvVar(_Model):
+    """An extra environment variable of the runtime container."""
+
+    name: Annotated[str, Field(pattern=ENV_NAME)]
+    value: str | None = None
+    value_from: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
+                                                       "EnvVarSource.")] = None
+
+
+class EnvFromSource(_Model):
+    """A ConfigMap or Secret whose keys become environment variables."""
+
+    prefix: str | None = None
+    config_map_ref: dict[str, Any] | None = None
+    secret_ref: dict[str, Any] | None = None
+
+
+class NetworkPolicySpec(_Model):
+    """Who may reach the runtime."""
+
+    enabled: bool = True
+    ingress_namespaces: Annotated[list[str], Field(description="Namespaces (by name) allowed "
+                                                   "in besides the agent's own.")] = []
+
+
+class DisruptionSpec(_Model):
+    """PodDisruptionBudget of the runtime."""
+
+    enabled: bool = True
+    max_unavailable: Annotated[int, Field(ge=1)] = 1
+
+
+class ServiceAccountSpec(_Model):
+    """The runtime's ServiceAccount (e.g. IRSA or workload identity annotations)."""
+
+    annotations: dict[str, str] = {}
+
+
+# --- the spec ------------------------------------------------------------------------------
+
+
+class XAgentSpec(_Model):
+    """An AI agent: its graph, model, tools, policy tier and the infrastructure it runs on."""
+
+    tenant_id: Annotated[str, Field(pattern=DNS_LABEL, max_length=63, description="Tenant "
+                                    "the agent belongs to; policy is per tenant.")]
+    image: ImageSpec = ImageSpec()
+    definition: Annotated[AgentDefinition | None, Field(description="Inline agent graph "
+                                                        "(seed 001). Set this or "
+                                                        "definitionRef.")] = None
+    definition_ref: Annotated[DefinitionRef | None, Field(description="Agent graph in a "
+                                                          "ConfigMap.")] = None
+    model: ModelSpec
+    system_prompt: Annotated[str | None, Field(max_length=100_000, description="System prompt "
+                                               "of nodes that set none.")] = None
+    tools: ToolsSpec = ToolsSpec()
+    risk_tier: Annotated[RiskTier, Field(description="Trust tier; some tools need high.")] = (
+        RiskTier.LOW
+    )
+    concurrency: ConcurrencySpec = ConcurrencySpec()
+    scaling: ScalingSpec = ScalingSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    persistence: PersistenceSpec = PersistenceSpec()
+    queue: QueueSpec = QueueSpec()
+    secrets: SecretsSpec = SecretsSpec()
+    observability: ObservabilitySpec = ObservabilitySpec()
+    behavior: AgentBehavior = AgentBehavior()
+    network_policy: NetworkPolicySpec = NetworkPolicySpec()
+    disruption: DisruptionSpec = DisruptionSpec()
+    service_account: ServiceAccountSpec = ServiceAccountSpec()
+    env: list[EnvVar] = []
+    env_from: list[EnvFromSource] = []
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> XAgentSpec:
+        if (self.definition is None) == (self.definition_ref is None):
+            raise ValueError("set exactly one of definition or definitionRef")
+        return self
+
+
+class XAgentStatus(_Model):
+    """What the function reports (conditions are added by Crossplane's XRD machinery)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    phase: Annotated[str | None, Field(description="Pending, Provisioning, Ready or Failed.")] = (
+        None
+    )
+    service_endpoint: Annotated[str | None, Field(description="In-cluster URL of the agent.")] = (
+        None
+    )
+    resolved_model: Annotated[str | None, Field(description="provider/name in use.")] = None
+    queue_subject: Annotated[str | None, Field(description="Subject to publish jobs to.")] = None
+    results_subject: Annotated[str | None, Field(description="Subject results arrive on.")] = None
+    definition_id: Annotated[str | None, Field(description="Resolved definition ID.")] = None
+    definition_checksum: Annotated[str | None, Field(description="sha256 of the resolved "
+                                                     "definition.")] = None

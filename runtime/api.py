@@ -1,0 +1,274 @@
+"""The runtime's HTTP face: CloudEvents in, results and events out, probes and metrics.
+
+``create_app(deps)`` builds the FastAPI app around injected dependencies; it imports no queue
+or database client, only the protocols it talks to. Routes:
+
+- ``POST /`` takes a CloudEvent (binary or structured mode) whose data is a ``jobs.Job``.
+  With ``?wait=true`` (or the ``X-Xagent-Wait: true`` header) the job runs now and the
+  answer is the result as a CloudEvent in the request's mode; otherwise the job is enqueued
+  and the answer is ``202`` with the job id. A bad event is a ``400`` naming the problem.
+- ``GET /threads/{thread_id}/events`` streams a thread's events as server-sent events.
+- ``GET /health`` says the process lives; ``GET /ready`` is ``200`` only when every
+  dependency answers its ping within a short timeout; ``GET /metrics`` is Prometheus text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudevents.core.bindings.http import (
+    HTTPMessage,
+    from_http_event,
+    to_binary_event,
+    to_structured_event,
+)
+from cloudevents.core.v1.event import CloudEvent
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from runtime.jobs import Job, RetryableError
+from runtime.observability import render_metrics
+from runtime.queue import JobQueue
+from runtime.stream import EventSink
+
+__all__ = [
+    "RESULT_EVENT_TYPE",
+    "WAIT_HEADER",
+    "ApiDeps",
+    "ReadinessCheck",
+    "create_app",
+]
+
+log = logging.getLogger(__name__)
+
+RESULT_EVENT_TYPE = "dev.xagent.job.result"
+"""CloudEvent type of a synchronous job's answer."""
+WAIT_HEADER = "x-xagent-wait"
+"""Header that asks for a synchronous run, like the ``wait=true`` query parameter."""
+_DEFINITION_FIELD = "agent_definition"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """One dependency /ready pings: reachable when ``ping`` neither raises nor returns False.
+
+    An embedded dependency (SQLite, in-memory events, in-process queue) is reported as such
+    and counts as reachable.
+    """
+
+    name: str
+    ping: Callable[[], Awaitable[object]]
+    embedded: bool = False
+
+
+@dataclass
+class ApiDeps:
+    """Everything the app talks to, built and owned by the caller (main.py, tests).
+
+    ``resources`` is entered when the app starts and exited when it stops: hand it what the
+    app should open and close itself; leave it None when the caller manages lifetimes.
+    ``stopping`` ends open event streams so shutdown is not held up by them.
+    """
+
+    queue: JobQueue
+    events: EventSink | None = None
+    checks: Sequence[ReadinessCheck] = ()
+    source: str = "xagent/runtime"
+    ready_timeout_seconds: float = 2.0
+    sse_block_ms: int = 5_000
+    resources: AbstractAsyncContextManager[Any] | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BadEventError(ValueError):
+    """The request is not a CloudEvent carrying a job; the message says why."""
+
+
+def create_app(deps: ApiDeps) -> FastAPI:
+    """Build the runtime's FastAPI app around ``deps``."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if deps.resources is not None:
+                await stack.enter_async_context(deps.resources)
+            try:
+                yield
+            finally:
+                deps.stopping.set()
+
+    app = FastAPI(title="xagent runtime", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.deps = deps
+
+    @app.post("/")
+    async def receive(request: Request) -> Response:
+        try:
+            event, structured = _parse_event(dict(request.headers), await request.body())
+            job = _job_from_event(event)
+        except BadEventError as exc:
+            return _error(400, str(exc))
+        if _wants_wait(request):
+            return await _run_now(deps, job, structured)
+        try:
+            await deps.queue.submit(job)
+        except Exception:
+            log.exception("enqueueing job failed", extra={"job_id": job.job_id})
+            return _error(503, "the job queue is unavailable; retry later", retry_after=5)
+        return JSONResponse(
+            {"job_id": job.job_id, "thread_id": job.thread, "status": "accepted"},
+            status_code=202,
+            headers={"Location": f"/threads/{job.thread}/events"},
+        )
+
+    @app.get("/threads/{thread_id}/events")
+    async def thread_events(request: Request, thread_id: str, last_id: str = "0") -> Response:
+        if deps.events is None:
+            return _error(404, "event streaming is not configured")
+        start = request.headers.get("last-event-id") or last_id
+        return StreamingResponse(
+            _sse(deps, request, thread_id, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        states = await _check_all(deps)
+        ok = all(state in ("up", "embedded") for state in states.values())
+        body = {"status": "ready" if ok else "not ready", "dependencies": states}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+# --- CloudEvents ------------------------------------------------------------------------------
+
+
+def _parse_event(headers: dict[str, str], body: bytes) -> tuple[CloudEvent, bool]:
+    """The CloudEvent in a request, and whether it came in structured mode."""
+    binary = any(name.lower().startswith("ce-") for name in headers)
+    content_type = headers.get("content-type", "")
+    if not binary and not content_type.startswith("application/cloudevents+json"):
+        raise BadEventError(
+            "not a CloudEvent: send ce-* headers (binary mode) or a "
+            "application/cloudevents+json body (structured mode)"
+        )
+    try:
+        event = from_http_event(HTTPMessage(headers=headers, body=body))
+    except Exception as exc:
+        raise BadEventError(f"invalid CloudEvent: {exc}") from None
+    return event, not binary
+
+
+def _job_from_event(event: CloudEvent) -> Job:
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise BadEventError("event data is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadEventError("event data must be a JSON object describing the job")
+    if _DEFINITION_FIELD in data:
+        raise BadEventError(
+            f"data.{_DEFINITION_FIELD} is not accepted: the agent's definition comes from "
+            "its ConfigMap, not from the event"
+        )
+    data.setdefault("job_id", event.get_id())
+    try:
+        return Job.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"data.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise BadEventError(f"invalid job: {problems}") from None
+
+
+def _wants_wait(request: Request) -> bool:
+    value = request.query_params.get("wait") or request.headers.get(WAIT_HEADER) or ""
+    return value.lower() in _TRUE
+
+
+async def _run_now(deps: ApiDeps, job: Job, structured: bool) -> Response:
+    try:
+        result = await deps.queue.run(job)
+    except RetryableError as exc:
+        return _error(503, f"job failed, retry later: {exc}", retry_after=5)
+    except Exception as exc:
+        log.exception("synchronous job failed", extra={"job_id": job.job_id})
+        return _error(500, f"job failed: {type(exc).__name__}: {exc}")
+    event = CloudEvent(
+        attributes={
+            "id": f"{job.job_id}:result",
+            "source": deps.source,
+            "type": RESULT_EVENT_TYPE,
+            "subject": job.thread,
+            "datacontenttype": "application/json",
+        },
+        data=result.model_dump(mode="json"),
+    )
+    message = to_structured_event(event) if structured else to_binary_event(event)
+    return Response(message.body, status_code=200, headers=message.headers)
+
+
+def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+# --- events and readiness ---------------------------------------------------------------------
+
+
+async def _sse(
+    deps: ApiDeps, request: Request, thread_id: str, last_id: str
+) -> AsyncIterator[bytes]:
+    assert deps.events is not None
+    yield b": connected\n\n"
+    while not deps.stopping.is_set():
+        if await request.is_disconnected():
+            return
+        try:
+            batch = await deps.events.read_events(thread_id, last_id, deps.sse_block_ms)
+        except Exception:
+            log.warning("reading thread events failed", exc_info=True)
+            yield b'event: error\ndata: {"error": "event store unavailable"}\n\n'
+            return
+        if not batch:
+            yield b": keep-alive\n\n"
+            continue
+        for event_id, event in batch:
+            last_id = event_id
+            payload = json.dumps(event.to_dict(), default=str)
+            yield f"id: {event_id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
+
+
+async def _check_all(deps: ApiDeps) -> dict[str, str]:
+    async def one(check: ReadinessCheck) -> str:
+        try:
+            ok = await asyncio.wait_for(check.ping(), deps.ready_timeout_seconds) is not False
+        except Exception:
+            ok = False
+        if not ok:
+            return "unreachable"
+        return "embedded" if check.embedded else "up"
+
+    states = await asyncio.gather(*(one(c) for c in deps.checks))
+    return {c.name: s for c, s in zip(deps.checks, states, strict=True)}

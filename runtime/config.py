@@ -1,0 +1,427 @@
+"""Runtime settings from the environment the composition function writes (runtime/contract.py).
+
+Every variable name comes from the contract, so the function and the runtime cannot drift.
+`load_settings` turns a bad environment into one `ConfigError` naming each missing or invalid
+variable, so a misconfigured pod fails at startup with a readable message instead of at the
+first job. Unset backends fall back to embedded ones: SQLite under the state dir for
+checkpoints, an in-memory event buffer instead of Redis, an in-process queue instead of NATS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtime import contract
+from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
+from runtime.definition import AgentDefinition
+
+__all__ = [
+    "PROVIDERS",
+    "ConfigError",
+    "DefinitionError",
+    "Settings",
+    "ToolGrant",
+    "ToolGrants",
+    "ToolKind",
+    "load_definition",
+    "load_settings",
+    "load_tool_grants",
+    "read_definition",
+]
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("openai", "openai-compatible", "azure-openai", "anthropic", "ollama", "bedrock")
+Provider = Literal["openai", "openai-compatible", "azure-openai", "anthropic", "ollama", "bedrock"]
+
+
+class ConfigError(ValueError):
+    """The environment cannot configure the runtime; the message names each variable."""
+
+
+class DefinitionError(ValueError):
+    """The agent definition cannot be read or built; the message names the node or edge."""
+
+
+def _env(name: str, field: str | None = None) -> Any:
+    # The contract name is what the function sets; the field name lets `xagent run` and tests
+    # pass values as keyword arguments.
+    return AliasChoices(name, field) if field else name
+
+
+class Settings(BaseSettings):
+    """Everything the runtime reads from its environment, with the embedded defaults."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        env_ignore_empty=True,  # the function may write "" for an unset optional value
+        validate_by_name=True,
+        extra="ignore",
+    )
+
+    agent_name: Annotated[str, Field(validation_alias=_env(ENV.AGENT_NAME, "agent_name"))] = "local"
+    agent_namespace: Annotated[
+        str, Field(validation_alias=_env(ENV.AGENT_NAMESPACE, "agent_namespace"))
+    ] = "default"
+    agent_definition_id: Annotated[
+        str | None, Field(validation_alias=_env(ENV.AGENT_DEFINITION_ID, "agent_definition_id"))
+    ] = None
+    definition_path: Annotated[
+        Path, Field(validation_alias=_env(ENV.AGENT_DEFINITION_PATH, "definition_path"))
+    ] = Path(contract.DEFINITION_MOUNT) / contract.DEFINITION_FILE
+    tool_grants_path: Annotated[
+        Path, Field(validation_alias=_env(ENV.TOOL_GRANTS_PATH, "tool_grants_path"))
+    ] = Path(contract.TOOL_GRANTS_MOUNT) / contract.TOOL_GRANTS_FILE
+    tenant_id: Annotated[str | None, Field(validation_alias=_env(ENV.TENANT_ID, "tenant_id"))] = (
+        None
+    )
+    risk_tier: Annotated[
+        Literal["low", "medium", "high"], Field(validation_alias=_env(ENV.RISK_TIER, "risk_tier"))
+    ] = "low"
+
+    model_provider: Annotated[
+        Provider, Field(validation_alias=_env(ENV.MODEL_PROVIDER, "model_provider"))
+    ]
+    model_name: Annotated[
+        str, Field(min_length=1, validation_alias=_env(ENV.MODEL_NAME, "model_name"))
+    ]
+    model_endpoint: Annotated[
+        str | None, Field(validation_alias=_env(ENV.MODEL_ENDPOINT, "model_endpoint"))
+    ] = None
+    model_fallback: Annotated[
+        str | None, Field(validation_alias=_env(ENV.MODEL_FALLBACK, "model_fallback"))
+    ] = None
+    model_temperature: Annotated[
+        float | None,
+        Field(ge=0, le=2, validation_alias=_env(ENV.MODEL_TEMPERATURE, "model_temperature")),
+    ] = None
+    model_max_tokens: Annotated[
+        int | None,
+        Field(ge=1, validation_alias=_env(ENV.MODEL_MAX_TOKENS, "model_max_tokens")),
+    ] = None
+    model_top_p: Annotated[
+        float | None, Field(ge=0, le=1, validation_alias=_env(ENV.MODEL_TOP_P, "model_top_p"))
+    ] = None
+    model_api_version: Annotated[
+        str | None, Field(validation_alias=_env(ENV.MODEL_API_VERSION, "model_api_version"))
+    ] = None
+    model_max_retries: Annotated[
+        int, Field(ge=0, le=10, validation_alias=_env(ENV.MODEL_MAX_RETRIES, "model_max_retries"))
+    ] = 2
+    model_api_key: Annotated[
+        SecretStr | None,
+        Field(
+            validation_alias="model_api_key",
+            description="Set only by keyword; otherwise read from the provider's own variable "
+            "(contract.provider_api_key_env).",
+        ),
+    ] = None
+    system_prompt: Annotated[
+        str | None, Field(validation_alias=_env(ENV.SYSTEM_PROMPT, "system_prompt"))
+    ] = None
+
+    max_parallel_sessions: Annotated[
+        int,
+        Field(ge=1, validation_alias=_env(ENV.MAX_PARALLEL_SESSIONS, "max_parallel_sessions")),
+    ] = 4
+    max_concurrent_conversations: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            validation_alias=_env(ENV.MAX_CONCURRENT_CONVERSATIONS, "max_concurrent_conversations"),
+        ),
+    ] = None
+    max_context_messages: Annotated[
+        int | None,
+        Field(ge=1, validation_alias=_env(ENV.MAX_CONTEXT_MESSAGES, "max_context_messages")),
+    ] = None
+    conversation_ttl_seconds: Annotated[
+        int,
+        Field(
+            ge=1, validation_alias=_env(ENV.CONVERSATION_TTL_SECONDS, "conversation_ttl_seconds")
+        ),
+    ] = 86_400
+
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        Field(validation_alias=_env(ENV.LOG_LEVEL, "log_level")),
+    ] = "INFO"
+    log_prompts: Annotated[
+        Literal["none", "redacted", "full"],
+        Field(validation_alias=_env(ENV.LOG_PROMPTS, "log_prompts")),
+    ] = "none"
+    emit_tokens: Annotated[bool, Field(validation_alias=_env(ENV.EMIT_TOKENS, "emit_tokens"))] = (
+        True
+    )
+    otel_endpoint: Annotated[
+        str | None,
+        Field(validation_alias=_env(ENV.OTEL_EXPORTER_OTLP_ENDPOINT, "otel_endpoint")),
+    ] = None
+    otel_sample_ratio: Annotated[
+        float,
+        Field(ge=0, le=1, validation_alias=_env(ENV.OTEL_TRACES_SAMPLER_ARG, "otel_sample_ratio")),
+    ] = 1.0
+    otel_service_name: Annotated[
+        str | None, Field(validation_alias=_env(ENV.OTEL_SERVICE_NAME, "otel_service_name"))
+    ] = None
+
+    port: Annotated[int, Field(ge=1, le=65535, validation_alias=_env(ENV.PORT, "port"))] = (
+        contract.HTTP_PORT
+    )
+    state_dir: Annotated[Path, Field(validation_alias=_env(ENV.STATE_DIR, "state_dir"))] = Path(
+        contract.STATE_DIR
+    )
+    shutdown_grace_seconds: Annotated[
+        float,
+        Field(ge=0, validation_alias=_env(ENV.SHUTDOWN_GRACE_SECONDS, "shutdown_grace_seconds")),
+    ] = 25
+
+    database_url_raw: Annotated[
+        SecretStr | None, Field(validation_alias=_env(DATABASE_ENV.URL, "database_url"))
+    ] = None
+    pg_host: Annotated[str | None, Field(validation_alias=DATABASE_ENV.HOST)] = None
+    pg_port: Annotated[int, Field(ge=1, le=65535, validation_alias=DATABASE_ENV.PORT)] = 5432
+    pg_user: Annotated[str | None, Field(validation_alias=DATABASE_ENV.USER)] = None
+    pg_password: Annotated[SecretStr | None, Field(validation_alias=DATABASE_ENV.PASSWORD)] = None
+    pg_database: Annotated[str | None, Field(validation_alias=DATABASE_ENV.DATABASE)] = None
+
+    redis_url_raw: Annotated[
+        SecretStr | None, Field(validation_alias=_env(CACHE_ENV.URL, "redis_url"))
+    ] = None
+    redis_host: Annotated[str | None, Field(validation_alias=CACHE_ENV.HOST)] = None
+    redis_port: Annotated[int, Field(ge=1, le=65535, validation_alias=CACHE_ENV.PORT)] = 6379
+    redis_password: Annotated[SecretStr | None, Field(validation_alias=CACHE_ENV.PASSWORD)] = None
+
+    nats_url: Annotated[str | None, Field(validation_alias=_env(QUEUE_ENV.URL, "nats_url"))] = None
+    nats_stream: Annotated[
+        str | None, Field(validation_alias=_env(QUEUE_ENV.STREAM, "nats_stream"))
+    ] = None
+    nats_consumer: Annotated[
+        str | None, Field(validation_alias=_env(QUEUE_ENV.CONSUMER, "nats_consumer"))
+    ] = None
+    nats_jobs_subject: Annotated[
+        str | None, Field(validation_alias=_env(QUEUE_ENV.JOBS_SUBJECT, "nats_jobs_subject"))
+    ] = None
+    nats_results_subject: Annotated[
+        str | None,
+        Field(validation_alias=_env(QUEUE_ENV.RESULTS_SUBJECT, "nats_results_subject")),
+    ] = None
+    nats_dead_letter_subject: Annotated[
+        str | None,
+        Field(validation_alias=_env(QUEUE_ENV.DEAD_LETTER_SUBJECT, "nats_dead_letter_subject")),
+    ] = None
+    nats_ack_wait_seconds: Annotated[
+        float,
+        Field(gt=0, validation_alias=_env(QUEUE_ENV.ACK_WAIT_SECONDS, "nats_ack_wait_seconds")),
+    ] = 60
+    nats_max_deliver: Annotated[
+        int, Field(ge=1, validation_alias=_env(QUEUE_ENV.MAX_DELIVER, "nats_max_deliver"))
+    ] = 5
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if self.model_api_key is None:
+            key = os.environ.get(contract.provider_api_key_env(self.model_provider))
+            self.model_api_key = SecretStr(key) if key else None
+        if self.database_url_raw is None and self.pg_host:
+            missing = [
+                name
+                for name, value in (
+                    (DATABASE_ENV.USER, self.pg_user),
+                    (DATABASE_ENV.DATABASE, self.pg_database),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set when {DATABASE_ENV.HOST} is")
+        # Subject and consumer names default from the agent's identity, so two agents sharing
+        # one NATS never read each other's jobs.
+        base = f"xagent.{self.agent_namespace}.{self.agent_name}"
+        self.nats_stream = self.nats_stream or "XAGENT_JOBS"
+        self.nats_consumer = self.nats_consumer or f"{self.agent_namespace}-{self.agent_name}"
+        self.nats_jobs_subject = self.nats_jobs_subject or f"{base}.jobs"
+        self.nats_results_subject = self.nats_results_subject or f"{base}.results"
+        self.nats_dead_letter_subject = self.nats_dead_letter_subject or f"{base}.dead-letter"
+        self.otel_service_name = self.otel_service_name or f"xagent-{self.agent_name}"
+        return self
+
+    @property
+    def database_url(self) -> str | None:
+        """Postgres URL: DATABASE_URL, else assembled from PG_*; None means embedded SQLite."""
+        if self.database_url_raw is not None:
+            return self.database_url_raw.get_secret_value()
+        if not self.pg_host:
+            return None
+        # Passwords may hold '@', '/' or ':'; unencoded they would split the URL wrongly.
+        auth = quote(self.pg_user or "", safe="")
+        if self.pg_password is not None:
+            auth += ":" + quote(self.pg_password.get_secret_value(), safe="")
+        return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{quote(self.pg_database or '')}"
+
+    @property
+    def redis_url(self) -> str | None:
+        """Redis URL: REDIS_URL, else host/port/password; None means the in-memory buffer."""
+        if self.redis_url_raw is not None:
+            return self.redis_url_raw.get_secret_value()
+        if not self.redis_host:
+            return None
+        auth = ""
+        if self.redis_password is not None:
+            auth = ":" + quote(self.redis_password.get_secret_value(), safe="") + "@"
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Embedded checkpoint database, used when no Postgres is configured."""
+        return self.state_dir / "checkpoints.sqlite"
+
+
+_FIELD_TO_ENV = {
+    name: (
+        field.validation_alias.choices[0]
+        if isinstance(field.validation_alias, AliasChoices)
+        else field.validation_alias
+    )
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read Settings from the environment, with ``overrides`` (field names) taking precedence.
+
+    Raises:
+        ConfigError: Naming every missing or invalid variable, e.g.
+            ``MODEL_TEMPERATURE: Input should be a valid number``. Values are never echoed,
+            since some of them are secrets.
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for e in err.errors(include_input=False, include_url=False):
+        loc = [str(p) for p in e["loc"]]
+        name = _FIELD_TO_ENV.get(loc[0], loc[0]) if loc else "environment"
+        message = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if loc else message)
+    return "invalid runtime configuration: " + "; ".join(problems)
+
+
+def load_definition(settings: Settings) -> AgentDefinition:
+    """Read and validate the agent definition at ``settings.definition_path``.
+
+    Raises:
+        DefinitionError: The file is missing or not JSON, or the graph is invalid; the message
+            names the path and each offending node, edge or tool.
+    """
+    return read_definition(settings.definition_path)
+
+
+def read_definition(path: Path) -> AgentDefinition:
+    """Read and validate the agent definition (seed-001 JSON) at ``path``.
+
+    Raises:
+        DefinitionError: As for load_definition.
+    """
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as err:
+        raise DefinitionError(f"agent definition {path}: {err.strerror or err}") from None
+    except json.JSONDecodeError as err:
+        raise DefinitionError(f"agent definition {path}: not JSON: {err}") from None
+    try:
+        return AgentDefinition.model_validate(raw)
+    except ValidationError as err:
+        raise DefinitionError(f"agent definition {path}: {_describe_definition(err)}") from None
+
+
+def _describe_definition(err: ValidationError) -> str:
+    out = []
+    for e in err.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in e["loc"])
+        message = e["msg"].removeprefix("Value error, ")
+        out.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(out)
+
+
+class ToolKind(StrEnum):
+    """How the policy classifies a granted tool."""
+
+    DOMAIN = "domain"
+    PROCESS = "process"
+    PRIMITIVE = "primitive"
+
+
+class ToolGrant(BaseModel):
+    """One tool the agent's policy allows."""
+
+    model_config = ConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True)
+
+    name: str
+    kind: ToolKind = ToolKind.DOMAIN
+    credential_env: Annotated[str | None, Field(alias="credentialEnv")] = None
+
+
+class ToolGrants(BaseModel):
+    """The grants file: ``{"tools": [{"name", "kind", "credentialEnv"?}]}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tools: list[ToolGrant] = []
+
+    def get(self, name: str) -> ToolGrant | None:
+        """The grant of tool ``name``, or None when it is not granted."""
+        return next((t for t in self.tools if t.name == name), None)
+
+    def names(self) -> set[str]:
+        """Names of every granted tool."""
+        return {t.name for t in self.tools}
+
+
+def load_tool_grants(
+    settings: Settings, definition: AgentDefinition | None = None, *, grant_all: bool = False
+) -> ToolGrants:
+    """Read the tool grants the policy wrote next to the definition.
+
+    Args:
+        settings: Names the grants file (TOOL_GRANTS_PATH).
+        definition: The definition whose tools ``grant_all`` grants.
+        grant_all: Only for local runs (``xagent run``): when the grants file is absent, grant
+            every tool the definition defines. In a cluster an absent file grants nothing, so a
+            missing ConfigMap can never widen what an agent may do.
+
+    Raises:
+        ConfigError: The grants file exists but cannot be read or parsed.
+    """
+    path = settings.tool_grants_path
+    if not path.exists():
+        if grant_all and definition is not None:
+            return ToolGrants(tools=[ToolGrant(name=t.name) for t in definition.tool_definitions])
+        log.info("no tool grants file; no tools granted", extra={"path": str(path)})
+        return ToolGrants()
+    try:
+        return ToolGrants.model_validate_json(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{ENV.TOOL_GRANTS_PATH} {path}: {err.strerror or err}") from None
+    except ValidationError as err:
+        raise ConfigError(f"{ENV.TOOL_GRANTS_PATH} {path}: {_describe_definition(err)}") from None

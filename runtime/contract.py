@@ -1,0 +1,133 @@
+"""The contract between the composition function and the runtime it deploys.
+
+The function writes these environment variables, mount paths and secret keys into the
+Deployment it composes; the runtime reads them. Both sides import this module, so the
+names cannot drift apart. It has no dependencies beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CACHE_ENV",
+    "DATABASE_ENV",
+    "DEFINITION_FILE",
+    "DEFINITION_MOUNT",
+    "ENV",
+    "HTTP_PORT",
+    "PROVIDER_API_KEY_ENV",
+    "QUEUE_ENV",
+    "STATE_DIR",
+    "TOOL_GRANTS_FILE",
+    "TOOL_GRANTS_MOUNT",
+    "TOOL_SECRETS_MOUNT",
+    "provider_api_key_env",
+    "tool_credential_env",
+]
+
+HTTP_PORT: Final = 8080
+"""The runtime serves CloudEvents, /health, /ready and /metrics on this one port."""
+
+DEFINITION_MOUNT: Final = "/etc/xagent/definition"
+DEFINITION_FILE: Final = "definition.json"
+TOOL_GRANTS_MOUNT: Final = "/etc/xagent/tools"
+TOOL_GRANTS_FILE: Final = "grants.json"
+TOOL_SECRETS_MOUNT: Final = "/etc/xagent/tool-credentials"
+STATE_DIR: Final = "/tmp/xagent"
+"""Writable scratch space: the only writable path under a read-only root filesystem."""
+
+
+class ENV:
+    """Environment variable names the function sets and the runtime reads (seed 000 names)."""
+
+    AGENT_NAME: Final = "AGENT_NAME"
+    AGENT_NAMESPACE: Final = "AGENT_NAMESPACE"
+    AGENT_DEFINITION_ID: Final = "AGENT_DEFINITION_ID"
+    AGENT_DEFINITION_PATH: Final = "AGENT_DEFINITION_PATH"
+    TOOL_GRANTS_PATH: Final = "TOOL_GRANTS_PATH"
+    TENANT_ID: Final = "TENANT_ID"
+    RISK_TIER: Final = "RISK_TIER"
+
+    MODEL_PROVIDER: Final = "MODEL_PROVIDER"
+    MODEL_NAME: Final = "MODEL_NAME"
+    MODEL_ENDPOINT: Final = "MODEL_ENDPOINT"
+    MODEL_FALLBACK: Final = "MODEL_FALLBACK"
+    MODEL_TEMPERATURE: Final = "MODEL_TEMPERATURE"
+    MODEL_MAX_TOKENS: Final = "MODEL_MAX_TOKENS"
+    MODEL_TOP_P: Final = "MODEL_TOP_P"
+    MODEL_API_VERSION: Final = "MODEL_API_VERSION"
+    MODEL_MAX_RETRIES: Final = "MODEL_MAX_RETRIES"
+    """Provider-client retries before the fallback model takes over (runtime default 2)."""
+    SYSTEM_PROMPT: Final = "SYSTEM_PROMPT"
+
+    MAX_PARALLEL_SESSIONS: Final = "MAX_PARALLEL_SESSIONS"
+    MAX_CONCURRENT_CONVERSATIONS: Final = "MAX_CONCURRENT_CONVERSATIONS"
+    MAX_CONTEXT_MESSAGES: Final = "MAX_CONTEXT_MESSAGES"
+    CONVERSATION_TTL_SECONDS: Final = "CONVERSATION_TTL_SECONDS"
+
+    LOG_LEVEL: Final = "LOG_LEVEL"
+    LOG_PROMPTS: Final = "LOG_PROMPTS"
+    EMIT_TOKENS: Final = "EMIT_TOKENS"
+    OTEL_EXPORTER_OTLP_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    OTEL_TRACES_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
+    OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+
+    PORT: Final = "PORT"
+    STATE_DIR: Final = "XAGENT_STATE_DIR"
+    SHUTDOWN_GRACE_SECONDS: Final = "SHUTDOWN_GRACE_SECONDS"
+
+
+class DATABASE_ENV:  # noqa: N801 - a namespace of constants, named like one
+    """Postgres connection: DATABASE_URL wins; otherwise the PG_* parts (seed 001 names)."""
+
+    URL: Final = "DATABASE_URL"
+    HOST: Final = "PG_HOST"
+    PORT: Final = "PG_PORT"
+    USER: Final = "PG_USER"
+    PASSWORD: Final = "PG_PASSWORD"
+    DATABASE: Final = "PG_DATABASE"
+
+
+class CACHE_ENV:  # noqa: N801
+    """Redis/Dragonfly connection: REDIS_URL wins; otherwise host, port and password."""
+
+    URL: Final = "REDIS_URL"
+    HOST: Final = "REDIS_HOST"
+    PORT: Final = "REDIS_PORT"
+    PASSWORD: Final = "REDIS_PASSWORD"
+
+
+class QUEUE_ENV:  # noqa: N801
+    """NATS JetStream: the durable consumer the NACK Consumer declares, and its subjects."""
+
+    URL: Final = "NATS_URL"
+    STREAM: Final = "NATS_STREAM"
+    CONSUMER: Final = "NATS_CONSUMER"
+    JOBS_SUBJECT: Final = "NATS_JOBS_SUBJECT"
+    RESULTS_SUBJECT: Final = "NATS_RESULTS_SUBJECT"
+    DEAD_LETTER_SUBJECT: Final = "NATS_DEAD_LETTER_SUBJECT"
+    ACK_WAIT_SECONDS: Final = "NATS_ACK_WAIT_SECONDS"
+    MAX_DELIVER: Final = "NATS_MAX_DELIVER"
+
+
+PROVIDER_API_KEY_ENV: Final[dict[str, str]] = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "azure-openai": "AZURE_OPENAI_API_KEY",
+    "openai-compatible": "OPENAI_API_KEY",
+    "ollama": "OLLAMA_API_KEY",
+    "bedrock": "AWS_BEARER_TOKEN_BEDROCK",
+}
+"""Each provider's key under the name its own SDK reads, so the provider client finds it."""
+
+
+def provider_api_key_env(provider: str) -> str:
+    """Return the variable that carries the API key of ``provider``."""
+    return PROVIDER_API_KEY_ENV.get(provider, provider.upper().replace("-", "_") + "_API_KEY")
+
+
+def tool_credential_env(tool: str) -> str:
+    """Return the variable that carries a tool's credential, e.g. ``TOOL_GITHUB_TOKEN``."""
+    cleaned = "".join(c if c.isalnum() else "_" for c in tool.upper())
+    return f"TOOL_{cleaned}_TOKEN"

@@ -1,0 +1,281 @@
+"""GraphExecutor: runs one job on the compiled graph (jobs.JobExecutor).
+
+It streams the graph's events to the EventSink as seed 001's event types, sums token usage
+into the result, and sorts failures: transient ones (provider outage, rate limit, lost
+connection) raise RetryableError so the queue redelivers; anything a retry cannot fix ends as
+a failed JobResult. `open_agent` wires settings, definition, stores, sink, graph and executor
+for main.py and ``xagent run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphRecursionError
+from langgraph.graph.state import CompiledStateGraph
+
+from runtime import observability as obs
+from runtime._errors import is_retryable
+from runtime._messages import text_of, to_langchain
+from runtime.config import (
+    Settings,
+    ToolGrants,
+    load_definition,
+    load_tool_grants,
+)
+from runtime.definition import AgentDefinition
+from runtime.graph import build_graph
+from runtime.jobs import Job, JobResult, JobStatus, RetryableError, TokenUsage
+from runtime.store import Stores, open_stores
+from runtime.stream import EventSink, EventType, StreamEvent, open_event_sink
+
+__all__ = ["DEFAULT_RECURSION_LIMIT", "AgentRuntime", "GraphExecutor", "open_agent"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECURSION_LIMIT = 50
+"""Graph steps one job may take; each tool round trip costs two."""
+
+
+@dataclass
+class _Run:
+    """What one job's event stream accumulates."""
+
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    model: str | None = None
+    final: list[BaseMessage] = field(default_factory=list)
+
+
+class GraphExecutor:
+    """Runs jobs on one compiled agent graph and publishes their events."""
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        sink: EventSink,
+        settings: Settings,
+        *,
+        recursion_limit: int = DEFAULT_RECURSION_LIMIT,
+    ) -> None:
+        """Run jobs on ``graph``, publish events to ``sink``, obey ``settings``."""
+        self._graph = graph
+        self._sink = sink
+        self._settings = settings
+        self._recursion_limit = recursion_limit
+        # Two jobs of one thread must not interleave their checkpoints; jobs of different
+        # threads run in parallel. Locks vanish with the last job holding them.
+        self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def execute(self, job: Job) -> JobResult:
+        """Run ``job`` on its thread.
+
+        Returns:
+            A completed result with the final answer and token counts, or a failed one
+            when a retry cannot help (bad request, refused key, recursion limit, broken
+            definition).
+
+        Raises:
+            RetryableError: A transient failure; another delivery may succeed.
+        """
+        lock = self._thread_locks.get(job.thread)
+        if lock is None:
+            lock = self._thread_locks[job.thread] = asyncio.Lock()
+        with obs.bind_job(job.job_id, job.thread):
+            async with lock:
+                obs.IN_FLIGHT_JOBS.inc()
+                try:
+                    return await self._execute(job)
+                finally:
+                    obs.IN_FLIGHT_JOBS.dec()
+
+    async def _execute(self, job: Job) -> JobResult:
+        started = time.monotonic()
+        run = _Run()
+        self._log_text("job started", "prompt", "\n".join(m.content for m in job.input.messages))
+        try:
+            with obs.get_tracer().start_as_current_span(
+                "xagent.job",
+                attributes={"xagent.job_id": job.job_id, "xagent.thread_id": job.thread},
+            ):
+                await self._stream(job, run)
+        except Exception as err:
+            return await self._failure(job, run, err, started)
+        output = (
+            text_of(run.final[-1]) if run.final and isinstance(run.final[-1], AIMessage) else ""
+        )
+        result = self._result(job, run, started, JobStatus.COMPLETED, output=output)
+        await self._publish(
+            job, EventType.END, {"final_result": output, "tokens": result.tokens.model_dump()}
+        )
+        self._log_text("job completed", "answer", output, tokens=result.tokens.model_dump())
+        return result
+
+    async def _stream(self, job: Job, run: _Run) -> None:
+        config: RunnableConfig = {
+            "configurable": {"thread_id": job.thread},
+            "recursion_limit": self._recursion_limit,
+            "metadata": {"job_id": job.job_id},
+        }
+        # Message ids derive from the job id: a redelivered job replaces its own input in
+        # the thread (add_messages matches ids) instead of appending it a second time.
+        messages = [
+            to_langchain(m).model_copy(update={"id": f"{job.job_id}:{i}"})
+            for i, m in enumerate(job.input.messages)
+        ]
+        async for event in self._graph.astream_events({"messages": messages}, config, version="v2"):
+            await self._on_event(job, run, event)
+
+    async def _on_event(self, job: Job, run: _Run, event: Any) -> None:
+        kind, data = event["event"], event.get("data", {})
+        node = event.get("metadata", {}).get("langgraph_node")
+        if kind == "on_chat_model_stream":
+            token = text_of(data.get("chunk"))
+            if token and self._settings.emit_tokens:
+                await self._publish(job, EventType.TOKEN, {"token": token, "node": node})
+        elif kind == "on_chat_model_end":
+            self._count_tokens(run, data.get("output"), event.get("metadata", {}))
+        elif kind == "on_tool_start":
+            tool_input = data.get("input")
+            await self._publish(
+                job,
+                EventType.TOOL_START,
+                {"tool_name": event["name"], "tool_input": tool_input, "node": node},
+            )
+        elif kind == "on_tool_end":
+            await self._publish(
+                job,
+                EventType.TOOL_END,
+                {
+                    "tool_name": event["name"],
+                    "tool_output": text_of(data.get("output")),
+                    "node": node,
+                },
+            )
+        elif kind == "on_chain_end" and not event.get("parent_ids"):
+            output = data.get("output")
+            if isinstance(output, dict):
+                run.final = list(output.get("messages", []))
+
+    def _count_tokens(self, run: _Run, output: Any, metadata: dict[str, Any]) -> None:
+        usage = getattr(output, "usage_metadata", None) or {}
+        model = metadata.get("ls_model_name") or "unknown"
+        run.model = model
+        input_tokens = int(usage.get("input_tokens", 0))
+        output_tokens = int(usage.get("output_tokens", 0))
+        run.usage = TokenUsage(
+            input_tokens=run.usage.input_tokens + input_tokens,
+            output_tokens=run.usage.output_tokens + output_tokens,
+            total_tokens=run.usage.total_tokens
+            + int(usage.get("total_tokens", input_tokens + output_tokens)),
+        )
+        obs.record_tokens(model, input_tokens, output_tokens)
+
+    async def _failure(self, job: Job, run: _Run, err: Exception, started: float) -> JobResult:
+        message = _describe(err)
+        if is_retryable(err):
+            log.warning("job failed; retryable", extra={"error": message})
+            obs.JOBS_TOTAL.labels(status="retryable").inc()
+            await self._publish(job, EventType.ERROR, {"error": message, "retryable": True})
+            raise RetryableError(message) from err
+        if isinstance(err, GraphRecursionError):
+            message = f"the agent did not finish within {self._recursion_limit} graph steps"
+            log.warning("job failed", extra={"error": message})
+        else:
+            log.error("job failed", exc_info=err, extra={"error": message})
+        await self._publish(job, EventType.ERROR, {"error": message, "retryable": False})
+        return self._result(job, run, started, JobStatus.FAILED, error=message)
+
+    def _result(
+        self, job: Job, run: _Run, started: float, status: JobStatus, **kw: Any
+    ) -> JobResult:
+        duration = time.monotonic() - started
+        obs.JOBS_TOTAL.labels(status=status.value).inc()
+        obs.JOB_DURATION_SECONDS.observe(duration)
+        return JobResult(
+            job_id=job.job_id,
+            thread_id=job.thread,
+            status=status,
+            tokens=run.usage,
+            model=run.model,
+            duration_seconds=round(duration, 3),
+            **kw,
+        )
+
+    async def _publish(self, job: Job, kind: EventType, data: dict[str, Any]) -> None:
+        # Live events are best effort: a Redis hiccup must not fail or retry the job,
+        # whose result travels on the queue anyway.
+        try:
+            await self._sink.publish(job.thread, StreamEvent(kind.value, data, job.job_id))
+        except Exception:
+            log.warning("event not published", exc_info=True, extra={"event_type": kind.value})
+
+    def _log_text(self, message: str, key: str, text: str, **extra: Any) -> None:
+        described = obs.describe_prompt(text, self._settings.log_prompts)
+        if described is not None:
+            extra[key] = described
+        log.info(message, extra=extra)
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+@dataclass
+class AgentRuntime:
+    """Everything `open_agent` opened, for the serving layer and the CLI."""
+
+    settings: Settings
+    definition: AgentDefinition
+    grants: ToolGrants
+    stores: Stores
+    sink: EventSink
+    graph: CompiledStateGraph
+    executor: GraphExecutor
+
+
+@contextlib.asynccontextmanager
+async def open_agent(
+    settings: Settings,
+    *,
+    definition: AgentDefinition | None = None,
+    grants: ToolGrants | None = None,
+    grant_all: bool = False,
+    sink: EventSink | None = None,
+) -> AsyncIterator[AgentRuntime]:
+    """Load the definition and grants, open stores and sink, build graph and executor.
+
+    Args:
+        settings: The runtime settings.
+        definition: Use this definition instead of reading ``settings.definition_path``.
+        grants: Use these grants instead of reading ``settings.tool_grants_path``.
+        grant_all: Grant every defined tool when no grants file exists (``xagent run`` only).
+        sink: Use this sink instead of the one the settings call for (not closed here).
+
+    Raises:
+        DefinitionError: The definition cannot be read or built (names node or edge).
+        ConfigError: A grants file or model setting is invalid.
+    """
+    definition = definition or load_definition(settings)
+    grants = grants or load_tool_grants(settings, definition, grant_all=grant_all)
+    # Build once without a checkpointer first: a broken definition or model setting should
+    # fail startup by itself, not after (or masked by) database connection attempts.
+    build_graph(definition, settings, grants, None)
+    async with contextlib.AsyncExitStack() as stack:
+        stores = await stack.enter_async_context(open_stores(settings))
+        if sink is None:
+            sink = await stack.enter_async_context(open_event_sink(settings))
+        graph = build_graph(definition, settings, grants, stores.checkpointer)
+        executor = GraphExecutor(graph, sink, settings)
+        yield AgentRuntime(settings, definition, grants, stores, sink, graph, executor)

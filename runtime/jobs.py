@@ -1,0 +1,96 @@
+"""Jobs and results: what travels on the queue, and the seam between queue and executor."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Job",
+    "JobExecutor",
+    "JobInput",
+    "JobResult",
+    "JobStatus",
+    "Message",
+    "RetryableError",
+    "TokenUsage",
+]
+
+
+class Message(BaseModel):
+    """One chat message of a job's input."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: str = Field(pattern=r"^(user|system|assistant)$")
+    content: str
+
+
+class JobInput(BaseModel):
+    """The messages a job adds to its thread."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    messages: list[Message] = Field(min_length=1)
+
+
+class Job(BaseModel):
+    """A unit of work: run the agent on ``input`` in conversation ``thread_id``.
+
+    ``job_id`` makes a job idempotent: a redelivered job whose result was already
+    published is acknowledged without running again.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str = Field(min_length=1, max_length=200)
+    thread_id: str | None = Field(default=None, max_length=200)
+    input: JobInput
+    metadata: dict[str, Any] = {}
+
+    @property
+    def thread(self) -> str:
+        """The conversation this job belongs to; a job without one is its own thread."""
+        return self.thread_id or self.job_id
+
+
+class JobStatus(StrEnum):
+    """How a job ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class TokenUsage(BaseModel):
+    """Token counts of one job, summed over every model call."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class JobResult(BaseModel):
+    """What the runtime publishes to the results subject for each job."""
+
+    job_id: str
+    thread_id: str
+    status: JobStatus
+    output: str | None = None
+    error: str | None = None
+    tokens: TokenUsage = TokenUsage()
+    model: str | None = None
+    duration_seconds: float = 0.0
+
+
+class RetryableError(Exception):
+    """A failure worth another delivery (a provider outage, a lost connection)."""
+
+
+class JobExecutor(Protocol):
+    """Runs one job to its result; raises RetryableError when a retry may succeed."""
+
+    async def execute(self, job: Job) -> JobResult:
+        """Run ``job`` on its thread and return the result."""
+        ...

@@ -1,0 +1,172 @@
+"""Wiring of the runtime process: settings in, queue worker and HTTP server out, drain on exit.
+
+``serve(settings)`` opens the agent (definition, stores, event sink, graph, executor), starts
+the queue worker and uvicorn in one event loop and runs until SIGTERM or SIGINT. Then it stops
+pulling jobs, lets running jobs finish within ``shutdown_grace_seconds`` (naking the rest so
+another replica picks them up at once), stops the HTTP server and closes every connection, and
+returns; ``main()`` exits 0. A startup failure (bad configuration, unreachable database or
+NATS) is logged and exits non-zero, so Kubernetes restarts the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from runtime.api import ApiDeps, ReadinessCheck, create_app
+from runtime.config import ConfigError, DefinitionError, Settings, load_settings
+from runtime.executor import AgentRuntime, open_agent
+from runtime.jobs import JobExecutor
+from runtime.observability import configure_logging, configure_tracing
+from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
+
+__all__ = ["build_queue", "main", "queue_options", "serve"]
+
+log = logging.getLogger(__name__)
+
+ExecutorFactory = Callable[[AgentRuntime], JobExecutor]
+
+
+def queue_options(settings: Settings) -> QueueOptions:
+    """The worker tunables the settings ask for."""
+    return QueueOptions(
+        max_parallel_sessions=settings.max_parallel_sessions,
+        ack_wait_seconds=settings.nats_ack_wait_seconds,
+        max_deliver=settings.nats_max_deliver,
+    )
+
+
+def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) -> JobSource:
+    """JetStream when NATS_URL is set, the in-process queue otherwise."""
+    store = agent.stores.idempotency
+    if not settings.nats_url:
+        return InProcessQueue(executor, store, queue_options(settings))
+    connection = JetStreamOptions(
+        url=settings.nats_url,
+        stream=settings.nats_stream or "",
+        consumer=settings.nats_consumer or "",
+        jobs_subject=settings.nats_jobs_subject or "",
+        results_subject=settings.nats_results_subject or "",
+        dead_letter_subject=settings.nats_dead_letter_subject or "",
+    )
+    return JetStreamQueue(connection, executor, store, queue_options(settings))
+
+
+async def serve(settings: Settings, *, executor_factory: ExecutorFactory | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain within the shutdown grace and return.
+
+    Args:
+        settings: The runtime settings.
+        executor_factory: Replaces the agent's GraphExecutor (tests of queue semantics).
+    """
+    stop = asyncio.Event()
+    grace = settings.shutdown_grace_seconds
+    with _signals_set(stop):
+        async with open_agent(settings) as agent:
+            executor = executor_factory(agent) if executor_factory else agent.executor
+            queue = build_queue(settings, agent, executor)
+            deps = ApiDeps(
+                queue=queue,
+                events=agent.sink,
+                checks=_readiness_checks(settings, agent, queue),
+                source=f"xagent/{settings.agent_namespace}/{settings.agent_name}",
+            )
+            server = _Server(
+                uvicorn.Config(
+                    create_app(deps),
+                    host="0.0.0.0",
+                    port=settings.port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="on",
+                    timeout_graceful_shutdown=max(int(grace), 1),
+                )
+            )
+            await queue.start()
+            server_task = asyncio.create_task(server.serve(), name="http")
+            stop_task = asyncio.create_task(stop.wait(), name="stop")
+            done, _ = await asyncio.wait(
+                {server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop_task.cancel()
+            if server_task in done and not stop.is_set():
+                # The server ended on its own (port taken, lifespan failed): drain and fail.
+                await queue.drain(grace)
+                server_task.result()
+                raise RuntimeError("the HTTP server stopped unexpectedly")
+            log.info("shutting down; draining for up to %.0fs", grace)
+            deps.stopping.set()
+            server.should_exit = True
+            await asyncio.gather(queue.drain(grace), server_task)
+    log.info("stopped")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: serve() owns SIGTERM and SIGINT.
+
+    uvicorn would otherwise re-raise a captured signal after shutdown and end the process
+    by that signal instead of exiting 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _signals_set(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, _on_signal, stop, sig)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    if stop.is_set():
+        log.warning("%s again while draining; still draining", sig.name)
+        return
+    log.info("received %s", sig.name)
+    stop.set()
+
+
+def _readiness_checks(
+    settings: Settings, agent: AgentRuntime, queue: JobSource
+) -> list[ReadinessCheck]:
+    return [
+        ReadinessCheck("nats", queue.ping, embedded=not settings.nats_url),
+        ReadinessCheck("postgres", agent.stores.ping, embedded=agent.stores.backend != "postgres"),
+        ReadinessCheck("cache", agent.sink.ping, embedded=not settings.redis_url),
+    ]
+
+
+def main() -> None:
+    """``python -m runtime``: load settings from the environment and serve."""
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        configure_logging("INFO")
+        log.error("%s", err)
+        sys.exit(2)
+    configure_logging(settings.log_level)
+    configure_tracing(
+        settings.otel_endpoint, settings.otel_sample_ratio, settings.otel_service_name or ""
+    )
+    try:
+        asyncio.run(serve(settings))
+    except (ConfigError, DefinitionError) as err:
+        log.error("%s", err)
+        sys.exit(2)
+    except Exception:
+        log.exception("runtime failed")
+        sys.exit(1)

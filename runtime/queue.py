@@ -1,0 +1,740 @@
+"""Where jobs come from: a JetStream pull consumer, or an in-process queue when embedded.
+
+Both queues share one worker (``_Worker``) so their semantics cannot drift apart:
+
+- at most ``max_parallel_sessions`` jobs run at once; the worker fetches only as many
+  messages as it has free slots;
+- while a job runs, the message is kept alive with in-progress acks every third of
+  ``ack_wait``, so a long job is not redelivered to another worker;
+- a job is idempotent by ``job_id``: its result is recorded in the ``IdempotencyStore`` and
+  published (``Nats-Msg-Id`` = job id, so JetStream drops a repeat) before the message is
+  acked; a redelivered job whose result is recorded is not run again;
+- ``RetryableError`` naks the message with an exponential backoff by delivery count; at
+  ``max_deliver`` deliveries, and at once for any other error or an unparsable message, the
+  job goes to the dead-letter subject with the error and its original payload, and the
+  message is terminated;
+- ``drain(grace)`` stops fetching, waits up to ``grace`` seconds for running jobs and naks
+  what is unfinished so another worker picks it up immediately. Nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import ValidationError
+
+from runtime.jobs import Job, JobExecutor, JobResult, JobStatus, RetryableError
+from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
+
+if TYPE_CHECKING:
+    from runtime.store import IdempotencyStore
+
+__all__ = [
+    "DeadLetter",
+    "InProcessQueue",
+    "JetStreamQueue",
+    "JobQueue",
+    "JobSource",
+    "QueueOptions",
+    "backoff_delay",
+]
+
+log = logging.getLogger(__name__)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+DEAD_LETTERED = "dead_lettered"
+"""The ``xagent_jobs_total`` status of a job the queue gave up on."""
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """Worker tunables; ``from_settings`` in main.py fills them from the Settings."""
+
+    max_parallel_sessions: int = 4
+    ack_wait_seconds: float = 30.0
+    max_deliver: int = 5
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    fetch_timeout_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_parallel_sessions < 1:
+            raise ValueError("max_parallel_sessions must be at least 1")
+        if self.max_deliver < 1:
+            raise ValueError("max_deliver must be at least 1")
+        if self.ack_wait_seconds <= 0:
+            raise ValueError("ack_wait_seconds must be positive")
+
+
+def backoff_delay(attempt: int, options: QueueOptions) -> float:
+    """Delay before delivery ``attempt + 1`` after delivery ``attempt`` failed retryably."""
+    delay = options.backoff_base_seconds * 2 ** max(attempt - 1, 0)
+    return min(delay, options.backoff_max_seconds)
+
+
+class JobQueue(Protocol):
+    """What the HTTP API needs from a queue: enqueue, run now, and a reachability check."""
+
+    async def submit(self, job: Job) -> None:
+        """Enqueue ``job`` durably; a worker runs it later."""
+        ...
+
+    async def run(self, job: Job) -> JobResult:
+        """Run ``job`` now in this process, under the same limit and idempotency."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the queue backend answers."""
+        ...
+
+
+class JobSource(JobQueue, Protocol):
+    """A queue with a worker loop: what main.py starts and drains."""
+
+    async def start(self) -> None:
+        """Connect and start pulling jobs."""
+        ...
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop pulling, let running jobs finish within the grace, nak the rest, close."""
+        ...
+
+
+@dataclass
+class DeadLetter:
+    """A job given up on: why, after how many deliveries, and what it was."""
+
+    error: str
+    attempts: int
+    payload: bytes
+    job_id: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """The dead-letter message body."""
+        try:
+            original: Any = json.loads(self.payload)
+        except (ValueError, UnicodeDecodeError):
+            original = {"base64": base64.b64encode(self.payload).decode()}
+        body = {
+            "job_id": self.job_id,
+            "error": self.error,
+            "attempts": self.attempts,
+            "source": self.source,
+            "payload": original,
+        }
+        return json.dumps(body).encode()
+
+
+class _Delivery(Protocol):
+    """One delivery of a job message, whatever carried it."""
+
+    data: bytes
+    attempt: int
+
+    def describe(self) -> dict[str, Any]: ...
+    async def ack(self) -> None: ...
+    async def nak(self, delay: float) -> None: ...
+    async def term(self) -> None: ...
+    async def in_progress(self) -> None: ...
+
+
+PublishResult = Callable[[JobResult], Awaitable[None]]
+PublishDeadLetter = Callable[[DeadLetter], Awaitable[None]]
+
+
+class _Worker:
+    """Runs deliveries with bounded parallelism, idempotency, retries and dead-lettering."""
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        store: IdempotencyStore | None,
+        options: QueueOptions,
+        publish_result: PublishResult,
+        publish_dead_letter: PublishDeadLetter,
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._options = options
+        self._publish_result = publish_result
+        self._publish_dead_letter = publish_dead_letter
+        self._slots = asyncio.Semaphore(options.max_parallel_sessions)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, asyncio.Future[JobResult]] = {}
+
+    # -- slots -------------------------------------------------------------------------------
+
+    async def acquire_slots(self) -> int:
+        """Wait for one free slot, then take every other free one; returns how many."""
+        await self._slots.acquire()
+        taken = 1
+        while not self._slots.locked():
+            await self._slots.acquire()
+            taken += 1
+        return taken
+
+    def release_slots(self, count: int) -> None:
+        """Give back ``count`` slots that were not used."""
+        for _ in range(count):
+            self._slots.release()
+
+    def spawn(self, delivery: _Delivery) -> None:
+        """Handle ``delivery`` in the background on a slot the caller already holds."""
+        task = asyncio.create_task(self._handle_on_slot(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle_on_slot(self, delivery: _Delivery) -> None:
+        try:
+            await self.handle(delivery)
+        finally:
+            self._slots.release()
+
+    async def run_now(self, job: Job) -> JobResult:
+        """Run ``job`` synchronously on a slot (the HTTP ``wait`` path); drain waits for it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            async with self._slots:
+                return await self.execute_once(job)
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+
+    # -- one delivery ------------------------------------------------------------------------
+
+    async def handle(self, delivery: _Delivery) -> None:
+        """Run one delivery to its ack, nak or termination; never raises but cancellation."""
+        try:
+            await self._handle(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The queue itself failed (publishing, the store): leave the message unacked
+            # so it comes back after ack_wait, when the dependency may be back.
+            log.exception("job delivery failed; it will be redelivered", extra=delivery.describe())
+
+    async def _handle(self, delivery: _Delivery) -> None:
+        try:
+            job = Job.model_validate_json(delivery.data)
+        except ValidationError as exc:
+            await self._dead_letter(delivery, None, f"unparsable job: {_brief(exc)}")
+            return
+        if delivery.attempt > 1:
+            QUEUE_REDELIVERIES_TOTAL.inc()
+        keep_alive = asyncio.create_task(self._keep_alive(delivery))
+        try:
+            await self.execute_once(job)
+        except RetryableError as exc:
+            if delivery.attempt >= self._options.max_deliver:
+                await self._dead_letter(delivery, job, f"retryable error: {exc}")
+            else:
+                delay = backoff_delay(delivery.attempt, self._options)
+                log.warning(
+                    "job failed retryably; retrying in %.1fs: %s",
+                    delay,
+                    exc,
+                    extra={"job_id": job.job_id, "attempt": delivery.attempt},
+                )
+                await delivery.nak(delay)
+            return
+        except asyncio.CancelledError:
+            # Drain ran out of grace: hand the job back for immediate redelivery.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(delivery.nak(0))
+            raise
+        except Exception as exc:
+            log.exception("job failed", extra={"job_id": job.job_id})
+            await self._dead_letter(delivery, job, f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            keep_alive.cancel()
+        await delivery.ack()
+
+    async def execute_once(self, job: Job) -> JobResult:
+        """Run ``job`` unless its result is recorded; record and publish the result."""
+        running = self._running.get(job.job_id)
+        if running is not None:
+            # The same job id is already running here: share its outcome.
+            return await asyncio.shield(running)
+        future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
+        self._running[job.job_id] = future
+        try:
+            result = await self._execute(job)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark it retrieved: nobody may be sharing it
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            self._running.pop(job.job_id, None)
+
+    async def _execute(self, job: Job) -> JobResult:
+        store = self._store
+        if store is not None:
+            recorded = await store.get_result(job.job_id)
+            if recorded is None and not await store.claim(job.job_id):
+                recorded = await store.get_result(job.job_id)  # recorded in between
+            if recorded is not None:
+                result = JobResult.model_validate_json(recorded)
+                log.info("job already done; not running it again", extra={"job_id": job.job_id})
+                # Republishing is free: the results stream drops it by Nats-Msg-Id when the
+                # first publish landed, and delivers it when a crash came between the two.
+                await self._publish_result(result)
+                return result
+        # The executor counts jobs, their duration and the in-flight gauge itself.
+        result = await self._executor.execute(job)
+        if store is not None:
+            await store.record_result(job.job_id, result.model_dump_json())
+        await self._publish_result(result)
+        return result
+
+    async def _dead_letter(self, delivery: _Delivery, job: Job | None, error: str) -> None:
+        letter = DeadLetter(
+            error=error,
+            attempts=delivery.attempt,
+            payload=delivery.data,
+            job_id=job.job_id if job else None,
+            source=delivery.describe(),
+        )
+        log.error("job dead-lettered: %s", error, extra=delivery.describe())
+        await self._publish_dead_letter(letter)
+        JOBS_TOTAL.labels(status=DEAD_LETTERED).inc()
+        if job is not None:
+            # Whoever waits on the results subject learns the job ended. Not recorded in
+            # the store, so the same job id may be submitted again later.
+            failed = JobResult(
+                job_id=job.job_id, thread_id=job.thread, status=JobStatus.FAILED, error=error
+            )
+            await self._publish_result(failed)
+        await delivery.term()
+
+    async def _keep_alive(self, delivery: _Delivery) -> None:
+        interval = max(self._options.ack_wait_seconds / 3, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await delivery.in_progress()
+            except Exception:
+                log.warning("in-progress ack failed", exc_info=True, extra=delivery.describe())
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        """How many deliveries are being handled."""
+        return len(self._tasks)
+
+    async def wait_idle(self, grace_seconds: float) -> None:
+        """Wait up to the grace for running deliveries; cancel (and so nak) the rest."""
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=max(grace_seconds, 0))
+        if pending:
+            log.warning("grace period over; handing %d job(s) back to the queue", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _brief(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+# --- in-process queue -------------------------------------------------------------------------
+
+
+@dataclass
+class _LocalDelivery:
+    queue: InProcessQueue
+    data: bytes
+    attempt: int = 1
+
+    def describe(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "queue": "in-process"}
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self, delay: float) -> None:
+        self.queue._redeliver(self, delay)
+
+    async def term(self) -> None:
+        return None
+
+    async def in_progress(self) -> None:
+        return None
+
+
+class InProcessQueue:
+    """An asyncio.Queue with the JetStream worker's semantics, minus durability.
+
+    For embedded use (no NATS configured): results and dead letters stay in memory and go
+    to the optional callbacks; a nak puts the job back after its delay.
+    """
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        store: IdempotencyStore | None = None,
+        options: QueueOptions | None = None,
+        on_result: PublishResult | None = None,
+        on_dead_letter: PublishDeadLetter | None = None,
+    ) -> None:
+        self.options = options or QueueOptions()
+        self.results: dict[str, JobResult] = {}
+        self.dead_letters: list[DeadLetter] = []
+        self._on_result = on_result
+        self._on_dead_letter = on_dead_letter
+        self._queue: asyncio.Queue[_LocalDelivery] = asyncio.Queue()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._worker = _Worker(
+            executor, store, self.options, self._publish_result, self._publish_dead_letter
+        )
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the worker loop."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._pull_loop())
+
+    async def submit(self, job: Job) -> None:
+        """Enqueue ``job``."""
+        if self._stopping.is_set():
+            raise RuntimeError("queue is draining")
+        self._queue.put_nowait(_LocalDelivery(self, job.model_dump_json().encode()))
+
+    async def submit_raw(self, data: bytes) -> None:
+        """Enqueue a raw message body, as a producer would publish it."""
+        self._queue.put_nowait(_LocalDelivery(self, data))
+
+    async def run(self, job: Job) -> JobResult:
+        """Run ``job`` now under the concurrency limit."""
+        return await self._worker.run_now(job)
+
+    async def ping(self) -> bool:
+        """Always reachable: it lives in this process."""
+        return True
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop taking jobs, wait for running ones within the grace, then stop."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        await self._worker.wait_idle(grace_seconds)
+        for timer in self._timers:
+            timer.cancel()
+        if self._queue.qsize() or self._timers:
+            log.warning(
+                "in-process queue stopped with %d job(s) queued; they are not durable",
+                self._queue.qsize() + len(self._timers),
+            )
+
+    async def _pull_loop(self) -> None:
+        while not self._stopping.is_set():
+            taken = await self._worker.acquire_slots()
+            used = 0
+            try:
+                while used < taken:
+                    timeout = self.options.fetch_timeout_seconds if used == 0 else 0
+                    try:
+                        delivery = await asyncio.wait_for(self._queue.get(), timeout or 0.001)
+                    except TimeoutError:
+                        break
+                    if self._stopping.is_set():
+                        self._queue.put_nowait(delivery)
+                        break
+                    self._worker.spawn(delivery)
+                    used += 1
+            finally:
+                self._worker.release_slots(taken - used)
+
+    def _redeliver(self, delivery: _LocalDelivery, delay: float) -> None:
+        again = _LocalDelivery(self, delivery.data, delivery.attempt + 1)
+        if delay <= 0:
+            self._queue.put_nowait(again)
+            return
+
+        def put() -> None:
+            self._timers.discard(timer)
+            self._queue.put_nowait(again)
+
+        timer = asyncio.get_running_loop().call_later(delay, put)
+        self._timers.add(timer)
+
+    async def _publish_result(self, result: JobResult) -> None:
+        self.results.setdefault(result.job_id, result)
+        if self._on_result is not None:
+            await self._on_result(result)
+
+    async def _publish_dead_letter(self, letter: DeadLetter) -> None:
+        self.dead_letters.append(letter)
+        if self._on_dead_letter is not None:
+            await self._on_dead_letter(letter)
+
+
+# --- JetStream --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JetStreamOptions:
+    """Where the JetStream queue connects and which names it uses."""
+
+    url: str
+    stream: str
+    consumer: str
+    jobs_subject: str
+    results_subject: str
+    dead_letter_subject: str
+    connect_timeout_seconds: float = 5.0
+
+
+class _JsDelivery:
+    def __init__(self, msg: Any) -> None:
+        self._msg = msg
+        self.data: bytes = msg.data
+        meta = msg.metadata
+        self.attempt: int = meta.num_delivered
+        self._describe = {
+            "stream": meta.stream,
+            "consumer": meta.consumer,
+            "stream_sequence": meta.sequence.stream,
+            "attempt": meta.num_delivered,
+            "subject": msg.subject,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._describe)
+
+    async def ack(self) -> None:
+        await self._msg.ack_sync()
+
+    async def nak(self, delay: float) -> None:
+        await self._msg.nak(delay=delay or None)
+
+    async def term(self) -> None:
+        await self._msg.term()
+
+    async def in_progress(self) -> None:
+        await self._msg.in_progress()
+
+
+class JetStreamQueue:
+    """A durable JetStream pull consumer feeding the worker.
+
+    In a cluster the NACK operator declares the stream and consumer; when they are missing
+    (locally, in tests) ``start`` creates them: the jobs stream on the jobs subject, a
+    ``<stream>_RESULTS`` stream on the results and dead-letter subjects (only when no stream
+    captures those yet), and a durable explicit-ack consumer filtered on the jobs subject.
+    Results live in their own stream so a producer that sets ``Nats-Msg-Id`` = job id on the
+    job itself cannot make JetStream drop the result as its duplicate.
+    """
+
+    def __init__(
+        self,
+        connection: JetStreamOptions,
+        executor: JobExecutor,
+        store: IdempotencyStore | None = None,
+        options: QueueOptions | None = None,
+    ) -> None:
+        self.connection = connection
+        self.options = options or QueueOptions()
+        self._worker = _Worker(
+            executor, store, self.options, self._publish_result, self._publish_dead_letter
+        )
+        self._nc: Any = None
+        self._js: Any = None
+        self._sub: Any = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def connect(self) -> None:
+        """Connect to NATS and make sure stream and consumer exist (no pulling yet)."""
+        import nats
+
+        if self._nc is not None:
+            return
+        self._nc = await nats.connect(
+            self.connection.url,
+            connect_timeout=self.connection.connect_timeout_seconds,
+            max_reconnect_attempts=-1,
+            name=f"xagent-runtime/{self.connection.consumer}",
+        )
+        self._js = self._nc.jetstream()
+        await self._ensure_streams()
+        await self._ensure_consumer()
+
+    async def start(self) -> None:
+        """Connect, then pull jobs until drained."""
+        await self.connect()
+        if self._loop_task is None:
+            self._sub = await self._js.pull_subscribe_bind(
+                durable=self.connection.consumer, stream=self.connection.stream
+            )
+            self._loop_task = asyncio.create_task(self._pull_loop())
+
+    async def submit(self, job: Job) -> None:
+        """Publish ``job`` to the jobs subject (JetStream dedups by job id)."""
+        await self.connect()
+        await self._js.publish(
+            self.connection.jobs_subject,
+            job.model_dump_json().encode(),
+            headers={MSG_ID_HEADER: job.job_id},
+        )
+
+    async def run(self, job: Job) -> JobResult:
+        """Run ``job`` now under the concurrency limit; its result is published too."""
+        await self.connect()
+        return await self._worker.run_now(job)
+
+    async def ping(self) -> bool:
+        """Whether NATS answers a round trip within a second."""
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            return False
+        try:
+            await nc.flush(timeout=1)
+        except Exception:
+            return False
+        return True
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop fetching, let running jobs finish within the grace, nak the rest, close."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        await self._worker.wait_idle(grace_seconds)
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush what was published and acked, then close the connection."""
+        nc, self._nc = self._nc, None
+        if nc is None:
+            return
+        with contextlib.suppress(Exception):
+            if self._sub is not None:
+                await self._sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await nc.flush(timeout=2)
+        await nc.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _ensure_streams(self) -> None:
+        from nats.js.api import StreamConfig
+        from nats.js.errors import NotFoundError
+
+        conn = self.connection
+        try:
+            await self._js.stream_info(conn.stream)
+        except NotFoundError:
+            log.info("creating stream %s on %s", conn.stream, conn.jobs_subject)
+            await self._js.add_stream(StreamConfig(name=conn.stream, subjects=[conn.jobs_subject]))
+        missing = []
+        for subject in (conn.results_subject, conn.dead_letter_subject):
+            try:
+                await self._js.find_stream_name_by_subject(subject)
+            except NotFoundError:
+                missing.append(subject)
+        if missing:
+            name = f"{conn.stream}_RESULTS"
+            log.info("creating stream %s on %s", name, ", ".join(missing))
+            # The duplicate window covers every redelivery a job can go through, so a
+            # republished result is always recognised.
+            window = max(120.0, self.options.ack_wait_seconds * self.options.max_deliver * 2)
+            await self._js.add_stream(
+                StreamConfig(name=name, subjects=missing, duplicate_window=window)
+            )
+
+    async def _ensure_consumer(self) -> None:
+        from nats.js.api import AckPolicy, ConsumerConfig
+        from nats.js.errors import NotFoundError
+
+        conn = self.connection
+        try:
+            await self._js.consumer_info(conn.stream, conn.consumer)
+            return
+        except NotFoundError:
+            pass
+        log.info("creating durable consumer %s on %s", conn.consumer, conn.stream)
+        await self._js.add_consumer(
+            conn.stream,
+            ConsumerConfig(
+                name=conn.consumer,
+                durable_name=conn.consumer,
+                ack_policy=AckPolicy.EXPLICIT,
+                filter_subject=conn.jobs_subject,
+                ack_wait=self.options.ack_wait_seconds,
+                max_deliver=self.options.max_deliver,
+                max_ack_pending=max(1000, self.options.max_parallel_sessions),
+            ),
+        )
+
+    async def _pull_loop(self) -> None:
+        import nats.errors
+
+        while not self._stopping.is_set():
+            taken = await self._worker.acquire_slots()
+            used = 0
+            try:
+                if self._stopping.is_set():
+                    break
+                try:
+                    msgs = await self._sub.fetch(
+                        batch=taken, timeout=self.options.fetch_timeout_seconds
+                    )
+                except nats.errors.TimeoutError:
+                    continue
+                except Exception:
+                    if self._stopping.is_set():
+                        break
+                    log.warning("fetching jobs failed; retrying", exc_info=True)
+                    await asyncio.sleep(1)
+                    continue
+                for msg in msgs:
+                    if self._stopping.is_set():
+                        # Fetched while shutting down: hand it straight back.
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+                        continue
+                    self._worker.spawn(_JsDelivery(msg))
+                    used += 1
+            finally:
+                self._worker.release_slots(taken - used)
+
+    async def _publish_result(self, result: JobResult) -> None:
+        await self._publish(
+            self.connection.results_subject, result.model_dump_json().encode(), result.job_id
+        )
+
+    async def _publish_dead_letter(self, letter: DeadLetter) -> None:
+        # Not the bare job id: the failed result of the same job carries that one.
+        key = letter.job_id or f"seq-{letter.source.get('stream_sequence', 'unknown')}"
+        await self._publish(self.connection.dead_letter_subject, letter.to_json(), f"{key}:dlq")
+
+    async def _publish(self, subject: str, body: bytes, msg_id: str) -> None:
+        from nats.js.errors import NoStreamResponseError
+
+        try:
+            await self._js.publish(subject, body, headers={MSG_ID_HEADER: msg_id})
+        except NoStreamResponseError:
+            # No stream captures the subject: still tell core-NATS subscribers.
+            log.warning("no stream captures %s; publishing without persistence", subject)
+            await self._nc.publish(subject, body, headers={MSG_ID_HEADER: msg_id})

@@ -1,0 +1,126 @@
+"""JetStream queue semantics against a real nats-server, with a scripted executor."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runtime.jobs import JobStatus
+from runtime.observability import QUEUE_REDELIVERIES_TOTAL
+from runtime.queue import QueueOptions, backoff_delay
+
+pytestmark = pytest.mark.services
+
+
+async def test_runs_a_job_and_publishes_its_result(make_queue, bus, scripted, job_factory):
+    await make_queue(scripted)
+    job = job_factory(text="ping")
+
+    await bus.publish_job(job)
+
+    [result] = await bus.wait_results(1)
+    assert result.job_id == job.job_id
+    assert result.status == JobStatus.COMPLETED
+    assert result.output == "echo: ping"
+    info = await bus.consumer_info()
+    assert info.num_ack_pending == 0
+    assert info.num_redelivered == 0
+
+
+async def test_never_runs_more_than_max_parallel_sessions(make_queue, bus, scripted, job_factory):
+    await make_queue(scripted, max_parallel_sessions=3)
+    jobs = [job_factory(sleep=0.4) for _ in range(10)]
+
+    for job in jobs:
+        await bus.publish_job(job)
+
+    results = await bus.wait_results(len(jobs))
+    assert {r.job_id for r in results} == {j.job_id for j in jobs}
+    assert scripted.peak == 3
+
+
+async def test_in_progress_acks_keep_a_long_job_from_redelivery(
+    make_queue, bus, scripted, job_factory
+):
+    # Two workers on one consumer: were the message redelivered, the idle one would take it.
+    for _ in range(2):
+        await make_queue(scripted, ack_wait_seconds=1.0, max_parallel_sessions=1)
+    job = job_factory(sleep=3.5)
+
+    await bus.publish_job(job)
+
+    [result] = await bus.wait_results(1)
+    assert result.status == JobStatus.COMPLETED
+    assert len(scripted.attempts(job.job_id)) == 1
+    assert (await bus.consumer_info()).num_redelivered == 0
+
+
+async def test_naks_with_backoff_on_retryable_error_then_succeeds(
+    make_queue, bus, scripted, job_factory
+):
+    options = {"backoff_base_seconds": 0.5, "max_deliver": 5}
+    await make_queue(scripted, **options)
+    job = job_factory(retryable_failures=2)
+    redeliveries_before = QUEUE_REDELIVERIES_TOTAL._value.get()
+
+    await bus.publish_job(job)
+
+    [result] = await bus.wait_results(1)
+    assert result.status == JobStatus.COMPLETED
+    first, second, third = scripted.attempts(job.job_id)
+    backoff = QueueOptions(**options)
+    assert second - first >= backoff_delay(1, backoff) * 0.9
+    assert third - second >= backoff_delay(2, backoff) * 0.9
+    assert backoff_delay(2, backoff) == 2 * backoff_delay(1, backoff)
+    assert QUEUE_REDELIVERIES_TOTAL._value.get() - redeliveries_before == 2
+    assert await bus.dead_letters() == []
+
+
+async def test_dead_letters_after_max_deliver(make_queue, bus, scripted, job_factory):
+    await make_queue(scripted, backoff_base_seconds=0.1, max_deliver=3)
+    job = job_factory(retryable_failures=99)
+
+    await bus.publish_job(job)
+
+    [letter] = await bus.wait_dead_letters(1)
+    assert letter["job_id"] == job.job_id
+    assert letter["attempts"] == 3
+    assert "provider unavailable" in letter["error"]
+    assert letter["payload"] == job.model_dump(mode="json")
+    assert len(scripted.attempts(job.job_id)) == 3
+    [result] = await bus.wait_results(1)
+    assert result.status == JobStatus.FAILED
+    assert "provider unavailable" in (result.error or "")
+    await asyncio.sleep(0.5)
+    info = await bus.consumer_info()
+    assert info.num_ack_pending == 0
+    assert len(scripted.attempts(job.job_id)) == 3
+
+
+async def test_non_retryable_error_dead_letters_at_once(make_queue, bus, scripted, job_factory):
+    await make_queue(scripted, max_deliver=5)
+    job = job_factory(crash=True)
+
+    await bus.publish_job(job)
+
+    [letter] = await bus.wait_dead_letters(1)
+    assert letter["attempts"] == 1
+    assert "ValueError: bad tool output" in letter["error"]
+    assert len(scripted.attempts(job.job_id)) == 1
+
+
+async def test_unparsable_message_goes_straight_to_dead_letter(make_queue, bus, scripted):
+    await make_queue(scripted)
+
+    await bus.publish_job(b'{"job_id": "x", "input": {"messages": []}}')
+    await bus.publish_job(b"\xff not json")
+
+    first, second = await bus.wait_dead_letters(2)
+    assert first["job_id"] is None
+    assert "input.messages" in first["error"]
+    assert first["payload"] == {"job_id": "x", "input": {"messages": []}}
+    assert "unparsable job" in second["error"]
+    assert "base64" in second["payload"]
+    assert scripted.calls == []
+    assert await bus.results() == []
