@@ -113,10 +113,19 @@ def _validate_xagent(manifest: dict[str, Any]) -> list[str]:
 @functools.cache
 def _xagent_schema() -> dict[str, Any]:
     schema = xrd_v2()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    schema = _json_schema(schema)
-    schema["properties"]["apiVersion"] = {"type": "string"}
-    schema["properties"]["kind"] = {"type": "string"}
-    schema["properties"]["metadata"] = {"type": "object"}
+    schema = _with_object_root(_json_schema(schema))
+    # Crossplane adds these to every XR's status; the XRD does not declare them.
+    schema["properties"]["status"]["properties"]["conditions"] = {
+        "type": "array", "items": {"type": "object", "required": ["type", "status"]}}
+    return schema
+
+
+def _with_object_root(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every Kubernetes object may carry apiVersion, kind and metadata, declared or not."""
+    props = schema.setdefault("properties", {})
+    props.setdefault("apiVersion", {"type": "string"})
+    props.setdefault("kind", {"type": "string"})
+    props.setdefault("metadata", {"type": "object"})
     return schema
 
 
@@ -134,7 +143,8 @@ def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
             for version in crd["spec"]["versions"]:
                 if version.get("served", True):
                     schema = version["schema"]["openAPIV3Schema"]
-                    out[(f"{group}/{version['name']}", kind)] = _json_schema(schema)
+                    out[(f"{group}/{version['name']}", kind)] = _with_object_root(
+                        _json_schema(schema))
     return out
 
 

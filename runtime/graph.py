@@ -280,8 +280,8 @@ def _router(owner: dict[str, str], default: str) -> Callable[[AgentState], str |
 def graph_shape(compiled: CompiledStateGraph) -> dict[str, Any]:
     """Nodes, edges and sub-agent graphs of a compiled graph, sorted, for snapshot tests.
 
-    Edges are ``[source, target, "direct" | "conditional"]``; ``subgraphs`` maps each
-    sub-agent node to its own shape.
+    Edges are ``[source, target, "direct" | "conditional"]``; ``tools`` maps each tool-running
+    node to the tools it runs; ``subgraphs`` maps each sub-agent node to its own shape.
     """
     drawn = compiled.get_graph()
     shape: dict[str, Any] = {
@@ -290,12 +290,14 @@ def graph_shape(compiled: CompiledStateGraph) -> dict[str, Any]:
             [e.source, e.target, "conditional" if e.conditional else "direct"] for e in drawn.edges
         ),
     }
-    subgraphs = {}
+    subgraphs, tools = {}, {}
     for name, spec in compiled.builder.nodes.items():
         if isinstance(spec.runnable, ToolNode):
+            tools[name] = sorted(spec.runnable.tools_by_name)
             for tool in spec.runnable.tools_by_name.values():
                 if isinstance(tool, DelegateTool):
                     subgraphs[name] = graph_shape(tool.agent)
+    shape["tools"] = dict(sorted(tools.items()))
     if subgraphs:
         shape["subgraphs"] = dict(sorted(subgraphs.items()))
     return shape

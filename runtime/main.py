@@ -26,7 +26,7 @@ from runtime.jobs import JobExecutor
 from runtime.observability import configure_logging, configure_tracing
 from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
 
-__all__ = ["build_queue", "main", "queue_options", "serve"]
+__all__ = ["build_queue", "main", "queue_options", "readiness_checks", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ async def serve(settings: Settings, *, executor_factory: ExecutorFactory | None 
             deps = ApiDeps(
                 queue=queue,
                 events=agent.sink,
-                checks=_readiness_checks(settings, agent, queue),
+                checks=readiness_checks(settings, agent, queue),
                 source=f"xagent/{settings.agent_namespace}/{settings.agent_name}",
             )
             server = _Server(
@@ -140,9 +140,10 @@ def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     stop.set()
 
 
-def _readiness_checks(
+def readiness_checks(
     settings: Settings, agent: AgentRuntime, queue: JobSource
 ) -> list[ReadinessCheck]:
+    """What /ready pings: NATS, Postgres and the cache, each marked when embedded."""
     return [
         ReadinessCheck("nats", queue.ping, embedded=not settings.nats_url),
         ReadinessCheck("postgres", agent.stores.ping, embedded=agent.stores.backend != "postgres"),

@@ -688,8 +688,6 @@ class JetStreamQueue:
         )
 
     async def _pull_loop(self) -> None:
-        import nats.errors
-
         while not self._stopping.is_set():
             taken = await self._worker.acquire_slots()
             used = 0
@@ -700,7 +698,7 @@ class JetStreamQueue:
                     msgs = await self._sub.fetch(
                         batch=taken, timeout=self.options.fetch_timeout_seconds
                     )
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # no job within the fetch timeout (nats raises both kinds)
                     continue
                 except Exception:
                     if self._stopping.is_set():

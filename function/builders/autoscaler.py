@@ -56,8 +56,7 @@ def owns_replicas(ctx: AgentContext) -> bool:
 def keda_falls_back(ctx: AgentContext) -> bool:
     """KEDA scales on queue lag; without a queue there is no lag, so a CPU HPA stands in."""
     return (
-        ctx.spec.scaling.autoscaler == Autoscaler.KEDA
-        and ctx.spec.queue.engine == QueueEngine.NONE
+        ctx.spec.scaling.autoscaler == Autoscaler.KEDA and ctx.spec.queue.engine == QueueEngine.NONE
     )
 
 
@@ -66,15 +65,21 @@ def warnings(ctx: AgentContext) -> list[str]:
     scaling = ctx.spec.scaling
     out: list[str] = []
     if keda_falls_back(ctx):
-        out.append("spec.scaling.autoscaler is keda but spec.queue.engine is none: there is "
-                   "no consumer lag to scale on, so a CPU HorizontalPodAutoscaler is composed")
+        out.append(
+            "spec.scaling.autoscaler is keda but spec.queue.engine is none: there is "
+            "no consumer lag to scale on, so a CPU HorizontalPodAutoscaler is composed"
+        )
     uses_hpa = scaling.autoscaler == Autoscaler.HPA or keda_falls_back(ctx)
     if uses_hpa and scaling.min_replicas < _HPA_MIN_REPLICAS:
-        out.append(f"spec.scaling.minReplicas {scaling.min_replicas} is raised to "
-                   f"{_HPA_MIN_REPLICAS}: a HorizontalPodAutoscaler cannot scale to zero")
+        out.append(
+            f"spec.scaling.minReplicas {scaling.min_replicas} is raised to "
+            f"{_HPA_MIN_REPLICAS}: a HorizontalPodAutoscaler cannot scale to zero"
+        )
     if uses_hpa and ctx.spec.resources.requests.cpu is None:
-        out.append("spec.resources.requests.cpu is unset: the HorizontalPodAutoscaler cannot "
-                   "compute CPU utilization and will not scale")
+        out.append(
+            "spec.resources.requests.cpu is unset: the HorizontalPodAutoscaler cannot "
+            "compute CPU utilization and will not scale"
+        )
     return out
 
 

@@ -159,8 +159,11 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.PORT, contract.HTTP_PORT),
         (ENV.SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS),
     ]
-    return [{"name": name, "value": _env_value(value)} for name, value in pairs
-            if value is not None and value != ""]
+    return [
+        {"name": name, "value": _env_value(value)}
+        for name, value in pairs
+        if value is not None and value != ""
+    ]
 
 
 def container_env(ctx: AgentContext) -> list[Manifest]:
@@ -240,8 +243,11 @@ def _container(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest])
     container |= {
         "volumeMounts": [
             {"name": _VOLUME_DEFINITION, "mountPath": contract.DEFINITION_MOUNT, "readOnly": True},
-            {"name": _VOLUME_TOOL_GRANTS, "mountPath": contract.TOOL_GRANTS_MOUNT,
-             "readOnly": True},
+            {
+                "name": _VOLUME_TOOL_GRANTS,
+                "mountPath": contract.TOOL_GRANTS_MOUNT,
+                "readOnly": True,
+            },
             {"name": _VOLUME_TMP, "mountPath": TMP_MOUNT},
         ],
         # /health only says the process lives; /ready checks Postgres, Redis and NATS, so a
@@ -290,10 +296,8 @@ def _pod_spec(ctx: AgentContext, container: Manifest) -> Manifest:
         ],
         "containers": [container],
         "volumes": [
-            {"name": _VOLUME_DEFINITION,
-             "configMap": {"name": definition_configmap_name(ctx)}},
-            {"name": _VOLUME_TOOL_GRANTS,
-             "configMap": {"name": tool_grants_configmap_name(ctx)}},
+            {"name": _VOLUME_DEFINITION, "configMap": {"name": definition_configmap_name(ctx)}},
+            {"name": _VOLUME_TOOL_GRANTS, "configMap": {"name": tool_grants_configmap_name(ctx)}},
             {"name": _VOLUME_TMP, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
         ],
     }

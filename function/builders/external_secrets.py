@@ -47,9 +47,9 @@ __all__ = [
 API_VERSION = "external-secrets.io/v1"
 KIND = "ExternalSecret"
 COMPONENT = "runtime"
-MODEL_SECRET_KEY = "api-key"
+MODEL_SECRET_KEY = "api-key"  # noqa: S105 - a key name, not a secret
 """Key of the API key in a synced model Secret (seed 000's ``api-key``)."""
-TOOL_SECRET_KEY = "token"
+TOOL_SECRET_KEY = "token"  # noqa: S105 - a key name, not a secret
 """Key of the credential in a synced tool Secret."""
 
 _KNOWN_PROVIDERS = frozenset(p.value for p in ModelProvider)
@@ -144,8 +144,17 @@ def model_credentials(ctx: AgentContext) -> list[Credential]:
             continue
         claimed.add(env)
         own = ctx.spec.model.credentials if provider == ctx.spec.model.provider else None
-        out.append(_credential(ctx, env, own, "model", provider, MODEL_SECRET_KEY,
-                               default_remote=default_remote_key(ctx.spec.tenant_id, provider)))
+        out.append(
+            _credential(
+                ctx,
+                env,
+                own,
+                "model",
+                provider,
+                MODEL_SECRET_KEY,
+                default_remote=default_remote_key(ctx.spec.tenant_id, provider),
+            )
+        )
     return out
 
 
@@ -214,16 +223,20 @@ def warnings(ctx: AgentContext) -> list[str]:
     for i, node in enumerate(ctx.definition.nodes):
         provider = node.model.provider if node.model else None
         if provider and provider not in _KNOWN_PROVIDERS:
-            out.append(f"definition node {node.name!r} (nodes[{i}]) names unknown model "
-                       f"provider {provider!r}; no API key is composed for it")
+            out.append(
+                f"definition node {node.name!r} (nodes[{i}]) names unknown model "
+                f"provider {provider!r}; no API key is composed for it"
+            )
     winners: dict[str, str] = {}
     for provider in model_providers(ctx):
         if provider in PROVIDERS_WITHOUT_KEY:
             continue
         env = contract.provider_api_key_env(provider)
         if env in winners:
-            out.append(f"providers {winners[env]} and {provider} both read {env}; "
-                       f"{provider} uses the key of {winners[env]}")
+            out.append(
+                f"providers {winners[env]} and {provider} both read {env}; "
+                f"{provider} uses the key of {winners[env]}"
+            )
         else:
             winners[env] = provider
     return out
@@ -240,8 +253,9 @@ def _credential(
 ) -> Credential:
     """Where ``env`` reads from: the user's Secret, or a Secret an ExternalSecret syncs."""
     if source is not None and source.secret_ref is not None:
-        return Credential(env=env, secret_name=source.secret_ref.name,
-                          secret_key=source.secret_ref.key)
+        return Credential(
+            env=env, secret_name=source.secret_ref.name, secret_key=source.secret_ref.key
+        )
     remote = source.remote_ref if source is not None else None
     return Credential(
         env=env,

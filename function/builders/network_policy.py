@@ -49,9 +49,7 @@ def build(ctx: AgentContext) -> Desired:
             "spec": {
                 "podSelector": {"matchLabels": ctx.selector_labels()},
                 "policyTypes": ["Ingress"],
-                "ingress": [
-                    {"from": peers, "ports": [{"protocol": "TCP", "port": PORT_NAME}]}
-                ],
+                "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": PORT_NAME}]}],
             },
         }
     }

@@ -11,13 +11,14 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from function.builders.base import AgentContext, Manifest
 from function.input import Policy
 from function.spec import XAgentSpec
 
-__all__ = ["MINIMAL_SPEC", "deep_merge", "make_ctx", "make_spec"]
+__all__ = ["MINIMAL_SPEC", "Case", "case_ids", "deep_merge", "make_ctx", "make_spec"]
 
 MINIMAL_SPEC: dict[str, Any] = {
     "tenantId": "t1",
@@ -27,6 +28,21 @@ MINIMAL_SPEC: dict[str, Any] = {
     },
 }
 """The smallest camelCase spec that validates: tenant t1, openai gpt-4o, one orchestrator."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of a table-driven test: its id, why it exists, its input and expectation."""
+
+    name: str
+    reason: str
+    args: dict[str, Any] = field(default_factory=dict)
+    want: Any = None
+
+
+def case_ids(cases: list[Case]) -> list[str]:
+    """The ``ids=`` of ``pytest.mark.parametrize`` over ``cases``."""
+    return [c.name for c in cases]
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,10 +77,10 @@ def make_ctx(
     spec = spec if spec is not None else make_spec()
     if spec.definition is None:
         raise ValueError("make_ctx needs an inline definition; resolve definitionRef first")
-    canonical = json.dumps(spec.definition.to_runtime_json(), sort_keys=True,
-                           separators=(",", ":"))
-    definition_id = spec.definition_ref.id if spec.definition_ref and spec.definition_ref.id \
-        else name
+    canonical = json.dumps(spec.definition.to_runtime_json(), sort_keys=True, separators=(",", ":"))
+    definition_id = (
+        spec.definition_ref.id if spec.definition_ref and spec.definition_ref.id else name
+    )
     return AgentContext(
         name=name,
         namespace=namespace,

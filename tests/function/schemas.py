@@ -32,8 +32,10 @@ from referencing import Registry, Resource
 __all__ = [
     "CRD_DIRS",
     "K8S_VERSION",
+    "assert_valid",
     "crd_json_schema",
     "crd_schemas",
+    "validate_desired",
     "validate_manifest",
 ]
 
@@ -79,6 +81,22 @@ def validate_manifest(manifest: dict[str, Any]) -> list[str]:
     return errors + _errors(validator, manifest)
 
 
+def validate_desired(desired: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Composition-resource key -> errors, for each manifest of ``desired`` that is invalid."""
+    return {key: errs for key, manifest in desired.items() if (errs := validate_manifest(manifest))}
+
+
+def assert_valid(desired: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``desired`` itself, after failing with every error when any manifest is invalid."""
+    invalid = validate_desired(desired)
+    if invalid:
+        raise AssertionError(
+            "invalid manifests:\n"
+            + "\n".join(f"  {key}: {err}" for key, errs in invalid.items() for err in errs)
+        )
+    return desired
+
+
 # --- CRDs ----------------------------------------------------------------------------------
 
 
@@ -121,8 +139,11 @@ def crd_json_schema(openapi: dict[str, Any]) -> dict[str, Any]:
 def _with_root_fields(schema: dict[str, Any]) -> dict[str, Any]:
     # The API server accepts apiVersion, kind and metadata on every object, whether or not
     # the CRD's schema lists them (NACK's do not).
-    root = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-            "metadata": {"type": "object"}}
+    root = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+    }
     schema["properties"] = {**root, **schema.get("properties", {})}
     return schema
 
@@ -167,8 +188,11 @@ def _load_all(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _schema_dir() -> str:
-    version = [v for v in kv.all_versions()
-               if kv.Version(kv.major_minor(v)) <= kv.Version(kv.major_minor(K8S_VERSION))][-1]
+    version = [
+        v
+        for v in kv.all_versions()
+        if kv.Version(kv.major_minor(v)) <= kv.Version(kv.major_minor(K8S_VERSION))
+    ][-1]
     return f"kubernetes-json-schema/v{version}-local-strict"
 
 
@@ -187,8 +211,9 @@ def _core_validator(api_version: str, kind: str) -> jsonschema.Validator:
             f"{_schema_dir()}/{kind.lower()}-{group_version}.json", K8S_VERSION
         )
     except FileNotFoundError:
-        raise kv.SchemaNotFoundError(kind=kind, version=K8S_VERSION,
-                                     api_version=api_version) from None
+        raise kv.SchemaNotFoundError(
+            kind=kind, version=K8S_VERSION, api_version=api_version
+        ) from None
     return jsonschema.Draft202012Validator(schema, registry=_registry())
 
 

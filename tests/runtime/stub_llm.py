@@ -13,6 +13,10 @@ Models: ``broken-model`` answers HTTP 500 and ``bad-request-model`` HTTP 400; an
 answers normally. Usage is deterministic: 10 prompt tokens per message sent and 5 completion
 tokens per answer, and is sent as a final stream chunk when ``stream_options.include_usage``.
 Every request body is kept in ``requests`` so tests can assert what the model was sent.
+
+It also stands in for an HTTP tool: ``/tools/echo`` (GET or POST) answers with the method,
+JSON body, query and Authorization header it received (kept in ``tool_requests``), and
+``/tools/fail`` answers HTTP 503.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class StubLLM:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.tool_requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._calls = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -68,6 +73,7 @@ class StubLLM:
         """Forget logged requests."""
         with self._lock:
             self.requests.clear()
+            self.tool_requests.clear()
 
     def tool_names(self, index: int = -1) -> list[str]:
         """Names of the tools bound in request ``index``."""
@@ -137,7 +143,14 @@ def _handler(stub: StubLLM) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
 
+        def do_GET(self) -> None:
+            self._tool_endpoint(None)
+
         def do_POST(self) -> None:
+            if self.path.startswith("/tools/"):
+                length = int(self.headers.get("Content-Length", 0))
+                self._tool_endpoint(json.loads(self.rfile.read(length) or b"null"))
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
                 return
@@ -159,6 +172,24 @@ def _handler(stub: StubLLM) -> type[BaseHTTPRequestHandler]:
                 self._stream(model, reply, usage if include_usage else None)
             else:
                 self._json(200, _completion(model, reply, usage))
+
+        def _tool_endpoint(self, body: Any) -> None:
+            # A stand-in HTTP tool: /tools/echo reflects the request, /tools/fail answers 503.
+            path, _, query = self.path.partition("?")
+            if path == "/tools/fail":
+                self._json(503, {"error": "stub tool unavailable"})
+                return
+            if path != "/tools/echo":
+                self._json(404, {"error": f"no route {path}"})
+                return
+            reflected = {
+                "method": self.command,
+                "json": body,
+                "query": query,
+                "authorization": self.headers.get("Authorization"),
+            }
+            stub.tool_requests.append(reflected)
+            self._json(200, reflected)
 
         def _json(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()

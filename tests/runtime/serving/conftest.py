@@ -11,45 +11,37 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
+from runtime.api import ApiDeps, create_app
+from runtime.config import Settings, load_settings
+from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
+from runtime.executor import AgentRuntime, open_agent
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError
-from runtime.queue import JetStreamOptions, JetStreamQueue, QueueOptions
+from runtime.main import build_queue, readiness_checks
+from runtime.queue import JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
+from tests.runtime.conftest import DEFINITIONS, STUB_MODEL, require_service
+from tests.runtime.stub_llm import StubLLM
 
 TIMEOUT = 20.0
 """Upper bound of any single wait in these tests; nothing waits unbounded."""
 
 
-def require_env(name: str) -> str:
-    """The service URL in ``name``; skip without it, but fail under CI=true."""
-    value = os.environ.get(name)
-    if value:
-        return value
-    message = f'{name} is not set; run: eval "$(scripts/services.sh start)"'
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture
 def nats_url() -> str:
-    return require_env("XAGENT_TEST_NATS_URL")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return require_env("XAGENT_TEST_REDIS_URL")
-
-
-@pytest.fixture
-def database_url() -> str:
-    return require_env("XAGENT_TEST_DATABASE_URL")
+    return require_service("XAGENT_TEST_NATS_URL")
 
 
 # --- NATS -------------------------------------------------------------------------------------
@@ -135,6 +127,15 @@ class Bus:
 
     async def consumer_info(self) -> Any:
         return await self.js.consumer_info(self.options.stream, self.options.consumer)
+
+    async def wait_consumed(self, within: float = TIMEOUT) -> None:
+        """Wait until the consumer has no job left: none pending, none unacked."""
+
+        async def backlog() -> tuple[int, int]:
+            info = await self.consumer_info()
+            return info.num_pending, info.num_ack_pending
+
+        await wait_for(backlog, lambda b: b == (0, 0), within)
 
 
 async def wait_for(
@@ -230,11 +231,14 @@ def scripted() -> ScriptedExecutor:
     return ScriptedExecutor()
 
 
-def make_job(job_id: str | None = None, text: str = "hello", **metadata: Any) -> Job:
+def make_job(
+    job_id: str | None = None, text: str = "hello", thread_id: str | None = None, **metadata: Any
+) -> Job:
     """A one-message job; ``metadata`` scripts the ScriptedExecutor."""
     return Job.model_validate(
         {
             "job_id": job_id or f"job-{uuid.uuid4().hex[:8]}",
+            "thread_id": thread_id,
             "input": {"messages": [{"role": "user", "content": text}]},
             "metadata": metadata,
         }
@@ -244,3 +248,200 @@ def make_job(job_id: str | None = None, text: str = "hello", **metadata: Any) ->
 @pytest.fixture
 def job_factory() -> Callable[..., Job]:
     return make_job
+
+
+def requests_with(llm: StubLLM, text: str) -> list[dict[str, Any]]:
+    """The stub's requests whose last message is ``text``."""
+    return [r for r in llm.requests if r["messages"][-1]["content"] == text]
+
+
+async def wait_requested(llm: StubLLM, text: str, count: int = 1) -> None:
+    """Wait until the stub LLM got ``count`` requests ending in ``text`` (a job is in flight)."""
+
+    async def seen() -> int:
+        return len(requests_with(llm, text))
+
+    await wait_for(seen, lambda n: n >= count)
+
+
+# --- the whole runtime ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def agent_env(
+    jetstream: JetStreamOptions,
+    postgres_database: str,
+    redis_agent: tuple[str, str],
+    llm: StubLLM,
+    tmp_path: Path,
+) -> dict[str, str]:
+    """The runtime's environment, by contract names: real services, names of this test only."""
+    redis_url, agent = redis_agent
+    return {
+        ENV.AGENT_NAME: agent,
+        ENV.AGENT_DEFINITION_PATH: str(DEFINITIONS / "single.json"),
+        ENV.TOOL_GRANTS_PATH: str(tmp_path / "no-grants.json"),
+        ENV.STATE_DIR: str(tmp_path / "state"),
+        ENV.MODEL_PROVIDER: "openai-compatible",
+        ENV.MODEL_NAME: STUB_MODEL,
+        ENV.MODEL_ENDPOINT: llm.base_url,
+        ENV.MODEL_MAX_RETRIES: "0",
+        ENV.PORT: str(free_port()),
+        ENV.SHUTDOWN_GRACE_SECONDS: "10",
+        DATABASE_ENV.URL: postgres_database,
+        CACHE_ENV.URL: redis_url,
+        QUEUE_ENV.URL: jetstream.url,
+        QUEUE_ENV.STREAM: jetstream.stream,
+        QUEUE_ENV.CONSUMER: jetstream.consumer,
+        QUEUE_ENV.JOBS_SUBJECT: jetstream.jobs_subject,
+        QUEUE_ENV.RESULTS_SUBJECT: jetstream.results_subject,
+        QUEUE_ENV.DEAD_LETTER_SUBJECT: jetstream.dead_letter_subject,
+        QUEUE_ENV.ACK_WAIT_SECONDS: "5",
+        QUEUE_ENV.MAX_DELIVER: "5",
+    }
+
+
+@dataclass
+class RunningAgent:
+    """A runtime started in the test's event loop: agent, queue worker and HTTP server."""
+
+    settings: Settings
+    agent: AgentRuntime
+    queue: JobSource
+    base_url: str | None
+
+
+class _QuietServer(uvicorn.Server):
+    # The test process keeps its own signal handlers.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@pytest.fixture
+async def start_agent(
+    agent_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, bus: Bus
+) -> AsyncIterator[Callable[..., Awaitable[RunningAgent]]]:
+    """Start the runtime in process, the way main.serve wires it; stops it at teardown.
+
+    ``start(http=False, **env)`` overrides contract variables of ``agent_env``.
+    """
+    stack = contextlib.AsyncExitStack()
+
+    async def start(*, http: bool = True, **env: str) -> RunningAgent:
+        for name, value in {**agent_env, **env}.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        agent = await stack.enter_async_context(open_agent(settings))
+        queue = build_queue(settings, agent, agent.executor)
+        await queue.start()
+        stack.push_async_callback(asyncio.wait_for, queue.drain(2.0), TIMEOUT)
+        if not http:
+            return RunningAgent(settings, agent, queue, None)
+        deps = ApiDeps(
+            queue=queue,
+            events=agent.sink,
+            checks=readiness_checks(settings, agent, queue),
+            source=f"xagent/test/{settings.agent_name}",
+            sse_block_ms=500,
+        )
+        server = _QuietServer(
+            uvicorn.Config(
+                create_app(deps), host="127.0.0.1", port=0, log_config=None, lifespan="on"
+            )
+        )
+        task = asyncio.create_task(server.serve())
+
+        async def stop() -> None:
+            deps.stopping.set()
+            server.should_exit = True
+            await asyncio.wait_for(task, TIMEOUT)
+
+        stack.push_async_callback(stop)
+        await wait_for(lambda: _started(server, task), bool, within=TIMEOUT)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return RunningAgent(settings, agent, queue, f"http://127.0.0.1:{port}")
+
+    try:
+        yield start
+    finally:
+        await stack.aclose()
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # raise what stopped it
+        pytest.fail("the HTTP server stopped during startup")
+    return server.started
+
+
+class RuntimeProcess:
+    """``python -m runtime`` in a subprocess, with its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.base_url = f"http://127.0.0.1:{env[ENV.PORT]}"
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runtime"],
+            env={**os.environ, **env},
+            cwd=Path(__file__).parents[3],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_healthy(self, within: float = 30.0) -> None:
+        async def healthy() -> bool:
+            if self.proc.poll() is not None:
+                pytest.fail(f"runtime exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                async with httpx.AsyncClient(timeout=1) as client:
+                    return (await client.get(f"{self.base_url}/health")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_for(healthy, bool, within=within)
+
+    async def wait_exit(self, within: float = TIMEOUT) -> int:
+        async def exited() -> int | None:
+            return self.proc.poll()
+
+        await wait_for(exited, lambda code: code is not None, within=within)
+        return int(self.proc.returncode)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT)
+        self._log.close()
+
+
+@pytest.fixture
+def spawn_runtime(
+    agent_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., RuntimeProcess]]:
+    """Start runtime subprocesses on the test's environment; kills leftovers at teardown."""
+    started: list[RuntimeProcess] = []
+
+    def spawn(**env: str) -> RuntimeProcess:
+        merged = {**agent_env, ENV.PORT: str(free_port()), **env}
+        process = RuntimeProcess(merged, tmp_path / f"runtime-{len(started)}.log")
+        started.append(process)
+        return process
+
+    try:
+        yield spawn
+    finally:
+        for process in started:
+            process.stop()

@@ -1,0 +1,236 @@
+"""The Postgres builder: one case per engine, its resources, fields and runtime env."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import pytest
+
+from function.builders import postgres
+from function.readiness import CHECKS
+from runtime.contract import DATABASE_ENV
+from tests.function.factories import make_ctx, make_spec
+from tests.function.schemas import validate_manifest
+
+CNPG_SECRET = "support-bot-pg-app"
+ROLE_SECRET = "support-bot-pg-credentials"
+SQL_DB = "xagent_agents_support-bot"
+SQL_API = "postgresql.sql.m.crossplane.io/v1alpha1"
+
+
+def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+@dataclass(frozen=True)
+class Want:
+    kinds: dict[str, tuple[str, str, str]]
+    """key -> (apiVersion, kind, metadata.name)."""
+    fields: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    """Path into the desired resources (key first) -> value; None means absent."""
+    env: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    reason: str
+    args: dict[str, Any]
+    """spec.persistence.database overrides."""
+    want: Want
+
+
+CNPG_ENV = [
+    secret_env(DATABASE_ENV.HOST, CNPG_SECRET, "host"),
+    secret_env(DATABASE_ENV.PORT, CNPG_SECRET, "port"),
+    secret_env(DATABASE_ENV.USER, CNPG_SECRET, "username"),
+    secret_env(DATABASE_ENV.PASSWORD, CNPG_SECRET, "password"),
+    secret_env(DATABASE_ENV.DATABASE, CNPG_SECRET, "dbname"),
+]
+
+CASES = [
+    Case(
+        "CnpgDefaults",
+        "the default engine: one instance, 1Gi, operator image, database xagent owned by xagent",
+        {},
+        Want(
+            kinds={"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg")},
+            fields={
+                ("database", "spec", "instances"): 1,
+                ("database", "spec", "storage"): {"size": "1Gi"},
+                ("database", "spec", "bootstrap", "initdb"): {
+                    "database": "xagent",
+                    "owner": "xagent",
+                },
+                ("database", "spec", "imageName"): None,
+                ("database", "spec", "monitoring"): None,
+                ("database", "metadata", "namespace"): "agents",
+            },
+            env=CNPG_ENV,
+        ),
+    ),
+    Case(
+        "CnpgSized",
+        "instances, storage class and image come from the spec",
+        {
+            "instances": 3,
+            "storage": {"size": "20Gi", "storageClass": "fast"},
+            "imageName": "ghcr.io/cloudnative-pg/postgresql:17.2",
+        },
+        Want(
+            kinds={"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg")},
+            fields={
+                ("database", "spec", "instances"): 3,
+                ("database", "spec", "storage"): {"size": "20Gi", "storageClass": "fast"},
+                ("database", "spec", "imageName"): "ghcr.io/cloudnative-pg/postgresql:17.2",
+            },
+            env=CNPG_ENV,
+        ),
+    ),
+    Case(
+        "Sql",
+        "a login Role with a generated password owns a Database, both named per namespace",
+        {"engine": "sql", "sql": {"providerConfigRef": "shared-pg"}},
+        Want(
+            kinds={
+                "database": (SQL_API, "Database", "support-bot-pg"),
+                "database-role": (SQL_API, "Role", "support-bot-pg"),
+            },
+            fields={
+                ("database", "metadata", "annotations", "crossplane.io/external-name"): SQL_DB,
+                ("database-role", "metadata", "annotations", "crossplane.io/external-name"): SQL_DB,
+                ("database", "spec", "providerConfigRef"): {
+                    "name": "shared-pg",
+                    "kind": "ClusterProviderConfig",
+                },
+                ("database-role", "spec", "providerConfigRef"): {
+                    "name": "shared-pg",
+                    "kind": "ClusterProviderConfig",
+                },
+                ("database", "spec", "forProvider", "ownerRef"): {"name": "support-bot-pg"},
+                ("database-role", "spec", "forProvider", "privileges"): {"login": True},
+                ("database-role", "spec", "forProvider", "passwordSecretRef"): None,
+                ("database-role", "spec", "writeConnectionSecretToRef"): {"name": ROLE_SECRET},
+            },
+            env=[
+                secret_env(DATABASE_ENV.HOST, ROLE_SECRET, "endpoint"),
+                secret_env(DATABASE_ENV.PORT, ROLE_SECRET, "port"),
+                secret_env(DATABASE_ENV.USER, ROLE_SECRET, "username"),
+                secret_env(DATABASE_ENV.PASSWORD, ROLE_SECRET, "password"),
+                {"name": DATABASE_ENV.DATABASE, "value": SQL_DB},
+            ],
+        ),
+    ),
+    Case(
+        "SqlWithHost",
+        "sql.host (and its port) replace the provider's endpoint, e.g. a pooler",
+        {"engine": "sql", "sql": {"host": "pgbouncer.db.svc", "port": 6432}},
+        Want(
+            kinds={
+                "database": (SQL_API, "Database", "support-bot-pg"),
+                "database-role": (SQL_API, "Role", "support-bot-pg"),
+            },
+            fields={
+                ("database", "spec", "providerConfigRef", "name"): "default",
+            },
+            env=[
+                {"name": DATABASE_ENV.HOST, "value": "pgbouncer.db.svc"},
+                {"name": DATABASE_ENV.PORT, "value": "6432"},
+                secret_env(DATABASE_ENV.USER, ROLE_SECRET, "username"),
+                secret_env(DATABASE_ENV.PASSWORD, ROLE_SECRET, "password"),
+                {"name": DATABASE_ENV.DATABASE, "value": SQL_DB},
+            ],
+        ),
+    ),
+    Case(
+        "External",
+        "nothing composed; DATABASE_URL comes from the user's Secret",
+        {"engine": "external", "external": {"secretName": "my-pg", "key": "url"}},
+        Want(kinds={}, env=[secret_env(DATABASE_ENV.URL, "my-pg", "url")]),
+    ),
+    Case(
+        "ExternalDefaultKey",
+        "the key defaults to uri",
+        {"engine": "external", "external": {"secretName": "my-pg"}},
+        Want(kinds={}, env=[secret_env(DATABASE_ENV.URL, "my-pg", "uri")]),
+    ),
+    Case(
+        "None",
+        "nothing composed and no env: the runtime falls back to SQLite",
+        {"engine": "none"},
+        Want(kinds={}, env=[]),
+    ),
+]
+IDS = [c.name for c in CASES]
+
+
+def render(case: Case) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    ctx = make_ctx(make_spec(persistence={"database": case.args}))
+    return postgres.build(ctx), postgres.database_env(ctx)
+
+
+def at(desired: dict[str, Any], path: tuple[Any, ...]) -> Any:
+    try:
+        return reduce(operator.getitem, path, desired)
+    except KeyError:
+        return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_resources(case: Case) -> None:
+    desired, _ = render(case)
+    got = {key: (m["apiVersion"], m["kind"], m["metadata"]["name"]) for key, m in desired.items()}
+    assert got == case.want.kinds, case.reason
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_fields(case: Case) -> None:
+    desired, _ = render(case)
+    for path, want in case.want.fields.items():
+        assert at(desired, path) == want, f"{case.reason}: {'.'.join(map(str, path))}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_env(case: Case) -> None:
+    _, env = render(case)
+    assert env == case.want.env, case.reason
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_manifests_validate(case: Case) -> None:
+    desired, _ = render(case)
+    for key, manifest in desired.items():
+        assert validate_manifest(manifest) == [], f"{case.reason}: {key}"
+        assert (manifest["apiVersion"], manifest["kind"]) in CHECKS, key
+        assert manifest["metadata"]["labels"]["app.kubernetes.io/component"] == "database"
+
+
+def test_sql_names_are_unique_per_namespace() -> None:
+    """``a-b/c`` and ``a/b-c`` would collide as ``a-b-c``; the underscore keeps them apart."""
+    spec = make_spec(persistence={"database": {"engine": "sql"}})
+    one = postgres.sql_database_name(make_ctx(spec, name="c", namespace="a-b"))
+    two = postgres.sql_database_name(make_ctx(spec, name="b-c", namespace="a"))
+    assert one != two
+
+
+def test_sql_name_fits_a_postgres_identifier() -> None:
+    spec = make_spec(persistence={"database": {"engine": "sql"}})
+    ctx = make_ctx(spec, name="n" * 63, namespace="s" * 63)
+    name = postgres.sql_database_name(ctx)
+    assert len(name) <= 63
+    assert name != postgres.sql_database_name(
+        make_ctx(spec, name="n" * 62 + "m", namespace="s" * 63)
+    )
+
+
+def test_manifests_share_no_objects() -> None:
+    """Two manifests never alias one dict, so mutating one cannot change the other."""
+    ctx = make_ctx(make_spec(persistence={"database": {"engine": "sql"}}))
+    desired = postgres.build(ctx)
+    assert (
+        desired["database"]["spec"]["providerConfigRef"]
+        is not (desired["database-role"]["spec"]["providerConfigRef"])
+    )

@@ -1,0 +1,220 @@
+"""The queue builder: the NACK Stream and Consumer, the subjects and the runtime env."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import pytest
+
+from function.builders import queue
+from function.readiness import CHECKS
+from runtime.contract import QUEUE_ENV
+from tests.function.factories import make_ctx, make_spec
+from tests.function.schemas import validate_manifest
+
+NACK = "jetstream.nats.io/v1beta2"
+STREAM = "xagent_agents_support-bot"
+CONSUMER = "support-bot_workers"
+PREFIX = "xagent.agents.support-bot"
+URL = "nats://nats.nats.svc.cluster.local:4222"
+
+
+def env(**overrides: str) -> list[dict[str, str]]:
+    """The default NATS env with some values replaced (by QUEUE_ENV attribute name)."""
+    values = {
+        "URL": URL,
+        "STREAM": STREAM,
+        "CONSUMER": CONSUMER,
+        "JOBS_SUBJECT": f"{PREFIX}.jobs",
+        "RESULTS_SUBJECT": f"{PREFIX}.results",
+        "DEAD_LETTER_SUBJECT": f"{PREFIX}.dead",
+        "ACK_WAIT_SECONDS": "60",
+        "MAX_DELIVER": "5",
+        **overrides,
+    }
+    return [{"name": getattr(QUEUE_ENV, k), "value": v} for k, v in values.items()]
+
+
+@dataclass(frozen=True)
+class Want:
+    kinds: dict[str, tuple[str, str, str]]
+    """key -> (apiVersion, kind, metadata.name)."""
+    fields: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    """Path into the desired resources (key first) -> value; None means absent."""
+    env: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    reason: str
+    args: dict[str, Any]
+    """Spec overrides (camelCase, from the spec root)."""
+    want: Want
+
+
+KINDS = {
+    "stream": (NACK, "Stream", "support-bot-jobs"),
+    "consumer": (NACK, "Consumer", "support-bot-workers"),
+}
+
+CASES = [
+    Case(
+        "NatsDefaults",
+        "one stream holds jobs, results and dead letters; a durable pull consumer reads jobs",
+        {},
+        Want(
+            kinds=KINDS,
+            fields={
+                ("stream", "spec", "name"): STREAM,
+                ("stream", "spec", "subjects"): [f"{PREFIX}.>"],
+                ("stream", "spec", "retention"): "limits",
+                ("stream", "spec", "storage"): "file",
+                ("stream", "spec", "replicas"): 1,
+                ("stream", "spec", "maxAge"): "168h",
+                ("stream", "spec", "duplicateWindow"): "2m",
+                ("stream", "spec", "servers"): [URL],
+                ("consumer", "spec", "durableName"): CONSUMER,
+                ("consumer", "spec", "streamName"): STREAM,
+                ("consumer", "spec", "filterSubject"): f"{PREFIX}.jobs",
+                ("consumer", "spec", "ackPolicy"): "explicit",
+                ("consumer", "spec", "deliverPolicy"): "all",
+                ("consumer", "spec", "ackWait"): "60s",
+                ("consumer", "spec", "maxDeliver"): 5,
+                ("consumer", "spec", "maxAckPending"): 4 * 10,
+                ("consumer", "spec", "deliverSubject"): None,
+                ("consumer", "spec", "servers"): [URL],
+            },
+            env=env(),
+        ),
+    ),
+    Case(
+        "NatsTuned",
+        "every queue knob reaches the stream, consumer and env",
+        {
+            "queue": {
+                "url": "tls://nats.example:4222",
+                "stream": "JOBS",
+                "subjectPrefix": "acme.bots.support",
+                "ackWait": "1m30s",
+                "maxDeliver": 3,
+                "maxAge": "24h",
+                "replicas": 3,
+                "storage": "memory",
+            },
+            "concurrency": {"maxParallelSessions": 8},
+            "scaling": {"maxReplicas": 5},
+        },
+        Want(
+            kinds=KINDS,
+            fields={
+                ("stream", "spec", "name"): "JOBS",
+                ("stream", "spec", "subjects"): ["acme.bots.support.>"],
+                ("stream", "spec", "storage"): "memory",
+                ("stream", "spec", "replicas"): 3,
+                ("stream", "spec", "maxAge"): "24h",
+                ("stream", "spec", "servers"): ["tls://nats.example:4222"],
+                ("consumer", "spec", "streamName"): "JOBS",
+                ("consumer", "spec", "filterSubject"): "acme.bots.support.jobs",
+                ("consumer", "spec", "ackWait"): "1m30s",
+                ("consumer", "spec", "maxDeliver"): 3,
+                ("consumer", "spec", "maxAckPending"): 8 * 5,
+            },
+            env=env(
+                URL="tls://nats.example:4222",
+                STREAM="JOBS",
+                JOBS_SUBJECT="acme.bots.support.jobs",
+                RESULTS_SUBJECT="acme.bots.support.results",
+                DEAD_LETTER_SUBJECT="acme.bots.support.dead",
+                ACK_WAIT_SECONDS="90",
+                MAX_DELIVER="3",
+            ),
+        ),
+    ),
+    Case(
+        "FixedReplicas",
+        "without an autoscaler the pod count is minReplicas",
+        {"scaling": {"autoscaler": "none", "minReplicas": 3, "maxReplicas": 10}},
+        Want(kinds=KINDS, fields={("consumer", "spec", "maxAckPending"): 4 * 3}, env=env()),
+    ),
+    Case(
+        "FixedZeroReplicas",
+        "maxAckPending is never 0 (NATS would read it as its default)",
+        {"scaling": {"autoscaler": "none", "minReplicas": 0}},
+        Want(kinds=KINDS, fields={("consumer", "spec", "maxAckPending"): 4}, env=env()),
+    ),
+    Case(
+        "None",
+        "nothing composed, no env: the agent takes work over HTTP only",
+        {"queue": {"engine": "none"}},
+        Want(kinds={}, env=[]),
+    ),
+]
+IDS = [c.name for c in CASES]
+
+
+def render(case: Case) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    ctx = make_ctx(make_spec(**case.args))
+    return queue.build(ctx), queue.queue_env(ctx)
+
+
+def at(desired: dict[str, Any], path: tuple[Any, ...]) -> Any:
+    try:
+        return reduce(operator.getitem, path, desired)
+    except KeyError:
+        return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_resources(case: Case) -> None:
+    desired, _ = render(case)
+    got = {key: (m["apiVersion"], m["kind"], m["metadata"]["name"]) for key, m in desired.items()}
+    assert got == case.want.kinds, case.reason
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_fields(case: Case) -> None:
+    desired, _ = render(case)
+    for path, want in case.want.fields.items():
+        assert at(desired, path) == want, f"{case.reason}: {'.'.join(map(str, path))}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_env(case: Case) -> None:
+    _, got = render(case)
+    assert got == case.want.env, case.reason
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_manifests_validate(case: Case) -> None:
+    desired, _ = render(case)
+    for key, manifest in desired.items():
+        assert validate_manifest(manifest) == [], f"{case.reason}: {key}"
+        assert (manifest["apiVersion"], manifest["kind"]) in CHECKS, key
+
+
+def test_subjects() -> None:
+    assert queue.subjects(make_ctx()) == {
+        "jobs": f"{PREFIX}.jobs",
+        "results": f"{PREFIX}.results",
+        "dead": f"{PREFIX}.dead",
+    }
+
+
+def test_stream_captures_every_subject() -> None:
+    """Jobs, results and dead letters all land in the one stream."""
+    ctx = make_ctx()
+    (wildcard,) = queue.build(ctx)["stream"]["spec"]["subjects"]
+    prefix = wildcard.removesuffix(">")
+    assert all(s.startswith(prefix) for s in queue.subjects(ctx).values())
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("60s", 60.0), ("1m30s", 90.0), ("1.5h", 5400.0), ("250ms", 0.25), ("2h0m5s", 7205.0)],
+)
+def test_duration_seconds(text: str, want: float) -> None:
+    assert queue.duration_seconds(text) == want

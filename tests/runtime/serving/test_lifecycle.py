@@ -1,0 +1,80 @@
+"""The runtime process under SIGTERM and SIGKILL: drained or redelivered, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from runtime.jobs import JobStatus
+from runtime.observability import QUEUE_REDELIVERIES_TOTAL
+from tests.runtime.serving.conftest import requests_with, wait_requested
+
+pytestmark = pytest.mark.services
+
+
+async def test_sigterm_lets_the_running_job_finish_then_exits_0(
+    spawn_runtime, bus, llm, job_factory
+):
+    runtime = spawn_runtime(SHUTDOWN_GRACE_SECONDS="15")
+    await runtime.wait_healthy()
+    job = job_factory(text="sleep:2")
+    await bus.publish_job(job)
+    await wait_requested(llm, "sleep:2")
+
+    runtime.proc.send_signal(signal.SIGTERM)
+
+    assert await runtime.wait_exit() == 0, runtime.log()
+    [result] = await bus.results()
+    assert result.job_id == job.job_id
+    assert result.status == JobStatus.COMPLETED
+    await bus.wait_consumed()
+    assert "shutting down" in runtime.log()
+
+
+async def test_sigterm_past_the_grace_naks_the_job_for_another_worker(
+    spawn_runtime, start_agent, bus, llm, job_factory
+):
+    runtime = spawn_runtime(SHUTDOWN_GRACE_SECONDS="1")
+    await runtime.wait_healthy()
+    job = job_factory(text="sleep:3")
+    await bus.publish_job(job)
+    await wait_requested(llm, "sleep:3")
+
+    runtime.proc.send_signal(signal.SIGTERM)
+
+    assert await runtime.wait_exit() == 0, runtime.log()
+    assert await bus.results() == []
+    info = await bus.consumer_info()
+    assert (info.num_pending, info.num_ack_pending) == (1, 0)  # handed back, not waiting
+    await start_agent(http=False)
+    [result] = await bus.wait_results(1)
+    assert result.job_id == job.job_id
+    assert result.status == JobStatus.COMPLETED
+    await bus.wait_consumed()
+    assert len(await bus.results()) == 1
+
+
+async def test_sigkill_mid_job_redelivers_after_ack_wait_to_another_worker(
+    spawn_runtime, start_agent, bus, llm, job_factory
+):
+    runtime = spawn_runtime(NATS_ACK_WAIT_SECONDS="2")
+    await runtime.wait_healthy()
+    job = job_factory(text="sleep:1")
+    await bus.publish_job(job)
+    await wait_requested(llm, "sleep:1")
+
+    runtime.proc.kill()
+
+    assert await runtime.wait_exit() == -signal.SIGKILL
+    redeliveries = QUEUE_REDELIVERIES_TOTAL._value.get()
+    await start_agent(http=False, NATS_ACK_WAIT_SECONDS="2")
+    [result] = await bus.wait_results(1)
+    assert result.job_id == job.job_id
+    assert result.status == JobStatus.COMPLETED
+    assert QUEUE_REDELIVERIES_TOTAL._value.get() == redeliveries + 1
+    assert len(requests_with(llm, "sleep:1")) == 2
+    await bus.wait_consumed()
+    await asyncio.sleep(0.5)
+    assert len(await bus.results()) == 1
