@@ -133,14 +133,24 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _register_run() -> None:
-    # The runtime's dependencies are an extra; the command exists only when they are
-    # installed, so `xagent render` stays light.
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def run(ctx: typer.Context) -> None:
+    """Run one agent turn locally on embedded defaults (`xagent run --help` for options)."""
+    # The runtime and its provider clients take seconds to import and are an extra;
+    # load them only for this command, so every other command stays fast and light.
     try:
-        from runtime.cli import run
-    except ImportError:
-        return
-    app.command(name="run", help="Run one agent turn locally on embedded defaults.")(run)
+        from runtime.cli import run as run_turn
+    except ImportError as e:
+        _fail(f"`xagent run` needs the runtime extra (missing {e.name}): "
+              "pip install 'xagent[runtime]'")
+    command = typer.main.get_command(_single_command(run_turn))
+    command.main(args=ctx.args, prog_name="xagent run")
 
 
-_register_run()
+def _single_command(fn) -> typer.Typer:
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    sub.command()(fn)
+    return sub

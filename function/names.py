@@ -34,7 +34,7 @@ def child_name(base: str, *suffixes: str, max_length: int = DNS_LABEL_MAX) -> st
     so two long names never collide after truncation.
     """
     parts = [p for p in (base, *suffixes) if p]
-    full = "-".join(_dns_safe(p) for p in parts)
+    full = _starts_with_letter("-".join(_dns_safe(p) for p in parts))
     if len(full) <= max_length:
         return full
     digest = short_hash(full)
@@ -59,3 +59,8 @@ def env_suffix(name: str) -> str:
 def _dns_safe(part: str) -> str:
     cleaned = re.sub(r"[^a-z0-9-]", "-", part.lower()).strip("-")
     return cleaned or "x"
+
+
+def _starts_with_letter(name: str) -> str:
+    # Services (DNS-1035 labels) must start with a letter; an XR may not.
+    return name if name[:1].isalpha() else f"x{name}"

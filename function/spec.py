@@ -8,7 +8,7 @@ composition function validates an XR against, so the two can never disagree.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -350,9 +350,15 @@ class SqlProviderSpec(_Model):
 
     provider_config_ref: Annotated[str, Field(description="ProviderConfig of provider-sql "
                                               "that reaches the Postgres server.")] = "default"
+    provider_config_kind: Annotated[
+        Literal["ClusterProviderConfig", "ProviderConfig"],
+        Field(description="Kind of providerConfigRef: cluster-wide, or in the XAgent's "
+                          "namespace."),
+    ] = "ClusterProviderConfig"
     host: Annotated[str | None, Field(description="Host the runtime connects to; the "
                                       "provider's endpoint when unset.")] = None
-    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    port: Annotated[int, Field(ge=1, le=65535, description="Port the runtime connects to; "
+                               "only used together with host.")] = 5432
 
 
 class DatabaseSpec(_Model):
@@ -382,7 +388,8 @@ class CacheSpec(_Model):
     engine: Annotated[CacheEngine, Field(description="dragonfly: a Dragonfly instance; redis: "
                                          "a Redis Deployment; external: a Secret you provide; "
                                          "none: no event streaming.")] = CacheEngine.DRAGONFLY
-    replicas: Annotated[int, Field(ge=1, le=9, description="Dragonfly replicas.")] = 1
+    replicas: Annotated[int, Field(ge=1, le=9, description="Dragonfly replicas (the "
+                                                     "redis engine always runs one).")] = 1
     image: Annotated[str, Field(description="Image of the redis engine.")] = "redis:7.4-alpine"
     memory: Annotated[str, Field(pattern=QUANTITY, description="Memory limit.")] = "512Mi"
     external: ExternalConnection | None = None

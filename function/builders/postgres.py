@@ -30,7 +30,6 @@ __all__ = [
     "DATABASE_OWNER",
     "EXTERNAL_NAME_ANNOTATION",
     "SQL_API_VERSION",
-    "SQL_PROVIDER_CONFIG_KIND",
     "build",
     "cluster_name",
     "cnpg_app_secret_name",
@@ -42,9 +41,6 @@ __all__ = [
 COMPONENT = "database"
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
 SQL_API_VERSION = "postgresql.sql.m.crossplane.io/v1alpha1"
-SQL_PROVIDER_CONFIG_KIND = "ClusterProviderConfig"
-"""provider-sql's cluster-scoped config: a shared server is configured by the platform team
-once, not per tenant namespace (the CRD's own default kind)."""
 EXTERNAL_NAME_ANNOTATION = "crossplane.io/external-name"
 
 DATABASE_NAME = "xagent"
@@ -163,16 +159,18 @@ def build_sql(ctx: AgentContext) -> Desired:
     """A database on a shared server, owned by a login Role whose password is generated.
 
     The Database names the Role as its owner (``ownerRef``), so the role may create the
-    checkpoint tables without a Grant (provider-sql's Grant kind is not in the shared CRDs);
-    it also makes the provider create the Role first. provider-sql's user must be a
-    superuser or a member of the role to create a database owned by it.
+    checkpoint tables without a Grant (provider-sql's Grant kind is not in the shared CRDs;
+    on Postgres 15+ the ``public`` schema belongs to the database owner). Until the Role
+    exists the reference does not resolve and the provider retries, so the order in which
+    the two are created does not matter. provider-sql's own user must be a superuser or a
+    member of the role to create a database owned by it.
     """
     sql = ctx.spec.persistence.database.sql
     name = cluster_name(ctx)
     external = {EXTERNAL_NAME_ANNOTATION: sql_database_name(ctx)}
 
     def provider_config_ref() -> Manifest:
-        return {"name": sql.provider_config_ref, "kind": SQL_PROVIDER_CONFIG_KIND}
+        return {"name": sql.provider_config_ref, "kind": sql.provider_config_kind}
 
     role = {
         "apiVersion": SQL_API_VERSION,

@@ -7,6 +7,7 @@ import pytest
 from function.builders import configmaps, deployment
 from function.builders.deployment import CHECKSUM_ANNOTATION, container_env
 from runtime import contract
+from runtime.config import load_settings
 from runtime.contract import ENV
 from tests.function.factories import Case, case_ids, make_ctx, make_spec
 from tests.function.schemas import assert_valid
@@ -500,3 +501,25 @@ def test_long_xr_name_fits() -> None:
     got = _deployment(name="c" * 70)
     assert len(got["metadata"]["name"]) <= 63
     assert all(len(v) <= 63 for v in got["spec"]["selector"]["matchLabels"].values())
+
+
+def test_runtime_reads_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime's own Settings accept every literal value the function writes."""
+    spec = make_spec(
+        model={"maxTokens": 100, "topP": 0.5, "fallbackModel": "gpt-4o-mini"},
+        behavior={"conversationTTL": "2h", "maxContextMessages": 20},
+        observability={"tracing": {"endpoint": "http://otel:4317"}, "emitTokens": False},
+    )
+    for entry in container_env(make_ctx(spec)):
+        if "value" in entry:
+            monkeypatch.setenv(entry["name"], entry["value"])
+    settings = load_settings()
+    assert settings.agent_name == "support-bot"
+    assert settings.conversation_ttl_seconds == 7200
+    assert settings.model_max_tokens == 100
+    assert settings.emit_tokens is False
+    assert settings.otel_endpoint == "http://otel:4317"
+    assert (
+        str(settings.definition_path) == f"{contract.DEFINITION_MOUNT}/{contract.DEFINITION_FILE}"
+    )
+    assert settings.nats_consumer == make_ctx().consumer_name

@@ -401,7 +401,7 @@ class RuntimeProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    async def wait_healthy(self, within: float = 30.0) -> None:
+    async def wait_healthy(self, within: float = 60.0) -> None:
         async def healthy() -> bool:
             if self.proc.poll() is not None:
                 pytest.fail(f"runtime exited with {self.proc.returncode}:\n{self.log()}")

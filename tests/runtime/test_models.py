@@ -1,0 +1,183 @@
+"""The model factory: provider clients, sampling parameters, per-node overrides, fallback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from langchain_anthropic import ChatAnthropic
+from langchain_core.messages import HumanMessage
+from langchain_ollama import ChatOllama
+from langchain_openai import AzureChatOpenAI, ChatOpenAI
+
+from runtime.config import ConfigError
+from runtime.definition import DefinitionModel
+from runtime.models import PLACEHOLDER_API_KEY, bind_model, chat_model, resolve_model
+from tests.runtime.conftest import STUB_MODEL, SettingsFactory
+from tests.runtime.stub_llm import StubLLM
+
+
+async def test_sampling_parameters_are_sent_to_the_provider(
+    llm: StubLLM, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(model_temperature=0.25, model_max_tokens=321, model_top_p=0.5)
+    await bind_model(resolve_model(settings), []).ainvoke([HumanMessage("hi")])
+
+    sent = llm.requests[-1]
+    assert (sent["temperature"], sent["max_completion_tokens"], sent["top_p"]) == (0.25, 321, 0.5)
+    assert sent["stream"] is True
+    assert sent["stream_options"] == {"include_usage": True}
+
+
+async def test_unset_sampling_parameters_are_not_sent(
+    llm: StubLLM, make_settings: SettingsFactory
+) -> None:
+    await bind_model(resolve_model(make_settings()), []).ainvoke([HumanMessage("hi")])
+    assert not {"temperature", "max_completion_tokens", "max_tokens", "top_p"} & set(
+        llm.requests[-1]
+    )
+
+
+async def test_fallback_model_answers_when_primary_fails(
+    llm: StubLLM, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(model_name="broken-model", model_fallback=STUB_MODEL)
+    answer = await bind_model(resolve_model(settings), []).ainvoke([HumanMessage("hi")])
+
+    assert answer.content == "stub answer: hi"
+    assert [r["model"] for r in llm.requests] == ["broken-model", STUB_MODEL]
+    assert llm.requests[0]["messages"] == llm.requests[1]["messages"]
+
+
+@dataclass
+class OverrideCase:
+    name: str
+    override: DefinitionModel | None
+    want: dict[str, Any]
+
+
+OVERRIDES = [
+    OverrideCase(
+        "NoOverrideKeepsSpec",
+        None,
+        {"name": "spec-model", "temperature": 0.1, "max_tokens": 100, "top_p": 0.9},
+    ),
+    OverrideCase(
+        "NodeFieldsWin",
+        DefinitionModel(model_name="node-model", temperature=0.0, max_tokens=7),
+        {"name": "node-model", "temperature": 0.0, "max_tokens": 7, "top_p": 0.9},
+    ),
+    OverrideCase(
+        "OtherProviderDropsSpecEndpointAndFallback",
+        DefinitionModel(provider="anthropic", model_name="claude"),
+        {"provider": "anthropic", "endpoint": None, "fallback": None, "name": "claude"},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", OVERRIDES, ids=[c.name for c in OVERRIDES])
+def test_node_model_overrides_spec_model(
+    case: OverrideCase, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(
+        model_name="spec-model",
+        model_temperature=0.1,
+        model_max_tokens=100,
+        model_top_p=0.9,
+        model_fallback="spec-fallback",
+    )
+    spec = resolve_model(settings, case.override)
+    assert {k: getattr(spec, k) for k in case.want} == case.want
+
+
+def test_node_on_other_provider_reads_that_providers_key(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    spec = resolve_model(make_settings(), DefinitionModel(provider="anthropic"))
+    assert spec.api_key is not None and spec.api_key.get_secret_value() == "sk-ant-test"
+
+
+@dataclass
+class ProviderCase:
+    name: str
+    settings: dict[str, Any]
+    cls: type
+    want: dict[str, Any]
+
+
+PROVIDERS = [
+    ProviderCase(
+        "OpenAICompatibleWithoutKeyUsesPlaceholder",
+        {"model_provider": "openai-compatible", "model_endpoint": "http://127.0.0.1:8000/v1"},
+        ChatOpenAI,
+        {"openai_api_base": "http://127.0.0.1:8000/v1", "streaming": True, "stream_usage": True},
+    ),
+    ProviderCase(
+        "Anthropic",
+        {"model_provider": "anthropic", "model_api_key": "k", "model_max_tokens": 50},
+        ChatAnthropic,
+        {"max_tokens": 50, "streaming": True, "stream_usage": True},
+    ),
+    ProviderCase(
+        "Ollama",
+        {
+            "model_provider": "ollama",
+            "model_endpoint": "http://ollama:11434",
+            "model_max_tokens": 64,
+        },
+        ChatOllama,
+        {"base_url": "http://ollama:11434", "num_predict": 64},
+    ),
+    ProviderCase(
+        "AzureOpenAI",
+        {
+            "model_provider": "azure-openai",
+            "model_endpoint": "https://x.openai.azure.com",
+            "model_api_version": "2024-10-21",
+            "model_api_key": "k",
+        },
+        AzureChatOpenAI,
+        {"deployment_name": "m", "openai_api_version": "2024-10-21"},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", PROVIDERS, ids=[c.name for c in PROVIDERS])
+def test_provider_clients(case: ProviderCase, make_settings: SettingsFactory) -> None:
+    model = chat_model(resolve_model(make_settings(model_name="m", **case.settings)))
+    assert type(model) is case.cls
+    assert {k: getattr(model, k) for k in case.want} == case.want
+
+
+def test_openai_compatible_without_key_sends_placeholder(make_settings: SettingsFactory) -> None:
+    model = chat_model(resolve_model(make_settings()))
+    assert isinstance(model, ChatOpenAI)
+    assert model.openai_api_key is not None
+    assert model.openai_api_key.get_secret_value() == PLACEHOLDER_API_KEY
+
+
+@pytest.mark.parametrize(
+    ("settings", "want"),
+    [
+        pytest.param({"model_provider": "bedrock"}, "langchain-aws", id="Bedrock"),
+        pytest.param({"model_provider": "openai"}, "OPENAI_API_KEY", id="OpenAIWithoutKey"),
+        pytest.param({"model_provider": "anthropic"}, "ANTHROPIC_API_KEY", id="AnthropicNoKey"),
+        pytest.param(
+            {"model_provider": "openai-compatible", "model_endpoint": ""},
+            "MODEL_ENDPOINT",
+            id="CompatibleWithoutEndpoint",
+        ),
+        pytest.param(
+            {"model_provider": "azure-openai", "model_endpoint": "https://x", "model_api_key": "k"},
+            "MODEL_API_VERSION",
+            id="AzureWithoutApiVersion",
+        ),
+    ],
+)
+def test_unusable_provider_settings_name_the_variable(
+    settings: dict[str, Any], want: str, make_settings: SettingsFactory
+) -> None:
+    with pytest.raises(ConfigError, match=want):
+        chat_model(resolve_model(make_settings(**settings)))
