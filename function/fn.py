@@ -44,7 +44,7 @@ def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> No
     xr = observed.xr(req)
     name = (xr.get("metadata") or {}).get("name") or "xagent"
     namespace = observed.xr_namespace(xr)
-    spec = _parse(XAgentSpec, xr.get("spec") or {}, "spec")
+    spec = _parse(XAgentSpec, observed.xr_spec(xr), "spec")
     ref = spec.definition_ref
     required = None
     if ref is not None:

@@ -9,9 +9,34 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function.errors import InputError
 
-__all__ = ["CLAIM_NAMESPACE_LABEL", "carry_forward", "composed", "xr", "xr_namespace"]
+__all__ = [
+    "CLAIM_NAMESPACE_LABEL",
+    "CROSSPLANE_SPEC_FIELDS",
+    "carry_forward",
+    "composed",
+    "xr",
+    "xr_namespace",
+    "xr_spec",
+]
 
 CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
+
+CROSSPLANE_SPEC_FIELDS = (
+    # v2 (namespaced and cluster XRs): everything Crossplane owns lives under spec.crossplane.
+    "crossplane",
+    # Legacy (v1-style) XRs: Crossplane's machinery sits next to the XRD's own fields.
+    "claimRef",
+    "compositionRef",
+    "compositionRevisionRef",
+    "compositionRevisionSelector",
+    "compositionSelector",
+    "compositionUpdatePolicy",
+    "environmentConfigRefs",
+    "publishConnectionDetailsTo",
+    "resourceRefs",
+    "writeConnectionSecretToRef",
+)
+"""Spec fields Crossplane adds to every XR (composition and resource refs); not the API's."""
 
 # Fields of an observed object that the API server owns; sending them back as desired
 # state would fight the server.
@@ -22,6 +47,16 @@ _SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp",
 def xr(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
     """The observed composite resource as a dict."""
     return resource.struct_to_dict(req.observed.composite.resource)
+
+
+def xr_spec(observed_xr: dict[str, Any]) -> dict[str, Any]:
+    """The XR's spec without the fields Crossplane owns (see CROSSPLANE_SPEC_FIELDS).
+
+    A real Crossplane sets spec.crossplane.compositionRef (v2) or spec.compositionRef and
+    spec.resourceRefs (legacy) before it calls the function; they are not XAgent fields.
+    """
+    spec = observed_xr.get("spec") or {}
+    return {k: v for k, v in spec.items() if k not in CROSSPLANE_SPEC_FIELDS}
 
 
 def xr_namespace(observed_xr: dict[str, Any]) -> str:

@@ -261,20 +261,21 @@ REFERENCE_END = "<!-- api-reference:end -->"
 def api_reference() -> str:
     """A Markdown table of every spec field: path, type, default, constraints, description."""
     rows = ["| field | type | default | description |", "| --- | --- | --- | --- |"]
-    for path, node, required in _walk(structural_schema(XAgentSpec), "spec"):
+    for path, node, required in walk_fields(structural_schema(XAgentSpec), "spec"):
         rows.append("| `{}`{} | {} | {} | {} |".format(
             path, " (required)" if required else "", _type_of(node),
             _cell(node.get("default")), _describe(node)))
     return "\n".join(rows) + "\n"
 
 
-def _walk(node: dict[str, Any], path: str, required: bool = False):
+def walk_fields(node: dict[str, Any], path: str, required: bool = False):
+    """Yield (path, schema, required) of a schema node and every property below it."""
     yield path, node, required
     props = node.get("properties") or (node.get("items") or {}).get("properties") or {}
     suffix = "[]" if node.get("type") == "array" else ""
     needed = set(node.get("required") or (node.get("items") or {}).get("required") or [])
     for name, child in props.items():
-        yield from _walk(child, f"{path}{suffix}.{name}", name in needed)
+        yield from walk_fields(child, f"{path}{suffix}.{name}", name in needed)
 
 
 def _type_of(node: dict[str, Any]) -> str:

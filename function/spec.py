@@ -161,7 +161,8 @@ class SecretStoreKind(StrEnum):
 class LocalObjectReference(_Model):
     """A reference to an object in the XAgent's namespace."""
 
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
+                               description="Object name.")]
 
 
 class SecretKeyRef(_Model):
@@ -273,7 +274,8 @@ class ToolGrant(_Model):
 class ToolsSpec(_Model):
     """Tool grants: nothing outside this list is ever bound to a model."""
 
-    allowed: Annotated[list[ToolGrant], Field(max_length=100)] = []
+    allowed: Annotated[list[ToolGrant], Field(max_length=100, description="Granted tools; "
+                                              "the runtime binds no other.")] = []
 
     @model_validator(mode="after")
     def _unique(self) -> ToolsSpec:
@@ -298,8 +300,9 @@ class ScalingSpec(_Model):
                                             "lag; hpa: on CPU; none: fixed minReplicas.")] = (
         Autoscaler.KEDA
     )
-    min_replicas: Annotated[int, Field(ge=0, le=1000)] = 1
-    max_replicas: Annotated[int, Field(ge=1, le=1000)] = 10
+    min_replicas: Annotated[int, Field(ge=0, le=1000, description="Fewest replicas (0 lets "
+                                       "KEDA scale to zero on an empty queue).")] = 1
+    max_replicas: Annotated[int, Field(ge=1, le=1000, description="Most replicas.")] = 10
     lag_threshold: Annotated[int, Field(ge=1, le=100_000, description="Pending jobs per "
                                         "replica before KEDA adds one.")] = 5
     cooldown_period: Annotated[int, Field(ge=0, le=86_400, description="Seconds after the "
@@ -319,8 +322,11 @@ class ScalingSpec(_Model):
 class ResourceList(_Model):
     """CPU and memory quantities."""
 
-    cpu: Annotated[str | None, Field(pattern=QUANTITY)] = None
-    memory: Annotated[str | None, Field(pattern=QUANTITY)] = None
+    cpu: Annotated[str | None, Field(pattern=QUANTITY, description="CPU quantity, e.g. 500m.")] = (
+        None
+    )
+    memory: Annotated[str | None, Field(pattern=QUANTITY, description="Memory quantity, e.g. "
+                                        "1Gi.")] = None
 
 
 class ResourcesSpec(_Model):
@@ -333,7 +339,7 @@ class ResourcesSpec(_Model):
 class StorageSpec(_Model):
     """A volume's size and class."""
 
-    size: Annotated[str, Field(pattern=QUANTITY)] = "1Gi"
+    size: Annotated[str, Field(pattern=QUANTITY, description="Volume size.")] = "1Gi"
     storage_class: Annotated[str | None, Field(description="StorageClass; the cluster "
                                                "default when unset.")] = None
 
@@ -341,7 +347,8 @@ class StorageSpec(_Model):
 class ExternalConnection(_Model):
     """A Secret holding a connection URL to a service xagent does not run."""
 
-    secret_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+    secret_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
+                                      description="Secret in the XAgent's namespace.")]
     key: Annotated[str, Field(min_length=1, description="Key holding the URL.")] = "uri"
 
 
@@ -430,14 +437,20 @@ class QueueSpec(_Model):
                                       "to the dead-letter subject.")] = 5
     max_age: Annotated[str, Field(pattern=DURATION, description="Stream retention.")] = "168h"
     replicas: Annotated[int, Field(ge=1, le=5, description="Stream replicas.")] = 1
-    storage: Annotated[str, Field(pattern=r"^(file|memory)$")] = "file"
+    storage: Annotated[str, Field(pattern=r"^(file|memory)$", description="Stream storage: "
+                                  "file survives a NATS restart, memory does not.")] = "file"
 
 
 class SecretsSpec(_Model):
     """The External Secrets store that holds model and tool credentials."""
 
-    store_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)] = "default"
-    store_kind: SecretStoreKind = SecretStoreKind.CLUSTER_SECRET_STORE
+    store_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
+                                     description="SecretStore or ClusterSecretStore name.")] = (
+        "default"
+    )
+    store_kind: Annotated[SecretStoreKind, Field(description="Kind of the store.")] = (
+        SecretStoreKind.CLUSTER_SECRET_STORE
+    )
     refresh_interval: Annotated[str, Field(pattern=DURATION, description="How often ESO "
                                            "re-reads the store (rotation).")] = "1h"
 
@@ -447,14 +460,14 @@ class TracingSpec(_Model):
 
     endpoint: Annotated[str | None, Field(description="OTLP gRPC endpoint; no traces when "
                                           "unset.")] = None
-    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+    sample_ratio: Annotated[float, Field(ge=0, le=1, description="Share of jobs traced.")] = 0.1
 
 
 class ServiceMonitorSpec(_Model):
     """Prometheus operator scraping."""
 
-    enabled: bool = True
-    interval: Annotated[str, Field(pattern=DURATION)] = "30s"
+    enabled: Annotated[bool, Field(description="Compose a ServiceMonitor.")] = True
+    interval: Annotated[str, Field(pattern=DURATION, description="Scrape interval.")] = "30s"
 
 
 class ObservabilitySpec(_Model):
@@ -464,7 +477,8 @@ class ObservabilitySpec(_Model):
                                              "or full.")] = LogPrompts.NONE
     emit_tokens: Annotated[bool, Field(description="Count tokens per model in metrics and "
                                        "results.")] = True
-    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+                                    description="Runtime log level.")] = "INFO"
     tracing: TracingSpec = TracingSpec()
     service_monitor: ServiceMonitorSpec = ServiceMonitorSpec()
 
@@ -477,14 +491,15 @@ class AgentBehavior(_Model):
                                            "thread's event stream is kept.")] = "1h"
     max_context_messages: Annotated[int | None, Field(ge=1, le=10_000, description="Messages "
                                                       "sent to the model per turn.")] = None
-    max_concurrent_conversations: Annotated[int, Field(ge=1, le=100_000)] = 100
+    max_concurrent_conversations: Annotated[int, Field(ge=1, le=100_000, description="Threads "
+                                                       "one pod keeps open at once.")] = 100
 
 
 class EnvVar(_Model):
     """An extra environment variable of the runtime container."""
 
-    name: Annotated[str, Field(pattern=ENV_NAME)]
-    value: str | None = None
+    name: Annotated[str, Field(pattern=ENV_NAME, description="Variable name.")]
+    value: Annotated[str | None, Field(description="Literal value.")] = None
     value_from: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
                                                        "EnvVarSource.")] = None
 
@@ -492,15 +507,17 @@ class EnvVar(_Model):
 class EnvFromSource(_Model):
     """A ConfigMap or Secret whose keys become environment variables."""
 
-    prefix: str | None = None
-    config_map_ref: dict[str, Any] | None = None
-    secret_ref: dict[str, Any] | None = None
+    prefix: Annotated[str | None, Field(description="Prefix added to every key.")] = None
+    config_map_ref: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
+                                                           "ConfigMapEnvSource.")] = None
+    secret_ref: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
+                                                       "SecretEnvSource.")] = None
 
 
 class NetworkPolicySpec(_Model):
     """Who may reach the runtime."""
 
-    enabled: bool = True
+    enabled: Annotated[bool, Field(description="Compose a NetworkPolicy.")] = True
     ingress_namespaces: Annotated[list[str], Field(description="Namespaces (by name) allowed "
                                                    "in besides the agent's own.")] = []
 
@@ -508,14 +525,17 @@ class NetworkPolicySpec(_Model):
 class DisruptionSpec(_Model):
     """PodDisruptionBudget of the runtime."""
 
-    enabled: bool = True
-    max_unavailable: Annotated[int, Field(ge=1)] = 1
+    enabled: Annotated[bool, Field(description="Compose a PodDisruptionBudget when more than "
+                                   "one replica may run.")] = True
+    max_unavailable: Annotated[int, Field(ge=1, description="Pods a drain may take at "
+                                          "once.")] = 1
 
 
 class ServiceAccountSpec(_Model):
     """The runtime's ServiceAccount (e.g. IRSA or workload identity annotations)."""
 
-    annotations: dict[str, str] = {}
+    annotations: Annotated[dict[str, str], Field(description="Annotations of the "
+                                                 "ServiceAccount.")] = {}
 
 
 # --- the spec ------------------------------------------------------------------------------
@@ -550,8 +570,11 @@ class XAgentSpec(_Model):
     network_policy: NetworkPolicySpec = NetworkPolicySpec()
     disruption: DisruptionSpec = DisruptionSpec()
     service_account: ServiceAccountSpec = ServiceAccountSpec()
-    env: list[EnvVar] = []
-    env_from: list[EnvFromSource] = []
+    env: Annotated[list[EnvVar], Field(description="Extra environment variables. One named "
+                                       "like xagent's own replaces it, except identity and "
+                                       "policy variables (tenant, risk tier, model).")] = []
+    env_from: Annotated[list[EnvFromSource], Field(description="ConfigMaps and Secrets "
+                                                   "whose keys become variables.")] = []
 
     @model_validator(mode="after")
     def _one_definition(self) -> XAgentSpec:

@@ -84,7 +84,7 @@ def _eval(node: ast.AST) -> Any:
         and not node.keywords
     ):
         return _FUNCTIONS[node.func.id](*(_eval(a) for a in node.args))
-    raise ValueError(f"unsupported syntax: {ast.dump(node)[:80]}")
+    raise ValueError(f"unsupported syntax: {ast.unparse(node)[:80]!r} ({type(node).__name__})")
 
 
 def _first_text(args: dict[str, Any], *keys: str) -> str:

@@ -88,9 +88,12 @@ class DefinitionModel(_CamelModel):
 
     provider: Annotated[str | None, Field(description="Model provider of this node.")] = None
     model_name: Annotated[str | None, Field(description="Model name of this node.")] = None
-    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
-    max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
-    top_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    temperature: Annotated[float | None, Field(ge=0, le=2, description="Sampling temperature.")] = (
+        None
+    )
+    max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000, description="Max tokens per "
+                                            "reply.")] = None
+    top_p: Annotated[float | None, Field(ge=0, le=1, description="Nucleus sampling.")] = None
 
 
 class Node(_CamelModel):

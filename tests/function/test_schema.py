@@ -15,6 +15,7 @@ from function.schema import (
     input_crd,
     readme_with_reference,
     structural_schema,
+    walk_fields,
     xrd_legacy,
     xrd_v2,
 )
@@ -127,3 +128,10 @@ def test_input_crd_names() -> None:
     assert crd["metadata"]["name"] == "inputs.fn.xagent.dev"
     props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     assert "policy" in props
+
+
+def test_every_spec_field_is_described() -> None:
+    """The generated reference and `kubectl explain` need a description for every field."""
+    missing = [path for path, node, _ in walk_fields(structural_schema(XAgentSpec), "spec")
+               if not node.get("description")]
+    assert missing == []

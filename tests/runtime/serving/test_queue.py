@@ -9,6 +9,7 @@ import pytest
 from runtime.jobs import JobStatus
 from runtime.observability import QUEUE_REDELIVERIES_TOTAL
 from runtime.queue import QueueOptions, backoff_delay
+from tests.runtime.serving.conftest import wait_for
 
 pytestmark = pytest.mark.services
 
@@ -124,3 +125,23 @@ async def test_unparsable_message_goes_straight_to_dead_letter(make_queue, bus, 
     assert "base64" in second["payload"]
     assert scripted.calls == []
     assert await bus.results() == []
+
+
+async def test_drain_naks_unfinished_jobs_for_immediate_redelivery(
+    make_queue, bus, scripted, job_factory
+):
+    first = await make_queue(scripted, ack_wait_seconds=30)
+    job = job_factory(sleep=5)
+    await bus.publish_job(job)
+    await wait_for(lambda: _running(scripted), bool)
+
+    await first.drain(0.2)
+
+    await make_queue(scripted, ack_wait_seconds=30)
+    [result] = await bus.wait_results(1, within=10)  # far sooner than ack_wait
+    assert result.job_id == job.job_id
+    assert len(scripted.attempts(job.job_id)) == 2
+
+
+async def _running(scripted) -> bool:
+    return scripted.running > 0
