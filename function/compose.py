@@ -13,8 +13,14 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.resource import Condition
 
 from function import conditions, observed, policy, readiness
-from function.builders import AgentContext, Desired, build_all
-from function.builders import autoscaler as autoscaler_builder
+from function.builders import (
+    AgentContext,
+    Desired,
+    autoscaler,
+    build_all,
+    deployment,
+    external_secrets,
+)
 from function.builders import queue as queue_builder
 from function.definition_source import Resolution
 from function.input import Policy
@@ -71,8 +77,11 @@ def compose(
         return Outcome(
             desired={},
             ready={},
-            conditions=[resolution.condition, conditions.policy_violated(texts),
-                        conditions.runtime_ready(None)],
+            conditions=[
+                resolution.condition,
+                conditions.policy_violated(texts),
+                conditions.runtime_ready(None),
+            ],
             status={"phase": Phase.FAILED, "resolvedModel": resolved_model},
             fatal="policy violation: " + "; ".join(texts),
         )
@@ -88,7 +97,7 @@ def compose(
     )
     desired = build_all(ctx)
     verdicts = {k: readiness.check(observed_resources.get(k)) for k in desired}
-    secrets = {k: v for k, v in verdicts.items() if desired[k]["kind"] == "ExternalSecret"}
+    secrets = {k: verdicts[k] for k in external_secrets.external_secret_keys(desired)}
     status: dict[str, Any] = {
         "phase": Phase.READY if all(v.ready for v in verdicts.values()) else Phase.PROVISIONING,
         "serviceEndpoint": f"http://{ctx.service_host}",
@@ -110,7 +119,12 @@ def compose(
             conditions.runtime_ready(verdicts.get("deployment")),
         ],
         status=status,
-        warnings=_ungranted_tools(ctx) + autoscaler_builder.warnings(ctx),
+        warnings=[
+            *_ungranted_tools(ctx),
+            *external_secrets.warnings(ctx),
+            *deployment.warnings(ctx),
+            *autoscaler.warnings(ctx),
+        ],
     )
 
 

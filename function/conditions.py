@@ -78,12 +78,14 @@ def policy_violated(violations: Iterable[str]) -> Condition:
 def secrets_ready(verdicts: Mapping[str, Verdict]) -> Condition:
     """True once every ExternalSecret has synced, named by key while any has not."""
     if not verdicts:
-        return _condition(SECRETS_READY, True, Reason.NO_EXTERNAL_SECRETS,
-                          "no ExternalSecret is composed")
+        return _condition(
+            SECRETS_READY, True, Reason.NO_EXTERNAL_SECRETS, "no ExternalSecret is composed"
+        )
     pending = {k: v for k, v in sorted(verdicts.items()) if not v.ready}
     if not pending:
-        return _condition(SECRETS_READY, True, Reason.ALL_SYNCED,
-                          f"{len(verdicts)} ExternalSecret(s) synced")
+        return _condition(
+            SECRETS_READY, True, Reason.ALL_SYNCED, f"{len(verdicts)} ExternalSecret(s) synced"
+        )
     detail = ", ".join(f"{k}: {v.reason}" for k, v in pending.items())
     return _condition(SECRETS_READY, False, Reason.SECRETS_PENDING, detail)
 

@@ -37,9 +37,7 @@ class Resolution:
     checksum: str | None = None
 
 
-def resolve(
-    xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | None
-) -> Resolution:
+def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | None) -> Resolution:
     """Resolve the definition of an XAgent.
 
     Args:
@@ -56,15 +54,24 @@ def resolve(
     ref = spec.definition_ref
     assert ref is not None  # the spec validator guarantees one of the two
     if required is None:
-        return Resolution(conditions.definition_unresolved(
-            Reason.WAITING_FOR_DEFINITION, f"waiting for ConfigMap {ref.name}"))
+        return Resolution(
+            conditions.definition_unresolved(
+                Reason.WAITING_FOR_DEFINITION, f"waiting for ConfigMap {ref.name}"
+            )
+        )
     if not required:
-        return Resolution(conditions.definition_unresolved(
-            Reason.CONFIG_MAP_NOT_FOUND, f"ConfigMap {ref.name} not found"))
+        return Resolution(
+            conditions.definition_unresolved(
+                Reason.CONFIG_MAP_NOT_FOUND, f"ConfigMap {ref.name} not found"
+            )
+        )
     data = required[0].get("data") or {}
     if ref.key not in data:
-        return Resolution(conditions.definition_unresolved(
-            Reason.CONFIG_MAP_KEY_MISSING, f"ConfigMap {ref.name} has no key {ref.key}"))
+        return Resolution(
+            conditions.definition_unresolved(
+                Reason.CONFIG_MAP_KEY_MISSING, f"ConfigMap {ref.name} has no key {ref.key}"
+            )
+        )
     where = f"spec.definitionRef (ConfigMap {ref.name}, key {ref.key})"
     try:
         raw = yaml.safe_load(data[ref.key])
@@ -74,8 +81,12 @@ def resolve(
         definition = AgentDefinition.model_validate(raw)
     except ValidationError as e:
         raise InputError("; ".join(f"{where}: {m}" for m in messages(e, ""))) from e
-    return _resolved(definition, ref.id or ref.name, Reason.CONFIG_MAP_FOUND,
-                     f"ConfigMap {ref.name} key {ref.key}")
+    return _resolved(
+        definition,
+        ref.id or ref.name,
+        Reason.CONFIG_MAP_FOUND,
+        f"ConfigMap {ref.name} key {ref.key}",
+    )
 
 
 def _resolved(definition: AgentDefinition, def_id: str, reason: str, msg: str) -> Resolution:

@@ -33,7 +33,7 @@ def messages(exc: ValidationError, prefix: str) -> list[str]:
         msg = err["msg"]
         for p in _PREFIXES:
             if msg.startswith(p):
-                msg = msg[len(p):]
+                msg = msg[len(p) :]
         if err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":

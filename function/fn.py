@@ -33,7 +33,7 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
         except InputError as e:
             log.info("bad input", error=str(e))
             response.fatal(rsp, str(e))
-        except Exception as e:  # noqa: BLE001 - the gRPC boundary must answer, not crash
+        except Exception as e:
             log.exception("unexpected error")
             response.fatal(rsp, f"internal error composing XAgent: {type(e).__name__}: {e}")
         return rsp
@@ -48,15 +48,25 @@ def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> No
     ref = spec.definition_ref
     required = None
     if ref is not None:
-        response.require_resources(rsp, definition_source.REQUIREMENT, "v1", "ConfigMap",
-                                   match_name=ref.name, namespace=namespace)
+        response.require_resources(
+            rsp,
+            definition_source.REQUIREMENT,
+            "v1",
+            "ConfigMap",
+            match_name=ref.name,
+            namespace=namespace,
+        )
         if definition_source.REQUIREMENT in req.required_resources:
             required = request.get_required_resources(req, definition_source.REQUIREMENT)
     resolution = definition_source.resolve(name, spec, required)
     outcome = compose.compose(name, namespace, spec, resolution, policy, observed.composed(req))
     compose.apply(outcome, rsp)
-    log.info("composed", resources=len(outcome.desired), warnings=len(outcome.warnings),
-             fatal=bool(outcome.fatal))
+    log.info(
+        "composed",
+        resources=len(outcome.desired),
+        warnings=len(outcome.warnings),
+        fatal=bool(outcome.fatal),
+    )
 
 
 def _parse(model, data: dict, prefix: str):

@@ -35,12 +35,15 @@ class _Model(BaseModel):
 class TenantPolicy(_Model):
     """Which providers and models a tenant may use."""
 
-    tenant_id: Annotated[str, Field(min_length=1, description="Tenant ID, or * for every "
-                                    "tenant not listed.")]
-    allowed_providers: Annotated[list[ModelProvider], Field(description="Providers the tenant "
-                                                            "may use; any when empty.")] = []
-    allowed_models: Annotated[list[str], Field(description="Model name globs (gpt-4o*); any "
-                                               "when empty.")] = []
+    tenant_id: Annotated[
+        str, Field(min_length=1, description="Tenant ID, or * for every tenant not listed.")
+    ]
+    allowed_providers: Annotated[
+        list[ModelProvider], Field(description="Providers the tenant may use; any when empty.")
+    ] = []
+    allowed_models: Annotated[
+        list[str], Field(description="Model name globs (gpt-4o*); any when empty.")
+    ] = []
 
     def allows_provider(self, provider: str) -> bool:
         """Whether ``provider`` is allowed."""
@@ -68,9 +71,14 @@ class ToolRule(_Model):
 class Policy(_Model):
     """Platform policy. With no tenants listed, every tenant may use every model."""
 
-    tenants: Annotated[list[TenantPolicy], Field(description="Per-tenant model allow-lists. "
-                                                 "When any is listed, a tenant that matches "
-                                                 "none is denied.")] = []
+    tenants: Annotated[
+        list[TenantPolicy],
+        Field(
+            description="Per-tenant model allow-lists. "
+            "When any is listed, a tenant that matches "
+            "none is denied."
+        ),
+    ] = []
     tools: Annotated[list[ToolRule], Field(description="Minimum risk tier per tool.")] = []
 
     def tenant(self, tenant_id: str) -> TenantPolicy | None:

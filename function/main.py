@@ -23,7 +23,9 @@ def serve(
     address: Annotated[str, typer.Option(help="Address to listen on for gRPC.")] = "0.0.0.0:9443",
     tls_certs_dir: Annotated[
         str | None,
-        typer.Option(envvar="TLS_SERVER_CERTS_DIR", help="Directory with tls.key, tls.crt, ca.crt."),
+        typer.Option(
+            envvar="TLS_SERVER_CERTS_DIR", help="Directory with tls.key, tls.crt, ca.crt."
+        ),
     ] = None,
     insecure: Annotated[bool, typer.Option(help="Serve without mTLS (local development).")] = False,
     debug: Annotated[bool, typer.Option("--debug", "-d", help="Verbose logging.")] = False,
@@ -73,21 +75,32 @@ def render(
         Path | None, typer.Option("--composition", help="Composition file.")
     ] = None,
     function_input: Annotated[
-        Path | None, typer.Option("--function-input", help="Input (policy) overriding the "
-                                  "Composition step's input.")
+        Path | None,
+        typer.Option(
+            "--function-input", help="Input (policy) overriding the Composition step's input."
+        ),
     ] = None,
     observed_resources: Annotated[
-        Path | None, typer.Option("--observed-resources", "-o",
-                                  help="Observed composed resources: a file or directory.")
+        Path | None,
+        typer.Option(
+            "--observed-resources", "-o", help="Observed composed resources: a file or directory."
+        ),
     ] = None,
     required_resources: Annotated[
-        Path | None, typer.Option("--required-resources", "-e",
-                                  help="Required resources (a definitionRef's ConfigMap): a "
-                                  "file or directory.")
+        Path | None,
+        typer.Option(
+            "--required-resources",
+            "-e",
+            help="Required resources (a definitionRef's ConfigMap): a file or directory.",
+        ),
     ] = None,
     include_full_xr: Annotated[
-        bool, typer.Option("--include-full-xr", "-x", help="Print the XR's spec and metadata "
-                           "too, not only its status.")
+        bool,
+        typer.Option(
+            "--include-full-xr",
+            "-x",
+            help="Print the XR's spec and metadata too, not only its status.",
+        ),
     ] = False,
 ) -> None:
     """Run the composition in-process and print what `crossplane render` would print."""
@@ -144,8 +157,10 @@ def run(ctx: typer.Context) -> None:
     try:
         from runtime.cli import run as run_turn
     except ImportError as e:
-        _fail(f"`xagent run` needs the runtime extra (missing {e.name}): "
-              "pip install 'xagent[runtime]'")
+        _fail(
+            f"`xagent run` needs the runtime extra (missing {e.name}): "
+            "pip install 'xagent[runtime]'"
+        )
     command = typer.main.get_command(_single_command(run_turn))
     command.main(args=ctx.args, prog_name="xagent run")
 

@@ -40,8 +40,16 @@ CROSSPLANE_SPEC_FIELDS = (
 
 # Fields of an observed object that the API server owns; sending them back as desired
 # state would fight the server.
-_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp",
-                  "managedFields", "ownerReferences", "deletionTimestamp", "selfLink")
+_SERVER_FIELDS = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "ownerReferences",
+    "deletionTimestamp",
+    "selfLink",
+)
 
 
 def xr(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
@@ -73,10 +81,7 @@ def xr_namespace(observed_xr: dict[str, Any]) -> str:
 
 def composed(req: fnv1.RunFunctionRequest) -> dict[str, dict[str, Any]]:
     """Observed composed resources by composition-resource name."""
-    return {
-        key: resource.struct_to_dict(r.resource)
-        for key, r in req.observed.resources.items()
-    }
+    return {key: resource.struct_to_dict(r.resource) for key, r in req.observed.resources.items()}
 
 
 def carry_forward(observed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -35,8 +35,13 @@ def _model_violations(
         return []
     tenant = policy.tenant(spec.tenant_id)
     if tenant is None:
-        return [Violation("tenants", "spec.tenantId",
-                          f"tenant {spec.tenant_id!r} is not listed in the platform policy")]
+        return [
+            Violation(
+                "tenants",
+                "spec.tenantId",
+                f"tenant {spec.tenant_id!r} is not listed in the platform policy",
+            )
+        ]
     rule = f"tenants[{policy.tenants.index(tenant)}] (tenantId {tenant.tenant_id})"
     # (path of the provider field, provider, path of the model field, model)
     uses: list[tuple[str, str | None, str, str | None]] = [
@@ -46,16 +51,27 @@ def _model_violations(
     for i, node in enumerate(definition.nodes):
         if node.model is not None:
             at = f"spec.definition.nodes[{i}].model"
-            uses.append((f"{at}.provider", node.model.provider, f"{at}.modelName",
-                         node.model.model_name))
+            uses.append(
+                (f"{at}.provider", node.model.provider, f"{at}.modelName", node.model.model_name)
+            )
     out = []
     for provider_path, provider, model_path, model in uses:
         if provider is not None and not tenant.allows_provider(provider):
-            out.append(Violation(rule, provider_path, f"provider {provider!r} is not allowed "
-                                 f"for tenant {spec.tenant_id!r}"))
+            out.append(
+                Violation(
+                    rule,
+                    provider_path,
+                    f"provider {provider!r} is not allowed for tenant {spec.tenant_id!r}",
+                )
+            )
         if model is not None and not tenant.allows_model(model):
-            out.append(Violation(rule, model_path, f"model {model!r} is not allowed for "
-                                 f"tenant {spec.tenant_id!r}"))
+            out.append(
+                Violation(
+                    rule,
+                    model_path,
+                    f"model {model!r} is not allowed for tenant {spec.tenant_id!r}",
+                )
+            )
     return out
 
 
@@ -66,9 +82,11 @@ def _tool_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
         for j, rule in enumerate(policy.tools):
             needed = RiskTier(rule.minimum_risk_tier)
             if rule.matches(grant.name, grant.kind) and tier.rank < needed.rank:
-                out.append(Violation(
-                    f"tools[{j}] (tool {rule.tool}, minimumRiskTier {needed})",
-                    f"spec.tools.allowed[{i}]",
-                    f"tool {grant.name!r} needs riskTier {needed}, the agent has {tier}",
-                ))
+                out.append(
+                    Violation(
+                        f"tools[{j}] (tool {rule.tool}, minimumRiskTier {needed})",
+                        f"spec.tools.allowed[{i}]",
+                        f"tool {grant.name!r} needs riskTier {needed}, the agent has {tier}",
+                    )
+                )
     return out

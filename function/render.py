@@ -42,14 +42,20 @@ CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
 CONDITION_TIME = "2024-01-01T00:00:00Z"
 """What `crossplane render` writes into every lastTransitionTime, for stable output."""
 
-DEFAULT_COMPOSITION = Path(__file__).resolve().parent.parent / "compositions" / (
-    f"{COMPOSITION_NAME}.yaml"
+DEFAULT_COMPOSITION = (
+    Path(__file__).resolve().parent.parent / "compositions" / (f"{COMPOSITION_NAME}.yaml")
 )
 _MAX_REQUIREMENT_ROUNDS = 5
-_SEVERITY = {fnv1.SEVERITY_FATAL: "Fatal", fnv1.SEVERITY_WARNING: "Warning",
-             fnv1.SEVERITY_NORMAL: "Normal"}
-_STATUS = {fnv1.STATUS_CONDITION_TRUE: "True", fnv1.STATUS_CONDITION_FALSE: "False",
-           fnv1.STATUS_CONDITION_UNKNOWN: "Unknown"}
+_SEVERITY = {
+    fnv1.SEVERITY_FATAL: "Fatal",
+    fnv1.SEVERITY_WARNING: "Warning",
+    fnv1.SEVERITY_NORMAL: "Normal",
+}
+_STATUS = {
+    fnv1.STATUS_CONDITION_TRUE: "True",
+    fnv1.STATUS_CONDITION_FALSE: "False",
+    fnv1.STATUS_CONDITION_UNKNOWN: "Unknown",
+}
 
 
 class RenderError(Exception):
@@ -149,11 +155,15 @@ def _select(objects: Iterable[dict[str, Any]], sel: fnv1.ResourceSelector) -> li
 
 def _xr_out(xr: dict[str, Any], rsp: fnv1.RunFunctionResponse, full: bool) -> dict[str, Any]:
     meta = xr.get("metadata") or {}
-    out: dict[str, Any] = copy.deepcopy(xr) if full else {
-        "apiVersion": xr["apiVersion"],
-        "kind": xr["kind"],
-        "metadata": {k: meta[k] for k in ("name", "namespace") if k in meta},
-    }
+    out: dict[str, Any] = (
+        copy.deepcopy(xr)
+        if full
+        else {
+            "apiVersion": xr["apiVersion"],
+            "kind": xr["kind"],
+            "metadata": {k: meta[k] for k in ("name", "namespace") if k in meta},
+        }
+    )
     status = resource.struct_to_dict(rsp.desired.composite.resource).get("status") or {}
     conditions = [_condition(c) for c in rsp.conditions]
     unready = sorted(k for k, r in rsp.desired.resources.items() if r.ready != fnv1.READY_TRUE)
@@ -164,18 +174,35 @@ def _xr_out(xr: dict[str, Any], rsp: fnv1.RunFunctionResponse, full: bool) -> di
 
 def _ready_condition(unready: list[str], xr_ready: int) -> dict[str, Any]:
     if xr_ready == fnv1.READY_FALSE and not unready:
-        return {"lastTransitionTime": CONDITION_TIME, "reason": "Creating", "status": "False",
-                "type": "Ready"}
+        return {
+            "lastTransitionTime": CONDITION_TIME,
+            "reason": "Creating",
+            "status": "False",
+            "type": "Ready",
+        }
     if not unready:
-        return {"lastTransitionTime": CONDITION_TIME, "reason": "Available", "status": "True",
-                "type": "Ready"}
-    return {"lastTransitionTime": CONDITION_TIME, "message": "Unready resources: "
-            + ", ".join(unready), "reason": "Creating", "status": "False", "type": "Ready"}
+        return {
+            "lastTransitionTime": CONDITION_TIME,
+            "reason": "Available",
+            "status": "True",
+            "type": "Ready",
+        }
+    return {
+        "lastTransitionTime": CONDITION_TIME,
+        "message": "Unready resources: " + ", ".join(unready),
+        "reason": "Creating",
+        "status": "False",
+        "type": "Ready",
+    }
 
 
 def _condition(c: fnv1.Condition) -> dict[str, Any]:
-    out = {"lastTransitionTime": CONDITION_TIME, "reason": c.reason,
-           "status": _STATUS.get(c.status, "Unknown"), "type": c.type}
+    out = {
+        "lastTransitionTime": CONDITION_TIME,
+        "reason": c.reason,
+        "status": _STATUS.get(c.status, "Unknown"),
+        "type": c.type,
+    }
     if c.HasField("message"):
         out["message"] = c.message
     return out
@@ -196,10 +223,16 @@ def _composed_out(xr: dict[str, Any], rsp: fnv1.RunFunctionResponse) -> list[dic
                 labels[claim_label] = xr_labels[claim_label]
         if "name" not in m:
             m["generateName"] = f"{meta.get('name', '')}-"
-        m["ownerReferences"] = [{
-            "apiVersion": xr["apiVersion"], "blockOwnerDeletion": True, "controller": True,
-            "kind": xr["kind"], "name": meta.get("name", ""), "uid": meta.get("uid", ""),
-        }]
+        m["ownerReferences"] = [
+            {
+                "apiVersion": xr["apiVersion"],
+                "blockOwnerDeletion": True,
+                "controller": True,
+                "kind": xr["kind"],
+                "name": meta.get("name", ""),
+                "uid": meta.get("uid", ""),
+            }
+        ]
         out.append(obj)
     return out
 
@@ -227,14 +260,19 @@ def _resource_name(obj: dict[str, Any]) -> str:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     if COMPOSITION_RESOURCE_NAME not in annotations:
         name = (obj.get("metadata") or {}).get("name", "?")
-        raise RenderError(f"observed resource {obj.get('kind')}/{name}: metadata.annotations "
-                          f"needs {COMPOSITION_RESOURCE_NAME}")
+        raise RenderError(
+            f"observed resource {obj.get('kind')}/{name}: metadata.annotations "
+            f"needs {COMPOSITION_RESOURCE_NAME}"
+        )
     return annotations[COMPOSITION_RESOURCE_NAME]
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
-    files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) \
-        if path.is_dir() else [path]
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        if path.is_dir()
+        else [path]
+    )
     docs = []
     for f in files:
         try:

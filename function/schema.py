@@ -43,30 +43,42 @@ _CEL_RULES: dict[str, list[dict[str, str]]] = {
     # pydantic validators cannot be expressed in JSON Schema; these CEL rules say the same
     # thing, so the API server rejects what the function would reject.
     "XAgentSpec": [
-        {"rule": "has(self.definition) != has(self.definitionRef)",
-         "message": "set exactly one of definition or definitionRef"},
+        {
+            "rule": "has(self.definition) != has(self.definitionRef)",
+            "message": "set exactly one of definition or definitionRef",
+        },
     ],
     "Credentials": [
-        {"rule": "has(self.secretRef) != has(self.remoteRef)",
-         "message": "set exactly one of secretRef or remoteRef"},
+        {
+            "rule": "has(self.secretRef) != has(self.remoteRef)",
+            "message": "set exactly one of secretRef or remoteRef",
+        },
     ],
     "ModelSpec": [
-        {"rule": "!(self.provider in ['ollama', 'azure-openai', 'openai-compatible']) "
-                 "|| has(self.endpoint)",
-         "message": "this provider needs endpoint"},
+        {
+            "rule": "!(self.provider in ['ollama', 'azure-openai', 'openai-compatible']) "
+            "|| has(self.endpoint)",
+            "message": "this provider needs endpoint",
+        },
     ],
     "ScalingSpec": [
-        {"rule": "!has(self.minReplicas) || !has(self.maxReplicas) "
-                 "|| self.minReplicas <= self.maxReplicas",
-         "message": "minReplicas must not exceed maxReplicas"},
+        {
+            "rule": "!has(self.minReplicas) || !has(self.maxReplicas) "
+            "|| self.minReplicas <= self.maxReplicas",
+            "message": "minReplicas must not exceed maxReplicas",
+        },
     ],
     "DatabaseSpec": [
-        {"rule": "!has(self.engine) || self.engine != 'external' || has(self.external)",
-         "message": "engine external needs external.secretName"},
+        {
+            "rule": "!has(self.engine) || self.engine != 'external' || has(self.external)",
+            "message": "engine external needs external.secretName",
+        },
     ],
     "CacheSpec": [
-        {"rule": "!has(self.engine) || self.engine != 'external' || has(self.external)",
-         "message": "engine external needs external.secretName"},
+        {
+            "rule": "!has(self.engine) || self.engine != 'external' || has(self.external)",
+            "message": "engine external needs external.secretName",
+        },
     ],
 }
 
@@ -131,8 +143,11 @@ def _tidy_default(schema: dict[str, Any]) -> None:
     elif isinstance(default, dict) and "properties" in schema:
         props = schema["properties"]
         schema["default"] = {
-            k: v for k, v in default.items()
-            if v is not None and v != [] and props.get(k, {}).get("default", ...) != v
+            k: v
+            for k, v in default.items()
+            if v is not None
+            and v != []
+            and props.get(k, {}).get("default", ...) != v
             and not (isinstance(v, dict) and "default" in props.get(k, {}))
         }
 
@@ -141,7 +156,7 @@ def _openapi(spec_schema: dict[str, Any], status_schema: dict[str, Any]) -> dict
     return {
         "type": "object",
         "description": "XAgent is an AI agent: its LangGraph definition, model, tools, risk tier "
-                       "and the database, cache, queue and autoscaling it runs with.",
+        "and the database, cache, queue and autoscaling it runs with.",
         "properties": {"spec": spec_schema, "status": status_schema},
         "required": ["spec"],
     }
@@ -151,7 +166,11 @@ _PRINTER_COLUMNS = [
     {"name": "TENANT", "type": "string", "jsonPath": ".spec.tenantId"},
     {"name": "MODEL", "type": "string", "jsonPath": ".status.resolvedModel"},
     {"name": "PHASE", "type": "string", "jsonPath": ".status.phase"},
-    {"name": "READY", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
+    {
+        "name": "READY",
+        "type": "string",
+        "jsonPath": ".status.conditions[?(@.type=='Ready')].status",
+    },
     {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -215,11 +234,22 @@ def input_crd() -> dict[str, Any]:
         "metadata": {"name": f"{plural}.{INPUT_GROUP}"},
         "spec": {
             "group": INPUT_GROUP,
-            "names": {"kind": INPUT_KIND, "listKind": f"{INPUT_KIND}List", "plural": plural,
-                      "singular": INPUT_KIND.lower(), "categories": ["crossplane"]},
+            "names": {
+                "kind": INPUT_KIND,
+                "listKind": f"{INPUT_KIND}List",
+                "plural": plural,
+                "singular": INPUT_KIND.lower(),
+                "categories": ["crossplane"],
+            },
             "scope": "Namespaced",
-            "versions": [{"name": INPUT_VERSION, "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": schema}}],
+            "versions": [
+                {
+                    "name": INPUT_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
         },
     }
 
@@ -262,9 +292,15 @@ def api_reference() -> str:
     """A Markdown table of every spec field: path, type, default, constraints, description."""
     rows = ["| field | type | default | description |", "| --- | --- | --- | --- |"]
     for path, node, required in walk_fields(structural_schema(XAgentSpec), "spec"):
-        rows.append("| `{}`{} | {} | {} | {} |".format(
-            path, " (required)" if required else "", _type_of(node),
-            _cell(node.get("default")), _describe(node)))
+        rows.append(
+            "| `{}`{} | {} | {} | {} |".format(
+                path,
+                " (required)" if required else "",
+                _type_of(node),
+                _cell(node.get("default")),
+                _describe(node),
+            )
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -289,8 +325,11 @@ def _type_of(node: dict[str, Any]) -> str:
 
 def _describe(node: dict[str, Any]) -> str:
     text = (node.get("description") or "").replace("\n", " ")
-    limits = [f"{k} {node[k]}" for k in ("minimum", "maximum", "minLength", "maxLength",
-                                          "minItems", "maxItems") if k in node]
+    limits = [
+        f"{k} {node[k]}"
+        for k in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems")
+        if k in node
+    ]
     if "pattern" in node:
         limits.append(f"pattern `{node['pattern']}`")
     return _cell_text(text + (f" ({', '.join(limits)})" if limits else ""))
@@ -299,8 +338,11 @@ def _describe(node: dict[str, Any]) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    return "`" + yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...")\
-        .strip() + "`"
+    return (
+        "`"
+        + yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        + "`"
+    )
 
 
 def _cell_text(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from runtime.definition import AgentDefinition
+from runtime.definition import AgentDefinition, ModelProvider
 
 __all__ = [
     "DNS_LABEL",
@@ -58,23 +58,15 @@ class _Model(BaseModel):
 # --- enums ---------------------------------------------------------------------------------
 
 
-class ModelProvider(StrEnum):
-    """LLM providers the runtime has a client for."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    OLLAMA = "ollama"
-    AZURE_OPENAI = "azure-openai"
-    BEDROCK = "bedrock"
-    OPENAI_COMPATIBLE = "openai-compatible"
-
-
 PROVIDERS_WITHOUT_KEY = frozenset({ModelProvider.OLLAMA.value})
 """Providers that run without an API key, so no secret is composed for them."""
 
 PROVIDERS_NEEDING_ENDPOINT = frozenset(
-    {ModelProvider.OLLAMA.value, ModelProvider.AZURE_OPENAI.value,
-     ModelProvider.OPENAI_COMPATIBLE.value}
+    {
+        ModelProvider.OLLAMA.value,
+        ModelProvider.AZURE_OPENAI.value,
+        ModelProvider.OPENAI_COMPATIBLE.value,
+    }
 )
 
 
@@ -151,8 +143,8 @@ class PullPolicy(StrEnum):
 class SecretStoreKind(StrEnum):
     """The External Secrets store kinds."""
 
-    SECRET_STORE = "SecretStore"
-    CLUSTER_SECRET_STORE = "ClusterSecretStore"
+    SECRET_STORE = "SecretStore"  # noqa: S105 - a kind name, not a secret
+    CLUSTER_SECRET_STORE = "ClusterSecretStore"  # noqa: S105
 
 
 # --- building blocks -----------------------------------------------------------------------
@@ -161,15 +153,13 @@ class SecretStoreKind(StrEnum):
 class LocalObjectReference(_Model):
     """A reference to an object in the XAgent's namespace."""
 
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
-                               description="Object name.")]
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Object name.")]
 
 
 class SecretKeyRef(_Model):
     """A key of an existing Secret in the XAgent's namespace."""
 
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
-                               description="Secret name.")]
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Secret name.")]
     key: Annotated[str, Field(min_length=1, max_length=253, description="Key in the Secret.")] = (
         "api-key"
     )
@@ -179,16 +169,19 @@ class RemoteRef(_Model):
     """A secret in the external store, synced by an ExternalSecret."""
 
     key: Annotated[str, Field(min_length=1, description="Key (path) in the external store.")]
-    property: Annotated[str | None, Field(description="Property within the remote secret; "
-                                          "the whole value when unset.")] = None
+    property: Annotated[
+        str | None,
+        Field(description="Property within the remote secret; the whole value when unset."),
+    ] = None
 
 
 class Credentials(_Model):
     """Where a credential comes from: an existing Secret or a key in the external store."""
 
     secret_ref: Annotated[SecretKeyRef | None, Field(description="Use an existing Secret.")] = None
-    remote_ref: Annotated[RemoteRef | None, Field(description="Sync from the secret store "
-                                                  "with an ExternalSecret.")] = None
+    remote_ref: Annotated[
+        RemoteRef | None, Field(description="Sync from the secret store with an ExternalSecret.")
+    ] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Credentials:
@@ -206,13 +199,19 @@ class ImageSpec(_Model):
     repository: Annotated[str, Field(min_length=1, description="Image repository.")] = (
         "ghcr.io/xagent-dev/xagent-runtime"
     )
-    tag: Annotated[str, Field(pattern=r"^[\w][\w.-]{0,127}$|^sha256:[a-f0-9]{64}$",
-                              description="Image tag, or a sha256 digest.")] = "0.1.0"
+    tag: Annotated[
+        str,
+        Field(
+            pattern=r"^[\w][\w.-]{0,127}$|^sha256:[a-f0-9]{64}$",
+            description="Image tag, or a sha256 digest.",
+        ),
+    ] = "0.1.0"
     pull_policy: Annotated[PullPolicy, Field(description="Image pull policy.")] = (
         PullPolicy.IF_NOT_PRESENT
     )
-    image_pull_secrets: Annotated[list[LocalObjectReference],
-                                  Field(description="Secrets for a private registry.")] = []
+    image_pull_secrets: Annotated[
+        list[LocalObjectReference], Field(description="Secrets for a private registry.")
+    ] = []
 
     @property
     def reference(self) -> str:
@@ -224,14 +223,25 @@ class ImageSpec(_Model):
 class DefinitionRef(_Model):
     """An agent definition kept in a ConfigMap of the XAgent's namespace."""
 
-    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
-                               description="ConfigMap name.")]
-    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253,
-                              description="Key holding the definition (JSON or YAML).")] = (
-        "definition.json"
-    )
-    id: Annotated[str | None, Field(max_length=253, description="Definition ID reported to the "
-                                    "runtime (AGENT_DEFINITION_ID); defaults to name.")] = None
+    name: Annotated[
+        str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="ConfigMap name.")
+    ]
+    key: Annotated[
+        str,
+        Field(
+            pattern=r"^[-._a-zA-Z0-9]+$",
+            max_length=253,
+            description="Key holding the definition (JSON or YAML).",
+        ),
+    ] = "definition.json"
+    id: Annotated[
+        str | None,
+        Field(
+            max_length=253,
+            description="Definition ID reported to the "
+            "runtime (AGENT_DEFINITION_ID); defaults to name.",
+        ),
+    ] = None
 
 
 class ModelSpec(_Model):
@@ -239,19 +249,30 @@ class ModelSpec(_Model):
 
     provider: Annotated[ModelProvider, Field(description="Model provider.")]
     name: Annotated[str, Field(min_length=1, max_length=200, description="Model name.")]
-    endpoint: Annotated[str | None, Field(pattern=r"^https?://", description="API base URL; "
-                                          "required for ollama, azure-openai and "
-                                          "openai-compatible.")] = None
+    endpoint: Annotated[
+        str | None,
+        Field(
+            pattern=r"^https?://",
+            description="API base URL; required for ollama, azure-openai and openai-compatible.",
+        ),
+    ] = None
     api_version: Annotated[str | None, Field(description="API version (azure-openai).")] = None
-    fallback_model: Annotated[str | None, Field(max_length=200, description="Model used when "
-                                                "the primary fails.")] = None
+    fallback_model: Annotated[
+        str | None, Field(max_length=200, description="Model used when the primary fails.")
+    ] = None
     temperature: Annotated[float, Field(ge=0, le=2, description="Sampling temperature.")] = 0.7
-    max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000,
-                                            description="Max tokens per reply.")] = None
+    max_tokens: Annotated[
+        int | None, Field(ge=1, le=1_000_000, description="Max tokens per reply.")
+    ] = None
     top_p: Annotated[float | None, Field(ge=0, le=1, description="Nucleus sampling.")] = None
-    credentials: Annotated[Credentials | None, Field(description="API key source. When unset, "
-                                                     "an ExternalSecret syncs remote key "
-                                                     "xagent/<tenantId>/<provider>.")] = None
+    credentials: Annotated[
+        Credentials | None,
+        Field(
+            description="API key source. When unset, "
+            "an ExternalSecret syncs remote key "
+            "xagent/<tenantId>/<provider>."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _endpoint_when_needed(self) -> ModelSpec:
@@ -263,19 +284,23 @@ class ModelSpec(_Model):
 class ToolGrant(_Model):
     """A tool the agent may call, and the credential it calls with."""
 
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$",
-                               description="Tool name, as in the definition.")]
+    name: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$", description="Tool name, as in the definition."
+        ),
+    ]
     kind: Annotated[ToolKind, Field(description="domain, process or primitive.")]
-    credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = (
-        None
-    )
+    credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = None
 
 
 class ToolsSpec(_Model):
     """Tool grants: nothing outside this list is ever bound to a model."""
 
-    allowed: Annotated[list[ToolGrant], Field(max_length=100, description="Granted tools; "
-                                              "the runtime binds no other.")] = []
+    allowed: Annotated[
+        list[ToolGrant],
+        Field(max_length=100, description="Granted tools; the runtime binds no other."),
+    ] = []
 
     @model_validator(mode="after")
     def _unique(self) -> ToolsSpec:
@@ -289,28 +314,47 @@ class ToolsSpec(_Model):
 class ConcurrencySpec(_Model):
     """How much work one pod takes at once."""
 
-    max_parallel_sessions: Annotated[int, Field(ge=1, le=1000, description="Jobs in flight "
-                                                "per pod.")] = 4
+    max_parallel_sessions: Annotated[
+        int, Field(ge=1, le=1000, description="Jobs in flight per pod.")
+    ] = 4
 
 
 class ScalingSpec(_Model):
     """Replicas and how they follow the queue."""
 
-    autoscaler: Annotated[Autoscaler, Field(description="keda: scale on JetStream consumer "
-                                            "lag; hpa: on CPU; none: fixed minReplicas.")] = (
-        Autoscaler.KEDA
-    )
-    min_replicas: Annotated[int, Field(ge=0, le=1000, description="Fewest replicas (0 lets "
-                                       "KEDA scale to zero on an empty queue).")] = 1
+    autoscaler: Annotated[
+        Autoscaler,
+        Field(
+            description="keda: scale on JetStream consumer "
+            "lag; hpa: on CPU; none: fixed minReplicas."
+        ),
+    ] = Autoscaler.KEDA
+    min_replicas: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1000,
+            description="Fewest replicas (0 lets KEDA scale to zero on an empty queue).",
+        ),
+    ] = 1
     max_replicas: Annotated[int, Field(ge=1, le=1000, description="Most replicas.")] = 10
-    lag_threshold: Annotated[int, Field(ge=1, le=100_000, description="Pending jobs per "
-                                        "replica before KEDA adds one.")] = 5
-    cooldown_period: Annotated[int, Field(ge=0, le=86_400, description="Seconds after the "
-                                          "last trigger before scaling to minReplicas.")] = 300
-    polling_interval: Annotated[int, Field(ge=1, le=3600, description="Seconds between "
-                                           "KEDA lag checks.")] = 30
-    target_cpu_utilization: Annotated[int, Field(ge=1, le=100, description="HPA target "
-                                                 "CPU percent.")] = 80
+    lag_threshold: Annotated[
+        int, Field(ge=1, le=100_000, description="Pending jobs per replica before KEDA adds one.")
+    ] = 5
+    cooldown_period: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=86_400,
+            description="Seconds after the last trigger before scaling to minReplicas.",
+        ),
+    ] = 300
+    polling_interval: Annotated[
+        int, Field(ge=1, le=3600, description="Seconds between KEDA lag checks.")
+    ] = 30
+    target_cpu_utilization: Annotated[
+        int, Field(ge=1, le=100, description="HPA target CPU percent.")
+    ] = 80
 
     @model_validator(mode="after")
     def _bounds(self) -> ScalingSpec:
@@ -325,8 +369,9 @@ class ResourceList(_Model):
     cpu: Annotated[str | None, Field(pattern=QUANTITY, description="CPU quantity, e.g. 500m.")] = (
         None
     )
-    memory: Annotated[str | None, Field(pattern=QUANTITY, description="Memory quantity, e.g. "
-                                        "1Gi.")] = None
+    memory: Annotated[
+        str | None, Field(pattern=QUANTITY, description="Memory quantity, e.g. 1Gi.")
+    ] = None
 
 
 class ResourcesSpec(_Model):
@@ -340,45 +385,64 @@ class StorageSpec(_Model):
     """A volume's size and class."""
 
     size: Annotated[str, Field(pattern=QUANTITY, description="Volume size.")] = "1Gi"
-    storage_class: Annotated[str | None, Field(description="StorageClass; the cluster "
-                                               "default when unset.")] = None
+    storage_class: Annotated[
+        str | None, Field(description="StorageClass; the cluster default when unset.")
+    ] = None
 
 
 class ExternalConnection(_Model):
     """A Secret holding a connection URL to a service xagent does not run."""
 
-    secret_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
-                                      description="Secret in the XAgent's namespace.")]
+    secret_name: Annotated[
+        str,
+        Field(
+            pattern=DNS_SUBDOMAIN, max_length=253, description="Secret in the XAgent's namespace."
+        ),
+    ]
     key: Annotated[str, Field(min_length=1, description="Key holding the URL.")] = "uri"
 
 
 class SqlProviderSpec(_Model):
     """provider-sql settings, for engine sql."""
 
-    provider_config_ref: Annotated[str, Field(description="ProviderConfig of provider-sql "
-                                              "that reaches the Postgres server.")] = "default"
+    provider_config_ref: Annotated[
+        str, Field(description="ProviderConfig of provider-sql that reaches the Postgres server.")
+    ] = "default"
     provider_config_kind: Annotated[
         Literal["ClusterProviderConfig", "ProviderConfig"],
-        Field(description="Kind of providerConfigRef: cluster-wide, or in the XAgent's "
-                          "namespace."),
+        Field(description="Kind of providerConfigRef: cluster-wide, or in the XAgent's namespace."),
     ] = "ClusterProviderConfig"
-    host: Annotated[str | None, Field(description="Host the runtime connects to; the "
-                                      "provider's endpoint when unset.")] = None
-    port: Annotated[int, Field(ge=1, le=65535, description="Port the runtime connects to; "
-                               "only used together with host.")] = 5432
+    host: Annotated[
+        str | None,
+        Field(description="Host the runtime connects to; the provider's endpoint when unset."),
+    ] = None
+    port: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=65535,
+            description="Port the runtime connects to; only used together with host.",
+        ),
+    ] = 5432
 
 
 class DatabaseSpec(_Model):
     """Postgres for LangGraph checkpoints and job idempotency."""
 
-    engine: Annotated[DatabaseEngine, Field(description="cnpg: a CloudNativePG Cluster; sql: "
-                                            "a database on a shared server via provider-sql; "
-                                            "external: a Secret you provide; none: SQLite in "
-                                            "the pod (lost on restart).")] = DatabaseEngine.CNPG
+    engine: Annotated[
+        DatabaseEngine,
+        Field(
+            description="cnpg: a CloudNativePG Cluster; sql: "
+            "a database on a shared server via provider-sql; "
+            "external: a Secret you provide; none: SQLite in "
+            "the pod (lost on restart)."
+        ),
+    ] = DatabaseEngine.CNPG
     instances: Annotated[int, Field(ge=1, le=9, description="CNPG instances.")] = 1
     storage: StorageSpec = StorageSpec()
-    image_name: Annotated[str | None, Field(description="CNPG Postgres image; the "
-                                            "operator default when unset.")] = None
+    image_name: Annotated[
+        str | None, Field(description="CNPG Postgres image; the operator default when unset.")
+    ] = None
     sql: SqlProviderSpec = SqlProviderSpec()
     external: ExternalConnection | None = None
 
@@ -392,11 +456,17 @@ class DatabaseSpec(_Model):
 class CacheSpec(_Model):
     """Redis-compatible cache for streamed events."""
 
-    engine: Annotated[CacheEngine, Field(description="dragonfly: a Dragonfly instance; redis: "
-                                         "a Redis Deployment; external: a Secret you provide; "
-                                         "none: no event streaming.")] = CacheEngine.DRAGONFLY
-    replicas: Annotated[int, Field(ge=1, le=9, description="Dragonfly replicas (the "
-                                                     "redis engine always runs one).")] = 1
+    engine: Annotated[
+        CacheEngine,
+        Field(
+            description="dragonfly: a Dragonfly instance; redis: "
+            "a Redis Deployment; external: a Secret you provide; "
+            "none: no event streaming."
+        ),
+    ] = CacheEngine.DRAGONFLY
+    replicas: Annotated[
+        int, Field(ge=1, le=9, description="Dragonfly replicas (the redis engine always runs one).")
+    ] = 1
     image: Annotated[str, Field(description="Image of the redis engine.")] = "redis:7.4-alpine"
     memory: Annotated[str, Field(pattern=QUANTITY, description="Memory limit.")] = "512Mi"
     external: ExternalConnection | None = None
@@ -424,42 +494,69 @@ class QueueSpec(_Model):
     url: Annotated[str, Field(pattern=r"^(nats|tls)://", description="NATS server URL.")] = (
         "nats://nats.nats.svc.cluster.local:4222"
     )
-    stream: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,200}$", description="Stream "
-                                        "name; derived from namespace and name when unset.")] = (
-        None
-    )
-    subject_prefix: Annotated[str | None, Field(pattern=SUBJECT, description="Subjects are "
-                                                "<prefix>.jobs, .results and .dead; "
-                                                "xagent.<namespace>.<name> when unset.")] = None
-    ack_wait: Annotated[str, Field(pattern=DURATION, description="Time a job may run between "
-                                   "progress acks before redelivery.")] = "60s"
-    max_deliver: Annotated[int, Field(ge=1, le=100, description="Deliveries before a job goes "
-                                      "to the dead-letter subject.")] = 5
+    stream: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9_-]{1,200}$",
+            description="Stream name; derived from namespace and name when unset.",
+        ),
+    ] = None
+    subject_prefix: Annotated[
+        str | None,
+        Field(
+            pattern=SUBJECT,
+            description="Subjects are "
+            "<prefix>.jobs, .results and .dead; "
+            "xagent.<namespace>.<name> when unset.",
+        ),
+    ] = None
+    ack_wait: Annotated[
+        str,
+        Field(
+            pattern=DURATION,
+            description="Time a job may run between progress acks before redelivery.",
+        ),
+    ] = "60s"
+    max_deliver: Annotated[
+        int,
+        Field(ge=1, le=100, description="Deliveries before a job goes to the dead-letter subject."),
+    ] = 5
     max_age: Annotated[str, Field(pattern=DURATION, description="Stream retention.")] = "168h"
     replicas: Annotated[int, Field(ge=1, le=5, description="Stream replicas.")] = 1
-    storage: Annotated[str, Field(pattern=r"^(file|memory)$", description="Stream storage: "
-                                  "file survives a NATS restart, memory does not.")] = "file"
+    storage: Annotated[
+        str,
+        Field(
+            pattern=r"^(file|memory)$",
+            description="Stream storage: file survives a NATS restart, memory does not.",
+        ),
+    ] = "file"
 
 
 class SecretsSpec(_Model):
     """The External Secrets store that holds model and tool credentials."""
 
-    store_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253,
-                                     description="SecretStore or ClusterSecretStore name.")] = (
-        "default"
-    )
+    store_name: Annotated[
+        str,
+        Field(
+            pattern=DNS_SUBDOMAIN,
+            max_length=253,
+            description="SecretStore or ClusterSecretStore name.",
+        ),
+    ] = "default"
     store_kind: Annotated[SecretStoreKind, Field(description="Kind of the store.")] = (
         SecretStoreKind.CLUSTER_SECRET_STORE
     )
-    refresh_interval: Annotated[str, Field(pattern=DURATION, description="How often ESO "
-                                           "re-reads the store (rotation).")] = "1h"
+    refresh_interval: Annotated[
+        str, Field(pattern=DURATION, description="How often ESO re-reads the store (rotation).")
+    ] = "1h"
 
 
 class TracingSpec(_Model):
     """OpenTelemetry traces."""
 
-    endpoint: Annotated[str | None, Field(description="OTLP gRPC endpoint; no traces when "
-                                          "unset.")] = None
+    endpoint: Annotated[
+        str | None, Field(description="OTLP gRPC endpoint; no traces when unset.")
+    ] = None
     sample_ratio: Annotated[float, Field(ge=0, le=1, description="Share of jobs traced.")] = 0.1
 
 
@@ -473,12 +570,15 @@ class ServiceMonitorSpec(_Model):
 class ObservabilitySpec(_Model):
     """Logs, metrics and traces of the runtime."""
 
-    log_prompts: Annotated[LogPrompts, Field(description="none, redacted (length and hash) "
-                                             "or full.")] = LogPrompts.NONE
-    emit_tokens: Annotated[bool, Field(description="Count tokens per model in metrics and "
-                                       "results.")] = True
-    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
-                                    description="Runtime log level.")] = "INFO"
+    log_prompts: Annotated[
+        LogPrompts, Field(description="none, redacted (length and hash) or full.")
+    ] = LogPrompts.NONE
+    emit_tokens: Annotated[
+        bool, Field(description="Count tokens per model in metrics and results.")
+    ] = True
+    log_level: Annotated[
+        str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Runtime log level.")
+    ] = "INFO"
     tracing: TracingSpec = TracingSpec()
     service_monitor: ServiceMonitorSpec = ServiceMonitorSpec()
 
@@ -486,13 +586,20 @@ class ObservabilitySpec(_Model):
 class AgentBehavior(_Model):
     """Conversation handling (seed 002's runtime behaviour)."""
 
-    conversation_ttl: Annotated[str, Field(alias="conversationTTL", pattern=DURATION,
-                                           description="How long a "
-                                           "thread's event stream is kept.")] = "1h"
-    max_context_messages: Annotated[int | None, Field(ge=1, le=10_000, description="Messages "
-                                                      "sent to the model per turn.")] = None
-    max_concurrent_conversations: Annotated[int, Field(ge=1, le=100_000, description="Threads "
-                                                       "one pod keeps open at once.")] = 100
+    conversation_ttl: Annotated[
+        str,
+        Field(
+            alias="conversationTTL",
+            pattern=DURATION,
+            description="How long a thread's event stream is kept.",
+        ),
+    ] = "1h"
+    max_context_messages: Annotated[
+        int | None, Field(ge=1, le=10_000, description="Messages sent to the model per turn.")
+    ] = None
+    max_concurrent_conversations: Annotated[
+        int, Field(ge=1, le=100_000, description="Threads one pod keeps open at once.")
+    ] = 100
 
 
 class EnvVar(_Model):
@@ -500,42 +607,47 @@ class EnvVar(_Model):
 
     name: Annotated[str, Field(pattern=ENV_NAME, description="Variable name.")]
     value: Annotated[str | None, Field(description="Literal value.")] = None
-    value_from: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
-                                                       "EnvVarSource.")] = None
+    value_from: Annotated[
+        dict[str, Any] | None, Field(description="A Kubernetes EnvVarSource.")
+    ] = None
 
 
 class EnvFromSource(_Model):
     """A ConfigMap or Secret whose keys become environment variables."""
 
     prefix: Annotated[str | None, Field(description="Prefix added to every key.")] = None
-    config_map_ref: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
-                                                           "ConfigMapEnvSource.")] = None
-    secret_ref: Annotated[dict[str, Any] | None, Field(description="A Kubernetes "
-                                                       "SecretEnvSource.")] = None
+    config_map_ref: Annotated[
+        dict[str, Any] | None, Field(description="A Kubernetes ConfigMapEnvSource.")
+    ] = None
+    secret_ref: Annotated[
+        dict[str, Any] | None, Field(description="A Kubernetes SecretEnvSource.")
+    ] = None
 
 
 class NetworkPolicySpec(_Model):
     """Who may reach the runtime."""
 
     enabled: Annotated[bool, Field(description="Compose a NetworkPolicy.")] = True
-    ingress_namespaces: Annotated[list[str], Field(description="Namespaces (by name) allowed "
-                                                   "in besides the agent's own.")] = []
+    ingress_namespaces: Annotated[
+        list[str], Field(description="Namespaces (by name) allowed in besides the agent's own.")
+    ] = []
 
 
 class DisruptionSpec(_Model):
     """PodDisruptionBudget of the runtime."""
 
-    enabled: Annotated[bool, Field(description="Compose a PodDisruptionBudget when more than "
-                                   "one replica may run.")] = True
-    max_unavailable: Annotated[int, Field(ge=1, description="Pods a drain may take at "
-                                          "once.")] = 1
+    enabled: Annotated[
+        bool, Field(description="Compose a PodDisruptionBudget when more than one replica may run.")
+    ] = True
+    max_unavailable: Annotated[int, Field(ge=1, description="Pods a drain may take at once.")] = 1
 
 
 class ServiceAccountSpec(_Model):
     """The runtime's ServiceAccount (e.g. IRSA or workload identity annotations)."""
 
-    annotations: Annotated[dict[str, str], Field(description="Annotations of the "
-                                                 "ServiceAccount.")] = {}
+    annotations: Annotated[
+        dict[str, str], Field(description="Annotations of the ServiceAccount.")
+    ] = {}
 
 
 # --- the spec ------------------------------------------------------------------------------
@@ -544,17 +656,26 @@ class ServiceAccountSpec(_Model):
 class XAgentSpec(_Model):
     """An AI agent: its graph, model, tools, policy tier and the infrastructure it runs on."""
 
-    tenant_id: Annotated[str, Field(pattern=DNS_LABEL, max_length=63, description="Tenant "
-                                    "the agent belongs to; policy is per tenant.")]
+    tenant_id: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL,
+            max_length=63,
+            description="Tenant the agent belongs to; policy is per tenant.",
+        ),
+    ]
     image: ImageSpec = ImageSpec()
-    definition: Annotated[AgentDefinition | None, Field(description="Inline agent graph "
-                                                        "(seed 001). Set this or "
-                                                        "definitionRef.")] = None
-    definition_ref: Annotated[DefinitionRef | None, Field(description="Agent graph in a "
-                                                          "ConfigMap.")] = None
+    definition: Annotated[
+        AgentDefinition | None,
+        Field(description="Inline agent graph (seed 001). Set this or definitionRef."),
+    ] = None
+    definition_ref: Annotated[
+        DefinitionRef | None, Field(description="Agent graph in a ConfigMap.")
+    ] = None
     model: ModelSpec
-    system_prompt: Annotated[str | None, Field(max_length=100_000, description="System prompt "
-                                               "of nodes that set none.")] = None
+    system_prompt: Annotated[
+        str | None, Field(max_length=100_000, description="System prompt of nodes that set none.")
+    ] = None
     tools: ToolsSpec = ToolsSpec()
     risk_tier: Annotated[RiskTier, Field(description="Trust tier; some tools need high.")] = (
         RiskTier.LOW
@@ -570,11 +691,18 @@ class XAgentSpec(_Model):
     network_policy: NetworkPolicySpec = NetworkPolicySpec()
     disruption: DisruptionSpec = DisruptionSpec()
     service_account: ServiceAccountSpec = ServiceAccountSpec()
-    env: Annotated[list[EnvVar], Field(description="Extra environment variables. One named "
-                                       "like xagent's own replaces it, except identity and "
-                                       "policy variables (tenant, risk tier, model).")] = []
-    env_from: Annotated[list[EnvFromSource], Field(description="ConfigMaps and Secrets "
-                                                   "whose keys become variables.")] = []
+    env: Annotated[
+        list[EnvVar],
+        Field(
+            description="Extra environment variables. One named "
+            "like xagent's own replaces it, except identity and "
+            "policy variables (tenant, risk tier, model)."
+        ),
+    ] = []
+    env_from: Annotated[
+        list[EnvFromSource],
+        Field(description="ConfigMaps and Secrets whose keys become variables."),
+    ] = []
 
     @model_validator(mode="after")
     def _one_definition(self) -> XAgentSpec:
@@ -598,5 +726,6 @@ class XAgentStatus(_Model):
     queue_subject: Annotated[str | None, Field(description="Subject to publish jobs to.")] = None
     results_subject: Annotated[str | None, Field(description="Subject results arrive on.")] = None
     definition_id: Annotated[str | None, Field(description="Resolved definition ID.")] = None
-    definition_checksum: Annotated[str | None, Field(description="sha256 of the resolved "
-                                                     "definition.")] = None
+    definition_checksum: Annotated[
+        str | None, Field(description="sha256 of the resolved definition.")
+    ] = None

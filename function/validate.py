@@ -116,7 +116,9 @@ def _xagent_schema() -> dict[str, Any]:
     schema = _with_object_root(_json_schema(schema))
     # Crossplane adds these to every XR's status; the XRD does not declare them.
     schema["properties"]["status"]["properties"]["conditions"] = {
-        "type": "array", "items": {"type": "object", "required": ["type", "status"]}}
+        "type": "array",
+        "items": {"type": "object", "required": ["type", "status"]},
+    }
     return schema
 
 
@@ -144,7 +146,8 @@ def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
                 if version.get("served", True):
                     schema = version["schema"]["openAPIV3Schema"]
                     out[(f"{group}/{version['name']}", kind)] = _with_object_root(
-                        _json_schema(schema))
+                        _json_schema(schema)
+                    )
     return out
 
 
@@ -158,20 +161,31 @@ def _json_schema(node: Any) -> Any:
         return [_json_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _json_schema(v) for k, v in node.items()
-           if not k.startswith("x-kubernetes-") and k not in ("nullable", "default")}
+    out = {
+        k: _json_schema(v)
+        for k, v in node.items()
+        if not k.startswith("x-kubernetes-") and k not in ("nullable", "default", "properties")
+    }
+    if "properties" in node:
+        # Property names are data, not keywords: a field called "default" stays.
+        out["properties"] = {k: _json_schema(v) for k, v in node["properties"].items()}
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
     for bound in ("Minimum", "Maximum"):
         if out.get(f"exclusive{bound}") is True:
             out[f"exclusive{bound}"] = out.pop(bound.lower())
         elif out.get(f"exclusive{bound}") is False:
             del out[f"exclusive{bound}"]
-    if ("properties" in out and "additionalProperties" not in out
-            and not node.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -194,7 +208,8 @@ def _core_validator(api_version: str, kind: str) -> jsonschema.protocols.Validat
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
         schema = k8s_schemas.schema_contents(
-            f"{schema_dir}/{kind.lower()}-{group_version}.json", version)
+            f"{schema_dir}/{kind.lower()}-{group_version}.json", version
+        )
     except FileNotFoundError as e:
         raise LookupError(f"no schema for {api_version} {kind}") from e
     definitions = k8s_schemas.schema_contents(f"{schema_dir}/_definitions.json", version)

@@ -21,7 +21,6 @@ __all__ = [
     "STATE_DIR",
     "TOOL_GRANTS_FILE",
     "TOOL_GRANTS_MOUNT",
-    "TOOL_SECRETS_MOUNT",
     "provider_api_key_env",
     "tool_credential_env",
 ]
@@ -33,7 +32,6 @@ DEFINITION_MOUNT: Final = "/etc/xagent/definition"
 DEFINITION_FILE: Final = "definition.json"
 TOOL_GRANTS_MOUNT: Final = "/etc/xagent/tools"
 TOOL_GRANTS_FILE: Final = "grants.json"
-TOOL_SECRETS_MOUNT: Final = "/etc/xagent/tool-credentials"
 STATE_DIR: Final = "/tmp/xagent"
 """Writable scratch space: the only writable path under a read-only root filesystem."""
 

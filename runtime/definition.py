@@ -18,6 +18,7 @@ __all__ = [
     "AgentDefinition",
     "DefinitionModel",
     "Edge",
+    "ModelProvider",
     "Node",
     "NodeType",
     "ToolDefinition",
@@ -37,6 +38,17 @@ class _CamelModel(BaseModel):
         extra="forbid",
         use_enum_values=True,
     )
+
+
+class ModelProvider(StrEnum):
+    """LLM providers the runtime has a client for."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    OLLAMA = "ollama"
+    AZURE_OPENAI = "azure-openai"
+    BEDROCK = "bedrock"
+    OPENAI_COMPATIBLE = "openai-compatible"
 
 
 class NodeType(StrEnum):
@@ -86,13 +98,16 @@ class ToolDefinition(_CamelModel):
 class DefinitionModel(_CamelModel):
     """A node's model; unset fields inherit the XAgent's spec.model."""
 
-    provider: Annotated[str | None, Field(description="Model provider of this node.")] = None
+    provider: Annotated[ModelProvider | None, Field(description="Model provider of this node.")] = (
+        None
+    )
     model_name: Annotated[str | None, Field(description="Model name of this node.")] = None
     temperature: Annotated[float | None, Field(ge=0, le=2, description="Sampling temperature.")] = (
         None
     )
-    max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000, description="Max tokens per "
-                                            "reply.")] = None
+    max_tokens: Annotated[
+        int | None, Field(ge=1, le=1_000_000, description="Max tokens per reply.")
+    ] = None
     top_p: Annotated[float | None, Field(ge=0, le=1, description="Nucleus sampling.")] = None
 
 

@@ -62,8 +62,9 @@ class AgentContext:
     @property
     def subject_prefix(self) -> str:
         """``<prefix>.jobs``, ``.results`` and ``.dead`` are this agent's subjects."""
-        return self.spec.queue.subject_prefix or "xagent.{}.{}".format(
-            nats_token(self.namespace), nats_token(self.name)
+        return (
+            self.spec.queue.subject_prefix
+            or f"xagent.{nats_token(self.namespace)}.{nats_token(self.name)}"
         )
 
     @property
@@ -88,7 +89,8 @@ class AgentContext:
     def labels(self, component: str) -> dict[str, str]:
         """Standard labels of an object of ``component`` (runtime, database, cache, ...)."""
         return {
-            "app.kubernetes.io/name": f"xagent-{component}" if component != "runtime"
+            "app.kubernetes.io/name": f"xagent-{component}"
+            if component != "runtime"
             else "xagent-runtime",
             "app.kubernetes.io/instance": child_name(self.name),
             "app.kubernetes.io/component": component,
@@ -100,5 +102,9 @@ class AgentContext:
 
     def metadata(self, name: str, component: str, **extra: Any) -> dict[str, Any]:
         """``metadata`` of a namespaced object: name, namespace and labels."""
-        return {"name": name, "namespace": self.namespace, "labels": self.labels(component),
-                **extra}
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": self.labels(component),
+            **extra,
+        }

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import short_hash
-from function.spec import DNS_LABEL, PROVIDERS_WITHOUT_KEY, Credentials, ModelProvider
+from function.spec import DNS_LABEL, PROVIDERS_WITHOUT_KEY, Credentials
 from runtime import contract
 
 __all__ = [
@@ -51,8 +51,6 @@ MODEL_SECRET_KEY = "api-key"  # noqa: S105 - a key name, not a secret
 """Key of the API key in a synced model Secret (seed 000's ``api-key``)."""
 TOOL_SECRET_KEY = "token"  # noqa: S105 - a key name, not a secret
 """Key of the credential in a synced tool Secret."""
-
-_KNOWN_PROVIDERS = frozenset(p.value for p in ModelProvider)
 
 
 @dataclass(frozen=True)
@@ -111,15 +109,11 @@ def external_secret_keys(desired: Desired) -> list[str]:
 
 
 def model_providers(ctx: AgentContext) -> list[str]:
-    """Distinct providers the agent calls: spec.model.provider first, then by node order.
-
-    A node provider that is not a known ModelProvider is left out here (no secret can be
-    named for it); :func:`warnings` reports it.
-    """
+    """Distinct providers the agent calls: spec.model.provider first, then by node order."""
     providers = [ctx.spec.model.provider]
     for node in ctx.definition.nodes:
         provider = node.model.provider if node.model else None
-        if provider and provider in _KNOWN_PROVIDERS and provider not in providers:
+        if provider and provider not in providers:
             providers.append(provider)
     return providers
 
@@ -218,15 +212,8 @@ def referenced_secrets(ctx: AgentContext) -> list[str]:
 
 
 def warnings(ctx: AgentContext) -> list[str]:
-    """Problems that leave the output usable: unknown node providers, clashing key variables."""
+    """Problems that leave the output usable: providers whose keys share one variable."""
     out: list[str] = []
-    for i, node in enumerate(ctx.definition.nodes):
-        provider = node.model.provider if node.model else None
-        if provider and provider not in _KNOWN_PROVIDERS:
-            out.append(
-                f"definition node {node.name!r} (nodes[{i}]) names unknown model "
-                f"provider {provider!r}; no API key is composed for it"
-            )
     winners: dict[str, str] = {}
     for provider in model_providers(ctx):
         if provider in PROVIDERS_WITHOUT_KEY:

@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 GOLDEN = ROOT / "tests" / "golden"
 SCENARIOS = sorted(p.parent.name for p in EXAMPLES.glob("*/xr.yaml"))
-FAILING = {"policy-violation": [
-    "spec.model.provider: provider 'openai' is not allowed for tenant 'globex'",
-    "spec.tools.allowed[0]: tool 'develop_in_container' needs riskTier high",
-]}
+FAILING = {
+    "policy-violation": [
+        "spec.model.provider: provider 'openai' is not allowed for tenant 'globex'",
+        "spec.tools.allowed[0]: tool 'develop_in_container' needs riskTier high",
+    ]
+}
 
 
 def render_example(name: str) -> str:

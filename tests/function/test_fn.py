@@ -18,11 +18,24 @@ from function import builders
 from function.fn import FunctionRunner
 from tests.function.factories import MINIMAL_SPEC, deep_merge
 
-DEFAULT_KEYS = sorted([
-    "cache", "configmap-definition", "configmap-tool-grants", "consumer", "database",
-    "deployment", "externalsecret-model-openai", "networkpolicy", "pdb", "scaledobject",
-    "service", "service-account", "servicemonitor", "stream",
-])
+DEFAULT_KEYS = sorted(
+    [
+        "cache",
+        "configmap-definition",
+        "configmap-tool-grants",
+        "consumer",
+        "database",
+        "deployment",
+        "externalsecret-model-openai",
+        "networkpolicy",
+        "pdb",
+        "scaledobject",
+        "service",
+        "service-account",
+        "servicemonitor",
+        "stream",
+    ]
+)
 """What the minimal spec composes with every default on."""
 
 CONDITIONS_OK_UNOBSERVED = [
@@ -36,8 +49,9 @@ STRICT_POLICY = {
     "apiVersion": "fn.xagent.dev/v1beta1",
     "kind": "Input",
     "policy": {
-        "tenants": [{"tenantId": "t1", "allowedProviders": ["anthropic"],
-                     "allowedModels": ["claude-*"]}],
+        "tenants": [
+            {"tenantId": "t1", "allowedProviders": ["anthropic"], "allowedModels": ["claude-*"]}
+        ],
         "tools": [{"tool": "shell", "minimumRiskTier": "high"}],
     },
 }
@@ -62,11 +76,18 @@ def xr(spec_overrides: dict[str, Any] | None = None, **meta: Any) -> dict[str, A
 
 
 API_VERSIONS = {
-    "Dragonfly": "dragonflydb.io/v1alpha1", "ConfigMap": "v1", "Consumer": "jetstream.nats.io/v1beta2",
-    "Stream": "jetstream.nats.io/v1beta2", "Cluster": "postgresql.cnpg.io/v1",
-    "Deployment": "apps/v1", "ExternalSecret": "external-secrets.io/v1",
-    "NetworkPolicy": "networking.k8s.io/v1", "PodDisruptionBudget": "policy/v1",
-    "ScaledObject": "keda.sh/v1alpha1", "Service": "v1", "ServiceAccount": "v1",
+    "Dragonfly": "dragonflydb.io/v1alpha1",
+    "ConfigMap": "v1",
+    "Consumer": "jetstream.nats.io/v1beta2",
+    "Stream": "jetstream.nats.io/v1beta2",
+    "Cluster": "postgresql.cnpg.io/v1",
+    "Deployment": "apps/v1",
+    "ExternalSecret": "external-secrets.io/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "PodDisruptionBudget": "policy/v1",
+    "ScaledObject": "keda.sh/v1alpha1",
+    "Service": "v1",
+    "ServiceAccount": "v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
 }
 
@@ -75,15 +96,24 @@ def ready_observed(kind: str, name: str) -> dict[str, Any]:
     """An observed object of ``kind`` whose status says it is ready."""
     status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True"}]}
     if kind == "Deployment":
-        status = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
-                  "availableReplicas": 1, "readyReplicas": 1,
-                  "conditions": [{"type": "Available", "status": "True"}]}
+        status = {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "availableReplicas": 1,
+            "readyReplicas": 1,
+            "conditions": [{"type": "Available", "status": "True"}],
+        }
     if kind == "Dragonfly":
         status = {"phase": "ready"}
     if kind == "Cluster":
         status["phase"] = "Cluster in healthy state"
-    return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": {"name": name, "generation": 1},
-            "status": status}
+    return {
+        "apiVersion": API_VERSIONS[kind],
+        "kind": kind,
+        "metadata": {"name": name, "generation": 1},
+        "status": status,
+    }
 
 
 @dataclass
@@ -114,10 +144,16 @@ def request(case: Case) -> fnv1.RunFunctionRequest:
 def summary(rsp: fnv1.RunFunctionResponse) -> dict[str, Any]:
     """What a case asserts: the parts of a response that carry its decisions."""
     status = resource.struct_to_dict(rsp.desired.composite.resource).get("status", {})
-    severity = {fnv1.SEVERITY_FATAL: "Fatal", fnv1.SEVERITY_WARNING: "Warning",
-                fnv1.SEVERITY_NORMAL: "Normal"}
-    cond_status = {fnv1.STATUS_CONDITION_TRUE: "True", fnv1.STATUS_CONDITION_FALSE: "False",
-                   fnv1.STATUS_CONDITION_UNKNOWN: "Unknown"}
+    severity = {
+        fnv1.SEVERITY_FATAL: "Fatal",
+        fnv1.SEVERITY_WARNING: "Warning",
+        fnv1.SEVERITY_NORMAL: "Normal",
+    }
+    cond_status = {
+        fnv1.STATUS_CONDITION_TRUE: "True",
+        fnv1.STATUS_CONDITION_FALSE: "False",
+        fnv1.STATUS_CONDITION_UNKNOWN: "Unknown",
+    }
     return {
         "results": [(severity[r.severity], r.message) for r in rsp.results],
         "conditions": [(c.type, cond_status[c.status], c.reason) for c in rsp.conditions],
@@ -136,9 +172,13 @@ CASES = [
         name="MinimalComposesEverythingUnobserved",
         reason="A fresh minimal XAgent composes every default resource, none ready yet.",
         xr=xr(),
-        want={"results": [], "conditions": CONDITIONS_OK_UNOBSERVED,
-              "resources": not_ready(DEFAULT_KEYS), "requirements": [],
-              "phase": "Provisioning"},
+        want={
+            "results": [],
+            "conditions": CONDITIONS_OK_UNOBSERVED,
+            "resources": not_ready(DEFAULT_KEYS),
+            "requirements": [],
+            "phase": "Provisioning",
+        },
     ),
     Case(
         name="ObservedReadyMakesEverythingReady",
@@ -160,171 +200,315 @@ CASES = [
             "servicemonitor": ready_observed("ServiceMonitor", "i"),
             "stream": ready_observed("Stream", "j"),
         },
-        want={"results": [],
-              "conditions": [("DefinitionResolved", "True", "InlineDefinition"),
-                             ("PolicyCompliant", "True", "Compliant"),
-                             ("SecretsReady", "True", "AllSecretsSynced"),
-                             ("RuntimeReady", "True", "DeploymentAvailable")],
-              "resources": dict.fromkeys(DEFAULT_KEYS, True), "requirements": [],
-              "phase": "Ready"},
+        want={
+            "results": [],
+            "conditions": [
+                ("DefinitionResolved", "True", "InlineDefinition"),
+                ("PolicyCompliant", "True", "Compliant"),
+                ("SecretsReady", "True", "AllSecretsSynced"),
+                ("RuntimeReady", "True", "DeploymentAvailable"),
+            ],
+            "resources": dict.fromkeys(DEFAULT_KEYS, True),
+            "requirements": [],
+            "phase": "Ready",
+        },
     ),
     Case(
         name="BadProviderNamesFieldPath",
         reason="An unknown provider is a Fatal result naming spec.model.provider.",
         xr=xr({"model": {"provider": "openia"}}),
-        want={"results": [("Fatal", "spec.model.provider: Input should be 'openai', "
-                           "'anthropic', 'ollama', 'azure-openai', 'bedrock' or "
-                           "'openai-compatible'")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        want={
+            "results": [
+                (
+                    "Fatal",
+                    "spec.model.provider: Input should be 'openai', "
+                    "'anthropic', 'ollama', 'azure-openai', 'bedrock' or "
+                    "'openai-compatible'",
+                )
+            ],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="MissingTenantNamesFieldPath",
         reason="A missing required field is named by its path.",
         xr=xr({"tenantId": None}),
-        want={"results": [("Fatal", "spec.tenantId: required field is missing")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        want={
+            "results": [("Fatal", "spec.tenantId: required field is missing")],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="UnknownFieldNamesFieldPath",
         reason="A typo in a nested field is an unknown field at its path.",
         xr=xr({"scaling": {"maxReplica": 3}}),
-        want={"results": [("Fatal", "spec.scaling.maxReplica: unknown field")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        want={
+            "results": [("Fatal", "spec.scaling.maxReplica: unknown field")],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="BothDefinitionSourcesRejected",
         reason="definition and definitionRef are mutually exclusive.",
         xr=xr({"definitionRef": {"name": "defs"}}),
-        want={"results": [("Fatal", "spec: set exactly one of definition or definitionRef")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        want={
+            "results": [("Fatal", "spec: set exactly one of definition or definitionRef")],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="DefinitionUnknownToolNamesNode",
         reason="A node naming an undefined tool is rejected naming node and tool.",
-        xr=xr({"definition": {"nodes": [{"type": "orchestrator", "name": "main",
-                                         "tools": ["search"]}]}}),
-        want={"results": [("Fatal", "spec.definition: nodes[0].tools: node 'main' names "
-                           "unknown tool 'search'")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        xr=xr(
+            {
+                "definition": {
+                    "nodes": [{"type": "orchestrator", "name": "main", "tools": ["search"]}]
+                }
+            }
+        ),
+        want={
+            "results": [
+                (
+                    "Fatal",
+                    "spec.definition: nodes[0].tools: node 'main' names unknown tool 'search'",
+                )
+            ],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="BadFunctionInputNamesInputPath",
         reason="A broken Composition input is named under input.",
         xr=xr(),
-        input={"apiVersion": "fn.xagent.dev/v1beta1", "kind": "Input",
-               "policy": {"tools": [{"tool": "x", "minimumRiskTier": "extreme"}]}},
-        want={"results": [("Fatal", "input.policy.tools[0].minimumRiskTier: Input should be "
-                           "'low', 'medium' or 'high'")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        input={
+            "apiVersion": "fn.xagent.dev/v1beta1",
+            "kind": "Input",
+            "policy": {"tools": [{"tool": "x", "minimumRiskTier": "extreme"}]},
+        },
+        want={
+            "results": [
+                (
+                    "Fatal",
+                    "input.policy.tools[0].minimumRiskTier: Input should be "
+                    "'low', 'medium' or 'high'",
+                )
+            ],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="PolicyViolationIsFatalAndComposesNothing",
         reason="A tenant outside its allow-list and a tool above the agent's tier: PolicyCompliant "
-               "False, one Fatal naming both rules, no runtime.",
+        "False, one Fatal naming both rules, no runtime.",
         xr=xr({"tools": {"allowed": [{"name": "shell", "kind": "primitive"}]}}),
         input=STRICT_POLICY,
-        want={"results": [(
-            "Fatal",
-            "policy violation: spec.model.provider: provider 'openai' is not allowed for "
-            "tenant 't1' (policy rule tenants[0] (tenantId t1)); spec.model.name: model "
-            "'gpt-4o' is not allowed for tenant 't1' (policy rule tenants[0] (tenantId t1)); "
-            "spec.tools.allowed[0]: tool 'shell' needs riskTier high, the agent has low "
-            "(policy rule tools[0] (tool shell, minimumRiskTier high))")],
-            "conditions": [("DefinitionResolved", "True", "InlineDefinition"),
-                           ("PolicyCompliant", "False", "PolicyViolation"),
-                           ("RuntimeReady", "False", "RuntimeNotComposed")],
-            "resources": {}, "requirements": [], "phase": "Failed"},
+        want={
+            "results": [
+                (
+                    "Fatal",
+                    "policy violation: spec.model.provider: provider 'openai' is not allowed for "
+                    "tenant 't1' (policy rule tenants[0] (tenantId t1)); spec.model.name: model "
+                    "'gpt-4o' is not allowed for tenant 't1' (policy rule tenants[0] "
+                    "(tenantId t1)); "
+                    "spec.tools.allowed[0]: tool 'shell' needs riskTier high, the agent has low "
+                    "(policy rule tools[0] (tool shell, minimumRiskTier high))",
+                )
+            ],
+            "conditions": [
+                ("DefinitionResolved", "True", "InlineDefinition"),
+                ("PolicyCompliant", "False", "PolicyViolation"),
+                ("RuntimeReady", "False", "RuntimeNotComposed"),
+            ],
+            "resources": {},
+            "requirements": [],
+            "phase": "Failed",
+        },
     ),
     Case(
         name="PolicyAllowsListedTenant",
         reason="The same policy lets an anthropic claude agent with a high tier through.",
-        xr=xr({"model": {"provider": "anthropic", "name": "claude-sonnet-4-5"},
-               "riskTier": "high", "tools": {"allowed": [{"name": "shell", "kind": "primitive"}]},
-               "persistence": {"database": {"engine": "none"}, "cache": {"engine": "none"}},
-               "queue": {"engine": "none"}, "scaling": {"autoscaler": "none"}}),
+        xr=xr(
+            {
+                "model": {"provider": "anthropic", "name": "claude-sonnet-4-5"},
+                "riskTier": "high",
+                "tools": {"allowed": [{"name": "shell", "kind": "primitive"}]},
+                "persistence": {"database": {"engine": "none"}, "cache": {"engine": "none"}},
+                "queue": {"engine": "none"},
+                "scaling": {"autoscaler": "none"},
+            }
+        ),
         input=STRICT_POLICY,
-        want={"results": [],
-              "conditions": CONDITIONS_OK_UNOBSERVED,
-              "resources": not_ready(sorted([
-                  "configmap-definition", "configmap-tool-grants", "deployment",
-                  "externalsecret-model-anthropic", "networkpolicy", "service",
-                  "service-account", "servicemonitor"])),
-              "requirements": [], "phase": "Provisioning"},
+        want={
+            "results": [],
+            "conditions": CONDITIONS_OK_UNOBSERVED,
+            "resources": not_ready(
+                sorted(
+                    [
+                        "configmap-definition",
+                        "configmap-tool-grants",
+                        "deployment",
+                        "externalsecret-model-anthropic",
+                        "networkpolicy",
+                        "service",
+                        "service-account",
+                        "servicemonitor",
+                    ]
+                )
+            ),
+            "requirements": [],
+            "phase": "Provisioning",
+        },
     ),
     Case(
         name="DefinitionRefAsksForConfigMap",
         reason="Before Crossplane fetched it, the function requires the ConfigMap and waits, "
-               "holding the XR not ready.",
+        "holding the XR not ready.",
         xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
-        want={"results": [],
-              "conditions": [("DefinitionResolved", "False", "WaitingForDefinition"),
-                             ("RuntimeReady", "False", "RuntimeNotComposed")],
-              "resources": {}, "requirements": ["definition"], "phase": "Pending"},
+        want={
+            "results": [],
+            "conditions": [
+                ("DefinitionResolved", "False", "WaitingForDefinition"),
+                ("RuntimeReady", "False", "RuntimeNotComposed"),
+            ],
+            "resources": {},
+            "requirements": ["definition"],
+            "phase": "Pending",
+        },
     ),
     Case(
         name="DefinitionRefMissingKeepsExisting",
         reason="A ConfigMap that vanished must not delete what exists (the database): "
-               "observed resources are carried forward.",
+        "observed resources are carried forward.",
         xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
         observed={"database": ready_observed("Cluster", "support-bot-pg")},
         required={"definition": []},
-        want={"results": [],
-              "conditions": [("DefinitionResolved", "False", "ConfigMapNotFound"),
-                             ("RuntimeReady", "False", "RuntimeNotComposed")],
-              "resources": {"database": True}, "requirements": ["definition"],
-              "phase": "Pending"},
+        want={
+            "results": [],
+            "conditions": [
+                ("DefinitionResolved", "False", "ConfigMapNotFound"),
+                ("RuntimeReady", "False", "RuntimeNotComposed"),
+            ],
+            "resources": {"database": True},
+            "requirements": ["definition"],
+            "phase": "Pending",
+        },
     ),
     Case(
         name="DefinitionRefResolved",
         reason="With the ConfigMap fetched the agent composes as if inline.",
         xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
         required={"definition": [DEFINITION_CM]},
-        want={"results": [],
-              "conditions": [("DefinitionResolved", "True", "ConfigMapFound"),
-                             *CONDITIONS_OK_UNOBSERVED[1:]],
-              "resources": not_ready(DEFAULT_KEYS), "requirements": ["definition"],
-              "phase": "Provisioning"},
+        want={
+            "results": [],
+            "conditions": [
+                ("DefinitionResolved", "True", "ConfigMapFound"),
+                *CONDITIONS_OK_UNOBSERVED[1:],
+            ],
+            "resources": not_ready(DEFAULT_KEYS),
+            "requirements": ["definition"],
+            "phase": "Provisioning",
+        },
     ),
     Case(
         name="DefinitionRefInvalidNamesConfigMap",
         reason="A ConfigMap holding a broken graph is a Fatal naming the ConfigMap and node.",
         xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
-        required={"definition": [deep_merge(DEFINITION_CM, {"data": {
-            "agent.yaml": "nodes:\n  - type: sub-agent\n    name: lonely\n"}})]},
-        want={"results": [("Fatal", "spec.definitionRef (ConfigMap defs, key agent.yaml): "
-                           "nodes: need exactly one orchestrator, found 0")],
-              "conditions": [], "resources": {}, "requirements": ["definition"],
-              "phase": None},
+        required={
+            "definition": [
+                deep_merge(
+                    DEFINITION_CM,
+                    {"data": {"agent.yaml": "nodes:\n  - type: sub-agent\n    name: lonely\n"}},
+                )
+            ]
+        },
+        want={
+            "results": [
+                (
+                    "Fatal",
+                    "spec.definitionRef (ConfigMap defs, key agent.yaml): "
+                    "nodes: need exactly one orchestrator, found 0",
+                )
+            ],
+            "conditions": [],
+            "resources": {},
+            "requirements": ["definition"],
+            "phase": None,
+        },
     ),
     Case(
         name="LegacyClaimNamespace",
         reason="A cluster-scoped XR composes into its claim's namespace.",
         xr=xr(namespace=None, labels={"crossplane.io/claim-namespace": "team-a"}),
-        want={"results": [], "conditions": CONDITIONS_OK_UNOBSERVED,
-              "resources": not_ready(DEFAULT_KEYS), "requirements": [],
-              "phase": "Provisioning"},
+        want={
+            "results": [],
+            "conditions": CONDITIONS_OK_UNOBSERVED,
+            "resources": not_ready(DEFAULT_KEYS),
+            "requirements": [],
+            "phase": "Provisioning",
+        },
     ),
     Case(
         name="LegacyWithoutClaimIsFatal",
         reason="A cluster-scoped XR with no claim has nowhere to put namespaced objects.",
         xr=xr(namespace=None),
-        want={"results": [("Fatal", "metadata.namespace: a cluster-scoped XAgent must be "
-                           "created through an Agent claim (label "
-                           "crossplane.io/claim-namespace), or use the namespaced v2 XRD")],
-              "conditions": [], "resources": {}, "requirements": [], "phase": None},
+        want={
+            "results": [
+                (
+                    "Fatal",
+                    "metadata.namespace: a cluster-scoped XAgent must be "
+                    "created through an Agent claim (label "
+                    "crossplane.io/claim-namespace), or use the namespaced v2 XRD",
+                )
+            ],
+            "conditions": [],
+            "resources": {},
+            "requirements": [],
+            "phase": None,
+        },
     ),
     Case(
         name="UngrantedToolIsAWarning",
         reason="A tool the definition uses but the XR does not grant is composed with a "
-               "warning: the runtime will not bind it.",
-        xr=xr({"definition": {"toolDefinitions": [{"name": "calculator"}],
-                              "nodes": [{"type": "orchestrator", "name": "main",
-                                         "tools": ["calculator"]}]}}),
-        want={"results": [("Warning", "spec.tools.allowed: tool 'calculator' is used by the "
-                           "definition but not granted; the runtime will not bind it")],
-              "conditions": CONDITIONS_OK_UNOBSERVED,
-              "resources": not_ready(DEFAULT_KEYS), "requirements": [],
-              "phase": "Provisioning"},
+        "warning: the runtime will not bind it.",
+        xr=xr(
+            {
+                "definition": {
+                    "toolDefinitions": [{"name": "calculator"}],
+                    "nodes": [{"type": "orchestrator", "name": "main", "tools": ["calculator"]}],
+                }
+            }
+        ),
+        want={
+            "results": [
+                (
+                    "Warning",
+                    "spec.tools.allowed: tool 'calculator' is used by the "
+                    "definition but not granted; the runtime will not bind it",
+                )
+            ],
+            "conditions": CONDITIONS_OK_UNOBSERVED,
+            "resources": not_ready(DEFAULT_KEYS),
+            "requirements": [],
+            "phase": "Provisioning",
+        },
     ),
 ]
 
@@ -353,8 +537,10 @@ async def test_unexpected_error_is_one_fatal(monkeypatch: pytest.MonkeyPatch) ->
 async def test_response_keeps_earlier_pipeline_state() -> None:
     """Desired resources of an earlier pipeline step pass through untouched."""
     req = request(CASES[0])
-    resource.update(req.desired.resources["from-earlier-step"],
-                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+    resource.update(
+        req.desired.resources["from-earlier-step"],
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+    )
     rsp = await FunctionRunner().RunFunction(req)
     assert "from-earlier-step" in rsp.desired.resources
     assert "deployment" in rsp.desired.resources

@@ -82,8 +82,11 @@ def test_every_spec_field_is_in_the_schema() -> None:
 )
 def test_cross_field_rules_are_cel(model_name: str, rule_fragment: str) -> None:
     """What pydantic validators check, the API server checks with CEL."""
-    rules = [node["x-kubernetes-validations"] for _, node in _walk(xrd_v2())
-             if "x-kubernetes-validations" in node]
+    rules = [
+        node["x-kubernetes-validations"]
+        for _, node in _walk(xrd_v2())
+        if "x-kubernetes-validations" in node
+    ]
     assert any(rule_fragment in r["rule"] for group in rules for r in group), model_name
 
 
@@ -111,8 +114,9 @@ def test_status_fields_are_in_schema() -> None:
         assert field in status["properties"]
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("**/composition*.yaml")),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", sorted(ROOT.glob("**/composition*.yaml")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_composition_inputs_parse(path: Path) -> None:
     """Every Composition we ship is valid and its step input is a valid Input."""
     if ".venv" in path.parts:
@@ -132,6 +136,9 @@ def test_input_crd_names() -> None:
 
 def test_every_spec_field_is_described() -> None:
     """The generated reference and `kubectl explain` need a description for every field."""
-    missing = [path for path, node, _ in walk_fields(structural_schema(XAgentSpec), "spec")
-               if not node.get("description")]
+    missing = [
+        path
+        for path, node, _ in walk_fields(structural_schema(XAgentSpec), "spec")
+        if not node.get("description")
+    ]
     assert missing == []

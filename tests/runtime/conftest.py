@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import redis.asyncio as aioredis
+import redis
 
 from runtime import contract
 from runtime.config import Settings, ToolGrant, ToolGrants, load_settings
@@ -131,20 +131,17 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
-async def redis_agent() -> AsyncIterator[tuple[str, str]]:
+def redis_agent() -> Iterator[tuple[str, str]]:
     """``(redis_url, agent)``: an agent name no other test uses; its keys deleted afterwards."""
     url = require_service("XAGENT_TEST_REDIS_URL")
     agent = f"test-{uuid.uuid4().hex[:12]}"
     try:
         yield url, agent
     finally:
-        client = aioredis.Redis.from_url(url)
-        try:
-            keys = [k async for k in client.scan_iter(match=f"xagent:{agent}:*")]
+        with redis.Redis.from_url(url) as client:
+            keys = list(client.scan_iter(match=f"xagent:{agent}:*"))
             if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+                client.delete(*keys)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

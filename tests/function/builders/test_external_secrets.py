@@ -170,16 +170,6 @@ PROVIDER_CASES = [
         },
         want=["externalsecret-model-anthropic", "externalsecret-model-openai-compatible"],
     ),
-    Case(
-        name="UnknownNodeProvider",
-        reason="A provider the function does not know gets no ExternalSecret.",
-        args={
-            "definition": {
-                "nodes": [{"type": "orchestrator", "name": "main", "model": {"provider": "x"}}]
-            }
-        },
-        want=["externalsecret-model-openai"],
-    ),
 ]
 
 
@@ -332,16 +322,6 @@ WARNING_CASES = [
             "definition": TWO_NODES,
         },
         want=["providers openai-compatible and openai both read OPENAI_API_KEY"],
-    ),
-    Case(
-        name="UnknownProvider",
-        reason="An unknown node provider is named with its node.",
-        args={
-            "definition": {
-                "nodes": [{"type": "orchestrator", "name": "main", "model": {"provider": "x"}}]
-            }
-        },
-        want=["definition node 'main' (nodes[0]) names unknown model provider 'x'"],
     ),
 ]
 

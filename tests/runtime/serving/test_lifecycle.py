@@ -36,7 +36,7 @@ async def test_sigterm_lets_the_running_job_finish_then_exits_0(
 async def test_sigterm_past_the_grace_naks_the_job_for_another_worker(
     spawn_runtime, start_agent, bus, llm, job_factory
 ):
-    runtime = spawn_runtime(SHUTDOWN_GRACE_SECONDS="1")
+    runtime = spawn_runtime(SHUTDOWN_GRACE_SECONDS="1", NATS_ACK_WAIT_SECONDS="60")
     await runtime.wait_healthy()
     job = job_factory(text="sleep:3")
     await bus.publish_job(job)
@@ -46,7 +46,7 @@ async def test_sigterm_past_the_grace_naks_the_job_for_another_worker(
 
     assert await runtime.wait_exit() == 0, runtime.log()
     assert await bus.results() == []
-    # Handed back with a nak: redelivered at once, not after ack_wait (the default 5s here).
+    # Handed back with a nak: redelivered at once, not after the 60s ack_wait.
     await start_agent(http=False, NATS_ACK_WAIT_SECONDS="60")
     [result] = await bus.wait_results(1, within=15)
     assert result.job_id == job.job_id

@@ -1,0 +1,152 @@
+"""``xagent run`` (runtime.cli.run) against the stub LLM, in process and as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from runtime.cli import run
+from tests.runtime.conftest import DEFINITIONS, STUB_MODEL
+from tests.runtime.stub_llm import COMPLETION_TOKENS, PROMPT_TOKENS_PER_MESSAGE, StubLLM
+
+app = typer.Typer()
+app.command()(run)
+
+
+def invoke(llm: StubLLM, tmp_path: Path, *args: str, endpoint: str | None = None):  # noqa: ANN201
+    base = ["--endpoint", endpoint or llm.base_url, "--state-dir", str(tmp_path / "state")]
+    return CliRunner().invoke(app, [*args, *base, "--max-retries", "0"])
+
+
+def test_run_prints_tools_answer_and_tokens(llm: StubLLM, tmp_path: Path) -> None:
+    definition = str(DEFINITIONS / "tool_node.json")
+    result = invoke(
+        llm, tmp_path, definition, 'call:calc:{"expression": "6 * 7"}', "-m", STUB_MODEL
+    )
+
+    assert result.exit_code == 0, result.output
+    sent = sum(len(r["messages"]) for r in llm.requests)
+    lines = result.stdout.splitlines()
+    assert lines[0] == '-> calc({"expression": "6 * 7"})'
+    assert lines[1] == "<- calc: 42"
+    assert lines[2] == "[main] tool results: 42"
+    assert lines[3] == "answer: tool results: 42"
+    assert lines[4].startswith(
+        f"tokens: input={PROMPT_TOKENS_PER_MESSAGE * sent} output={2 * COMPLETION_TOKENS} "
+        f"total={PROMPT_TOKENS_PER_MESSAGE * sent + 2 * COMPLETION_TOKENS}  model={STUB_MODEL}"
+    )
+    assert llm.requests[0]["model"] == STUB_MODEL
+
+
+def test_run_resumes_a_thread(llm: StubLLM, tmp_path: Path) -> None:
+    definition = str(DEFINITIONS / "single.json")
+    thread = ["--thread-id", "chat-1", "-m", STUB_MODEL]
+    assert invoke(llm, tmp_path, definition, "I am Ada", *thread).exit_code == 0
+    assert invoke(llm, tmp_path, definition, "who am I?", *thread).exit_code == 0
+    assert [m["content"] for m in llm.requests[-1]["messages"]][1:] == [
+        "I am Ada",
+        "stub answer: I am Ada",
+        "who am I?",
+    ]
+
+
+def test_run_takes_the_model_from_the_definition(llm: StubLLM, tmp_path: Path) -> None:
+    path = tmp_path / "agent.json"
+    path.write_text(
+        json.dumps(
+            {"nodes": [{"type": "orchestrator", "name": "m", "model": {"modelName": "from-def"}}]}
+        )
+    )
+    assert invoke(llm, tmp_path, str(path), "hi", "--no-stream").exit_code == 0
+    assert llm.requests[-1]["model"] == "from-def"
+
+
+@pytest.mark.parametrize(
+    ("definition", "args", "endpoint", "code", "want"),
+    [
+        pytest.param(
+            {
+                "nodes": [{"type": "orchestrator", "name": "main"}],
+                "edges": [{"source": "main", "target": "ghost"}],
+            },
+            ["-m", STUB_MODEL],
+            None,
+            2,
+            "edges[0].target: unknown node 'ghost'",
+            id="BadDefinitionNamesEdge",
+        ),
+        pytest.param(
+            {"nodes": [{"type": "orchestrator", "name": "main"}]},
+            [],
+            None,
+            2,
+            "MODEL_NAME",
+            id="NoModel",
+        ),
+        pytest.param(
+            {"nodes": [{"type": "orchestrator", "name": "main"}]},
+            ["-m", STUB_MODEL],
+            "http://127.0.0.1:9/v1",
+            1,
+            "unreachable",
+            id="UnreachableEndpoint",
+        ),
+        pytest.param(
+            {"nodes": [{"type": "orchestrator", "name": "main"}]},
+            ["-m", "bad-request-model"],
+            None,
+            1,
+            "the agent failed: ",
+            id="ModelRefuses",
+        ),
+    ],
+)
+def test_run_fails_with_a_clear_message(
+    llm: StubLLM,
+    tmp_path: Path,
+    definition: dict[str, object],
+    args: list[str],
+    endpoint: str | None,
+    code: int,
+    want: str,
+) -> None:
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps(definition))
+    result = invoke(llm, tmp_path, str(path), "hi", *args, endpoint=endpoint)
+    assert result.exit_code == code, result.output
+    assert want in result.stderr
+
+
+def test_run_as_a_process(llm: StubLLM, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "OPENAI_"))}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import typer, runtime.cli; typer.run(runtime.cli.run)",
+            str(DEFINITIONS / "single.json"),
+            "hello there",
+            "--provider",
+            "openai-compatible",
+            "--endpoint",
+            llm.base_url,
+            "--model",
+            STUB_MODEL,
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "answer: stub answer: hello there" in proc.stdout
