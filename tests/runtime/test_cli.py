@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from click.testing import Result
 from typer.testing import CliRunner
 
 from runtime.cli import run
@@ -20,7 +21,7 @@ app = typer.Typer()
 app.command()(run)
 
 
-def invoke(llm: StubLLM, tmp_path: Path, *args: str, endpoint: str | None = None):  # noqa: ANN201
+def invoke(llm: StubLLM, tmp_path: Path, *args: str, endpoint: str | None = None) -> Result:
     base = ["--endpoint", endpoint or llm.base_url, "--state-dir", str(tmp_path / "state")]
     return CliRunner().invoke(app, [*args, *base, "--max-retries", "0"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,13 @@ from tests.runtime.conftest import DEFINITIONS, SettingsFactory, example
 MODEL = {"MODEL_PROVIDER": "openai-compatible", "MODEL_NAME": "m"}
 
 
+EnvSetter = Callable[[dict[str, str]], None]
+
+
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a setter
+def env(monkeypatch: pytest.MonkeyPatch) -> EnvSetter:
+    """Set process variables for the test."""
+
     def set_env(values: dict[str, str]) -> None:
         for name, value in values.items():
             monkeypatch.setenv(name, value)
@@ -53,21 +59,22 @@ BAD_ENV = [
 
 
 @pytest.mark.parametrize("case", BAD_ENV, ids=[c.name for c in BAD_ENV])
-def test_bad_environment_names_the_variable(case: BadEnvCase, env: Any) -> None:
+def test_bad_environment_names_the_variable(case: BadEnvCase, env: EnvSetter) -> None:
     env(case.env)
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert case.want in str(err.value)
 
 
-def test_errors_never_echo_values(env: Any) -> None:
+def test_errors_never_echo_values(env: EnvSetter) -> None:
     env({**MODEL, "PG_PORT": "hunter2", "MODEL_TEMPERATURE": "s3cret"})
     with pytest.raises(ConfigError) as err:
         load_settings()
-    assert "hunter2" not in str(err.value) and "s3cret" not in str(err.value)
+    assert "hunter2" not in str(err.value)
+    assert "s3cret" not in str(err.value)
 
 
-def test_defaults_are_embedded(env: Any) -> None:
+def test_defaults_are_embedded(env: EnvSetter) -> None:
     env(MODEL)
     s = load_settings()
     assert (s.database_url, s.redis_url, s.nats_url) == (None, None, None)
@@ -79,7 +86,7 @@ def test_defaults_are_embedded(env: Any) -> None:
     assert (s.log_prompts, s.emit_tokens, s.model_api_key) == ("none", True, None)
 
 
-def test_values_from_contract_names(env: Any) -> None:
+def test_values_from_contract_names(env: EnvSetter) -> None:
     env(
         {
             **MODEL,
@@ -96,7 +103,8 @@ def test_values_from_contract_names(env: Any) -> None:
     s = load_settings()
     assert (s.agent_name, s.agent_namespace, s.model_endpoint) == ("support", "team-a", None)
     assert (s.model_temperature, s.max_context_messages, s.emit_tokens) == (0.2, 20, False)
-    assert s.model_api_key is not None and s.model_api_key.get_secret_value() == "sk-test"
+    assert s.model_api_key is not None
+    assert s.model_api_key.get_secret_value() == "sk-test"
     assert s.nats_jobs_subject == "xagent.team-a.support.jobs"
     assert s.nats_consumer == "team-a-support"
 
@@ -131,7 +139,7 @@ def test_values_from_contract_names(env: Any) -> None:
     ],
 )
 def test_database_and_redis_urls(
-    values: dict[str, str], want_db: str, want_redis: str, env: Any
+    values: dict[str, str], want_db: str, want_redis: str, env: EnvSetter
 ) -> None:
     env({**MODEL, **values})
     s = load_settings()
@@ -204,9 +212,10 @@ def test_grants_file_is_read(make_settings: SettingsFactory, tmp_path: Path) -> 
     }
     path.write_text(json.dumps(grants))
     got = load_tool_grants(make_settings(tool_grants_path=path), grant_all=True)
-    assert got.names() == {"echo", "gh"}
-    assert got.get("gh") is not None and got.get("gh").credential_env == "GH_TOKEN"  # type: ignore[union-attr]
-    assert got.get("echo").kind == ToolKind.PRIMITIVE  # type: ignore[union-attr]
+    assert [(t.name, t.kind, t.credential_env) for t in got.tools] == [
+        ("echo", ToolKind.PRIMITIVE, None),
+        ("gh", ToolKind.DOMAIN, "GH_TOKEN"),
+    ]
 
 
 def test_invalid_grants_file_names_the_variable(

@@ -92,7 +92,8 @@ async def test_tool_call_is_executed_and_answer_streamed(
         "tool_input": {"expression": "2 ** 10"},
         "node": "calc",
     }
-    assert events[1].type == EventType.TOOL_END and events[1].data["tool_output"] == "1024"
+    assert events[1].type == EventType.TOOL_END
+    assert events[1].data["tool_output"] == "1024"
     tokens = "".join(e.data["token"] for e in events if e.type == EventType.TOKEN)
     assert tokens == "tool results: 1024"
     assert kinds[-1] == EventType.END
@@ -172,7 +173,8 @@ async def test_bad_request_fails_without_retry(make_settings: SettingsFactory) -
     ) as agent:
         result = await agent.executor.execute(make_job("hi"))
     assert result.status == JobStatus.FAILED
-    assert result.error is not None and "Error code: 400 - stub: bad request" in result.error
+    assert result.error is not None
+    assert "Error code: 400 - stub: bad request" in result.error
 
 
 async def test_runaway_loop_fails_at_recursion_limit(make_settings: SettingsFactory) -> None:

@@ -96,7 +96,8 @@ def test_node_on_other_provider_reads_that_providers_key(
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     spec = resolve_model(make_settings(), DefinitionModel(provider="anthropic"))
-    assert spec.api_key is not None and spec.api_key.get_secret_value() == "sk-ant-test"
+    assert spec.api_key is not None
+    assert spec.api_key.get_secret_value() == "sk-ant-test"
 
 
 @dataclass
