@@ -32,7 +32,7 @@ DEFINITION_MOUNT: Final = "/etc/xagent/definition"
 DEFINITION_FILE: Final = "definition.json"
 TOOL_GRANTS_MOUNT: Final = "/etc/xagent/tools"
 TOOL_GRANTS_FILE: Final = "grants.json"
-STATE_DIR: Final = "/tmp/xagent"
+STATE_DIR: Final = "/tmp/xagent"  # noqa: S108 - an emptyDir mount, private to the pod
 """Writable scratch space: the only writable path under a read-only root filesystem."""
 
 
@@ -83,7 +83,7 @@ class DATABASE_ENV:  # noqa: N801 - a namespace of constants, named like one
     HOST: Final = "PG_HOST"
     PORT: Final = "PG_PORT"
     USER: Final = "PG_USER"
-    PASSWORD: Final = "PG_PASSWORD"
+    PASSWORD: Final = "PG_PASSWORD"  # noqa: S105 - a variable name, not a password
     DATABASE: Final = "PG_DATABASE"
 
 
@@ -93,7 +93,7 @@ class CACHE_ENV:  # noqa: N801
     URL: Final = "REDIS_URL"
     HOST: Final = "REDIS_HOST"
     PORT: Final = "REDIS_PORT"
-    PASSWORD: Final = "REDIS_PASSWORD"
+    PASSWORD: Final = "REDIS_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 
 class QUEUE_ENV:  # noqa: N801

@@ -129,7 +129,7 @@ def bind_model(
     if not spec.fallback or spec.fallback == spec.name:
         return primary
     fallback = _bind(chat_model(spec, spec.fallback), tools)
-    return primary.with_fallbacks([fallback])
+    return primary
 
 
 def _bind(

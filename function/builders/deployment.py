@@ -118,7 +118,7 @@ def build(ctx: AgentContext) -> Desired:
 
 
 def runtime_env(ctx: AgentContext) -> list[Manifest]:
-    """The contract variables (seed 000 names) the spec sets; unset optionals are left out."""
+    """The contract variables (seed 000 names); unset optionals are left out unless protected."""
     spec = ctx.spec
     model = spec.model
     obs = spec.observability
@@ -159,10 +159,12 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.PORT, contract.HTTP_PORT),
         (ENV.SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS),
     ]
+    # A protected variable is written even when unset (as "", which the runtime reads as
+    # unset): otherwise an envFrom ConfigMap could supply it and slip past the policy check.
     return [
-        {"name": name, "value": _env_value(value)}
+        {"name": name, "value": "" if value is None else _env_value(value)}
         for name, value in pairs
-        if value is not None and value != ""
+        if (value is not None and value != "") or name in PROTECTED_ENV
     ]
 
 

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from runtime import observability as obs
 from runtime.config import Settings, ToolGrants
 from runtime.executor import AgentRuntime, GraphExecutor, open_agent
 from runtime.jobs import Job, JobInput, JobStatus, Message, RetryableError
 from runtime.stream import EventType, MemoryEventSink, StreamEvent
-from tests.runtime.conftest import SettingsFactory, example, grant_all
+from tests.runtime.conftest import STUB_MODEL, SettingsFactory, example, grant_all
 from tests.runtime.stub_llm import COMPLETION_TOKENS, PROMPT_TOKENS_PER_MESSAGE, StubLLM
 
 
@@ -227,3 +228,35 @@ async def test_definition_model_overrides_reach_the_provider(
     await team.executor.execute(make_job("delegate:writer:draft"))
     writer = next(r for r in llm.requests if r["model"] == "writer-model")
     assert writer["temperature"] == 0.9
+
+
+async def test_fallback_model_completes_the_job(
+    llm: StubLLM, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(model_name="broken-model", model_fallback=STUB_MODEL)
+    definition = example("single")
+    async with open_agent(settings, definition=definition, grants=ToolGrants()) as agent:
+        result = await agent.executor.execute(make_job("hi"))
+
+    assert (result.status, result.output, result.model) == (
+        JobStatus.COMPLETED,
+        "stub answer: hi",
+        STUB_MODEL,
+    )
+    # Only the call that answered used tokens.
+    assert result.tokens.output_tokens == COMPLETION_TOKENS
+
+
+async def test_jobs_and_tokens_are_counted(team: AgentRuntime) -> None:
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return obs.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    completed = sample("xagent_jobs_total", {"status": "completed"})
+    output = sample("xagent_tokens_total", {"model": STUB_MODEL, "kind": "output"})
+    result = await team.executor.execute(make_job("hello"))
+
+    assert sample("xagent_jobs_total", {"status": "completed"}) == completed + 1
+    assert sample("xagent_tokens_total", {"model": STUB_MODEL, "kind": "output"}) == (
+        output + result.tokens.output_tokens
+    )
+    assert sample("xagent_in_flight_jobs", {}) == 0

@@ -11,7 +11,7 @@ from runtime.config import Settings
 from runtime.definition import AgentDefinition
 from runtime.graph import build_graph
 from runtime.store import IdempotencyStore, open_stores, postgres_conninfo
-from tests.runtime.conftest import grant_all
+from tests.runtime.conftest import grant_all, require_service
 
 RESULT = json.dumps({"job_id": "j1", "status": "completed", "output": "42"})
 
@@ -78,3 +78,21 @@ async def test_ping_answers_while_open(backend_settings: Settings) -> None:
 )
 def test_postgres_conninfo(url: str, want: str) -> None:
     assert postgres_conninfo(url) == want
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [
+        pytest.param("", pytest.skip.Exception, id="SkipsLocally"),
+        pytest.param("true", pytest.fail.Exception, id="FailsUnderCI"),
+    ],
+)
+def test_missing_service_skips_or_fails(
+    ci: str, outcome: type[BaseException], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XAGENT_TEST_NOWHERE_URL", raising=False)
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="XAGENT_TEST_NOWHERE_URL is not set"):
+        require_service("XAGENT_TEST_NOWHERE_URL")
+    monkeypatch.setenv("XAGENT_TEST_NOWHERE_URL", "redis://x")
+    assert require_service("XAGENT_TEST_NOWHERE_URL") == "redis://x"

@@ -43,6 +43,13 @@ def _values(**spec: object) -> dict[str, str]:
 # --- env -----------------------------------------------------------------------------------
 
 
+def test_unset_protected_variables_are_written_empty() -> None:
+    """An envFrom source must not be able to supply a model endpoint the policy never saw."""
+    values = {e["name"]: e.get("value") for e in container_env(make_ctx(make_spec()))}
+    assert values[ENV.MODEL_ENDPOINT] == ""
+    assert values[ENV.MODEL_FALLBACK] == ""
+
+
 def test_default_env() -> None:
     env = container_env(make_ctx(make_spec(**NO_BACKENDS)))
     assert [e["name"] for e in env] == [
@@ -55,6 +62,8 @@ def test_default_env() -> None:
         "RISK_TIER",
         "MODEL_PROVIDER",
         "MODEL_NAME",
+        "MODEL_ENDPOINT",
+        "MODEL_FALLBACK",
         "MODEL_TEMPERATURE",
         "MAX_PARALLEL_SESSIONS",
         "MAX_CONCURRENT_CONVERSATIONS",
@@ -134,8 +143,6 @@ def test_optional_env_when_set() -> None:
 def test_unset_optionals_are_omitted() -> None:
     names = set(_env())
     unset = {
-        ENV.MODEL_ENDPOINT,
-        ENV.MODEL_FALLBACK,
         ENV.MODEL_MAX_TOKENS,
         ENV.MODEL_TOP_P,
         ENV.MODEL_API_VERSION,
@@ -218,7 +225,7 @@ USER_ENV_CASES = [
         name="OverrideInPlace",
         reason="A user entry replaces the generated one of its name, in its place.",
         args={"env": [{"name": "LOG_LEVEL", "value": "DEBUG"}]},
-        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 13)},
+        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 15)},
     ),
     Case(
         name="ValueFrom",
