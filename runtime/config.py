@@ -30,7 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime import contract
 from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
-from runtime.definition import AgentDefinition
+from runtime.definition import AgentDefinition, ModelProvider
 
 __all__ = [
     "PROVIDERS",
@@ -48,8 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("openai", "openai-compatible", "azure-openai", "anthropic", "ollama", "bedrock")
-Provider = Literal["openai", "openai-compatible", "azure-openai", "anthropic", "ollama", "bedrock"]
+PROVIDERS = tuple(p.value for p in ModelProvider)
+"""Provider names MODEL_PROVIDER accepts: the shared definition's ModelProvider."""
 
 
 class ConfigError(ValueError):
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     ] = "low"
 
     model_provider: Annotated[
-        Provider, Field(validation_alias=_env(ENV.MODEL_PROVIDER, "model_provider"))
+        ModelProvider, Field(validation_alias=_env(ENV.MODEL_PROVIDER, "model_provider"))
     ]
     model_name: Annotated[
         str, Field(min_length=1, validation_alias=_env(ENV.MODEL_NAME, "model_name"))

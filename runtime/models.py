@@ -54,7 +54,7 @@ def resolve_model(settings: Settings, override: DefinitionModel | None = None) -
     belong to the other provider); its key comes from that provider's own variable.
     """
     spec = ModelSpec(
-        provider=settings.model_provider,
+        provider=str(settings.model_provider),
         name=settings.model_name,
         endpoint=settings.model_endpoint,
         fallback=settings.model_fallback,
@@ -129,7 +129,7 @@ def bind_model(
     if not spec.fallback or spec.fallback == spec.name:
         return primary
     fallback = _bind(chat_model(spec, spec.fallback), tools)
-    return primary
+    return primary.with_fallbacks([fallback])
 
 
 def _bind(
