@@ -19,10 +19,11 @@
 #   XAGENT_TOOLS_DIR  cache/bin dir (default $HOME/.cache/xagent/tools/<pins>)
 #   XAGENT_TOOLS_ONLY space separated subset of: crossplane crossplane-core helm
 #
-# Note: the module proxy here serves only some crossplane versions and refuses
-# the version list (`go list -m -versions` -> 403), so the pins are explicit.
-# CLI v2.5.0 is the newest CLI served; core v2.4.0 is the newest core served;
-# their render protos (render.v1alpha1) are identical apart from go_package.
+# Note: the module proxy reachable here serves only some crossplane versions and
+# refuses their version lists (`go list -m -versions` -> 403), so the pins are
+# explicit. CLI v2.5.0 is the newest stable CLI tag (and is served); core
+# v2.4.0 is the newest core version served. The CLI's render.v1alpha1 proto is
+# identical to core v2.4.0's apart from go_package, and the pair was tested.
 set -euo pipefail
 
 CROSSPLANE_CLI_VERSION="${CROSSPLANE_CLI_VERSION:-v2.5.0}"
@@ -59,7 +60,7 @@ mkdir -p "$BIN_DIR"
 BIN_DIR="$(cd "$BIN_DIR" && pwd)"
 
 TMP_DIRS=()
-cleanup() { ((${#TMP_DIRS[@]})) && rm -rf "${TMP_DIRS[@]}"; rm -f "$BIN_DIR"/*.tmp; return 0; }
+cleanup() { ((${#TMP_DIRS[@]})) && rm -rf "${TMP_DIRS[@]}"; rm -f "$BIN_DIR"/.*."$$".tmp; return 0; }
 trap cleanup EXIT
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -81,20 +82,20 @@ timed() { # timed NAME CMD...
 #    module's deprecation info from the version list, which the proxy
 #    refuses (403) for crossplane modules; `go get` in a module does not.
 # The wrapper's build list equals upstream's (MVS over one requirement), except
-# for upstream replaces, which are handled like this: relative-path replaces (`M => ./dir`, a nested module of the same repo) are
-# turned into a requirement on M at the same tag; module replaces are copied.
+# for upstream replaces: a relative-path replace (`M => ./dir`, a nested module
+# of the same repo, absent from the module zip) becomes a requirement on M at
+# the same tag; a module replace (`M => N vX`) is copied as is.
 wrapper_build() { # wrapper_build NAME MODULE PKG VERSION [LDFLAGS]
 	local name=$1 mod=$2 pkg=$3 version=$4 ldflags=${5:-"-s -w"}
 	local wd upstream
 	wd=$(mktemp -d "${TMPDIR:-/tmp}/xagent-wrap.XXXXXX")
 	TMP_DIRS+=("$wd")
 	log "  downloading ${mod}@${version}"
-	upstream=$(go mod download -json "${mod}@${version}" |
-		sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-	[[ -f "$upstream" ]] || { log "ERROR: no go.mod for ${mod}@${version}"; return 1; }
-	local srcdir
-	srcdir=$(go mod download -json "${mod}@${version}" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	local info srcdir
+	info=$(go mod download -json "${mod}@${version}" 2>&1) || true
+	upstream=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")
+	srcdir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")
+	[[ -f "$upstream" ]] || { log "ERROR: cannot download ${mod}@${version}: ${info}"; return 1; }
 	(
 		cd "$wd"
 		go mod init xagent.dev/tools-wrapper >/dev/null 2>&1
@@ -126,9 +127,10 @@ wrapper_build() { # wrapper_build NAME MODULE PKG VERSION [LDFLAGS]
 			exit 1
 		fi
 		log "  $(grep -c '^go: downloading' get.log || true) modules downloaded; compiling"
-		go build -p "$BUILD_P" -ldflags "$ldflags" -o "$BIN_DIR/$name.tmp" "$pkg"
+		go build -p "$BUILD_P" -ldflags "$ldflags" -o "$BIN_DIR/.$name.$$.tmp" "$pkg"
 	)
-	mv -f "$BIN_DIR/$name.tmp" "$BIN_DIR/$name"
+	# Atomic rename: a concurrent run never sees a half-written binary.
+	mv -f "$BIN_DIR/.$name.$$.tmp" "$BIN_DIR/$name"
 }
 
 build_one() { # build_one NAME FUNC ARGS...
@@ -162,6 +164,10 @@ if want helm; then
 		"-s -w -X ${HELM_MOD}/internal/version.version=${HELM_VERSION}"
 fi
 
+# Smoke check (also catches a binary that does not start on this machine).
+want crossplane && log "crossplane: $("$BIN_DIR/crossplane" version --client 2>&1 | head -1)"
+want crossplane-core && log "crossplane-core: $("$BIN_DIR/crossplane-core" --version 2>&1 | head -1)"
+want helm && log "helm: $("$BIN_DIR/helm" version --short 2>&1 | head -1)"
 log "done"
 echo "# export PATH=\"${BIN_DIR}:\$PATH\""
 echo "$BIN_DIR"
