@@ -1,16 +1,46 @@
 """`xagent render`: run the composition in-process and print what `crossplane render` prints.
 
-It builds the RunFunctionRequest Crossplane would send (observed XR, observed composed
-resources, the step's input, required resources), calls FunctionRunner directly, answers
-its resource requirements the way Crossplane does (call again until they stabilise), and
-prints the XR with its status and conditions, then each composed resource with the
-metadata Crossplane adds, sorted by composition-resource name.
+`crossplane render` (CLI v2.5, `--crossplane-binary` core v2.4) runs one real XR reconcile
+against an in-memory API server. This module plays the same reconcile for our single-step
+pipeline, without Go or a gRPC hop, and prints the same YAML stream byte for byte
+(tests/crossplane/test_render_parity.py holds it to that):
+
+1. The XR as Crossplane sends it to the function: a deterministic uid when it has none
+   (UUIDv5 of ``"<group>/<version>, Kind=<kind>\\0<namespace>\\0<name>"``), resourceVersion
+   999, the ``crossplane.io/composite`` label, ``spec.crossplane.compositionRef``,
+   ``spec.crossplane.resourceRefs`` of the observed resources, and a ``Responsive``
+   condition. Observed resources must be in the XR's namespace and not controlled by
+   another owner, as Crossplane checks.
+2. The function is called again with the required resources it asks for until its
+   requirements stop changing (Crossplane's FetchingFunctionRunner).
+3. The XR is printed as the reconciler leaves it: apiVersion, kind, metadata.name and
+   namespace, ``spec.crossplane.resourceRefs`` of every desired resource (sorted like
+   Crossplane: by apiVersion+kind+name+namespace), and a status that is the function's
+   desired status plus the conditions: the XR's own, ``Responsive``, the function's,
+   ``Synced`` and ``Ready`` (``Unready resources: a, b, c, and N more``), each timestamp
+   2024-01-01T00:00:00Z. ``--include-full-xr`` merges that into the input XR the way the CLI
+   does (mergo with override: maps merge, lists and scalars replace, an empty list keeps
+   what was there).
+4. Each composed resource gets Crossplane's metadata: an observed one keeps its observed
+   name; one with neither name nor generateName gets ``generateName: <xr name>-`` and
+   Crossplane's deterministic name (``<generateName>`` + 12 hex of sha256(XR uid + resource
+   key)); then the composition-resource-name annotation, the ``crossplane.io/composite``
+   label (and the claim labels when the XR has both), the XR's namespace for a namespaced
+   XR, and the controller ownerReference; sorted by composition-resource name.
+5. The objects are printed as go-yaml v2 prints them (function/_goyaml.py).
+
+What is left to normalise between the two: nothing for every example and for the edge
+cases the parity test renders. Known gaps, none of them reachable by this function today:
+``--xrd`` (legacy XR schema and XRD defaults), ``-r`` (function results),
+context, credentials and pipelines with other functions are not supported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +51,7 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format
 
+from function import _goyaml
 from function.fn import FunctionRunner
 from function.schema import COMPOSITION_NAME
 
@@ -32,6 +63,7 @@ __all__ = [
     "RenderInputs",
     "render",
     "render_files",
+    "to_yaml",
 ]
 
 FUNCTION_NAME = "function-xagent"
@@ -41,11 +73,12 @@ CLAIM_NAME_LABEL = "crossplane.io/claim-name"
 CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
 CONDITION_TIME = "2024-01-01T00:00:00Z"
 """What `crossplane render` writes into every lastTransitionTime, for stable output."""
+RESOURCE_VERSION = "999"
 
 DEFAULT_COMPOSITION = (
     Path(__file__).resolve().parent.parent / "compositions" / (f"{COMPOSITION_NAME}.yaml")
 )
-_MAX_REQUIREMENT_ROUNDS = 5
+_MAX_REQUIREMENT_ROUNDS = 6
 _SEVERITY = {
     fnv1.SEVERITY_FATAL: "Fatal",
     fnv1.SEVERITY_WARNING: "Warning",
@@ -56,6 +89,19 @@ _STATUS = {
     fnv1.STATUS_CONDITION_FALSE: "False",
     fnv1.STATUS_CONDITION_UNKNOWN: "Unknown",
 }
+_SYSTEM_CONDITIONS = frozenset({"Ready", "Synced", "Healthy", "UpToDate", "Responsive"})
+_RESPONSIVE = {"type": "Responsive", "status": "True", "reason": "WatchCircuitClosed"}
+_SYNCED = {"type": "Synced", "status": "True", "reason": "ReconcileSuccess"}
+_CAPABILITIES = (
+    fnv1.CAPABILITY_CAPABILITIES,
+    fnv1.CAPABILITY_REQUIRED_RESOURCES,
+    fnv1.CAPABILITY_CREDENTIALS,
+    fnv1.CAPABILITY_CONDITIONS,
+    fnv1.CAPABILITY_REQUIRED_SCHEMAS,
+)
+_UNREADY_SHOWN = 3
+_NAME_HASH_LENGTH = 12
+_MAX_NAME_LENGTH = 63
 
 
 class RenderError(Exception):
@@ -100,9 +146,13 @@ def render(inputs: RenderInputs, *, include_full_xr: bool = False) -> list[dict[
     """Render to a list of objects: the XR first, then composed resources."""
     step = _our_step(inputs.composition)
     fn_input = inputs.function_input or step.get("input") or {}
-    observed = {_resource_name(o): o for o in inputs.observed}
-    req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag="xagent-render"))
-    resource.update(req.observed.composite, inputs.xr)
+    sent = _xr_as_sent(inputs.xr, inputs.composition, inputs.observed)
+    _check_observed(sent, inputs.observed)
+    req = fnv1.RunFunctionRequest(
+        meta=fnv1.RequestMeta(tag="xagent-render", capabilities=_CAPABILITIES)
+    )
+    resource.update(req.observed.composite, sent)
+    observed = {_resource_name(obj): obj for obj in inputs.observed}
     for key, obj in observed.items():
         resource.update(req.observed.resources[key], obj)
     if fn_input:
@@ -111,18 +161,85 @@ def render(inputs: RenderInputs, *, include_full_xr: bool = False) -> list[dict[
     fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
     if fatal:
         raise RenderError("; ".join(fatal))
-    return [_xr_out(inputs.xr, rsp, include_full_xr), *_composed_out(inputs.xr, rsp)]
+    composed = _composed_out(sent, rsp, observed)
+    xr = _xr_out(sent, rsp, composed)
+    if include_full_xr:
+        xr = _merge(copy.deepcopy(inputs.xr), xr)
+    _stable_condition_times(xr)
+    for obj in composed:
+        _stable_condition_times(obj)
+    return [xr, *composed]
+
+
+# --- the XR Crossplane sends ----------------------------------------------------------------
+
+
+def render_uid(xr: dict[str, Any]) -> str:
+    """The uid `crossplane render` gives an XR that has none (Go's uuid.NewSHA1)."""
+    meta = xr.get("metadata") or {}
+    group, _, version = str(xr.get("apiVersion", "")).rpartition("/")
+    gvk = f"{group}/{version}, Kind={xr.get('kind', '')}"
+    return str(
+        uuid.uuid5(
+            uuid.UUID(int=0), f"{gvk}\x00{meta.get('namespace', '')}\x00{meta.get('name', '')}"
+        )
+    )
+
+
+def _xr_as_sent(
+    xr: dict[str, Any], composition: dict[str, Any], observed: list[dict[str, Any]]
+) -> dict[str, Any]:
+    sent = copy.deepcopy(xr)
+    meta = sent.setdefault("metadata", {})
+    meta["uid"] = meta.get("uid") or render_uid(xr)
+    meta["resourceVersion"] = RESOURCE_VERSION
+    labels = meta.setdefault("labels", {})
+    labels[COMPOSITE_LABEL] = labels.get(COMPOSITE_LABEL) or meta.get("name", "")
+    spec = sent.get("spec")
+    if not isinstance(spec, dict):
+        spec = sent["spec"] = {}
+    machinery = spec.setdefault("crossplane", {})
+    machinery["compositionRef"] = {"name": (composition.get("metadata") or {}).get("name", "")}
+    if observed:
+        machinery["resourceRefs"] = [_reference(o, sent) for o in observed]
+    status = sent.setdefault("status", {})
+    status["conditions"] = _set_condition(
+        [_condition_from_dict(c) for c in status.get("conditions") or []],
+        _with_generation(_RESPONSIVE, meta.get("generation")),
+    )
+    return sent
+
+
+def _check_observed(xr: dict[str, Any], observed: list[dict[str, Any]]) -> None:
+    meta = xr["metadata"]
+    problems = []
+    for obj in observed:
+        m = obj.get("metadata") or {}
+        controllers = [r for r in m.get("ownerReferences") or [] if r.get("controller")]
+        if controllers and controllers[0].get("uid") != meta["uid"]:
+            problems.append(
+                f"observed resource {m.get('name', '')} has a controller ref but "
+                "is not controlled by the XR"
+            )
+        if meta.get("namespace") and m.get("namespace", "") != meta["namespace"]:
+            problems.append(
+                f"observed resource {m.get('name', '')} is not in the same namespace as the XR"
+            )
+    if problems:
+        raise RenderError("invalid observed resources: " + "\n".join(problems))
 
 
 def _run_until_stable(
     req: fnv1.RunFunctionRequest, required: list[dict[str, Any]]
 ) -> fnv1.RunFunctionResponse:
-    # Like Crossplane: call, fetch what the function requires, call again with it, until
-    # the requirements stop changing.
+    # Crossplane's FetchingFunctionRunner: call, fetch what the function requires, call
+    # again with it, until the requirements stop changing or a result is fatal.
     runner = FunctionRunner()
     previous = None
     for _ in range(_MAX_REQUIREMENT_ROUNDS):
         rsp = asyncio.run(runner.RunFunction(req))
+        if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+            return rsp
         wanted = json_format.MessageToDict(rsp.requirements)
         if wanted == previous or not rsp.requirements.resources:
             return rsp
@@ -140,7 +257,7 @@ def _select(objects: Iterable[dict[str, Any]], sel: fnv1.ResourceSelector) -> li
         meta = obj.get("metadata") or {}
         if obj.get("apiVersion") != sel.api_version or obj.get("kind") != sel.kind:
             continue
-        if sel.namespace and meta.get("namespace", sel.namespace) != sel.namespace:
+        if meta.get("namespace", "") != sel.namespace:
             continue
         if sel.HasField("match_name") and meta.get("name") != sel.match_name:
             continue
@@ -153,93 +270,199 @@ def _select(objects: Iterable[dict[str, Any]], sel: fnv1.ResourceSelector) -> li
     return out
 
 
-def _xr_out(xr: dict[str, Any], rsp: fnv1.RunFunctionResponse, full: bool) -> dict[str, Any]:
-    meta = xr.get("metadata") or {}
-    out: dict[str, Any] = (
-        copy.deepcopy(xr)
-        if full
-        else {
-            "apiVersion": xr["apiVersion"],
-            "kind": xr["kind"],
-            "metadata": {k: meta[k] for k in ("name", "namespace") if k in meta},
-        }
-    )
+# --- what the reconciler leaves -------------------------------------------------------------
+
+
+def _xr_out(
+    sent: dict[str, Any], rsp: fnv1.RunFunctionResponse, composed: list[dict[str, Any]]
+) -> dict[str, Any]:
+    meta = sent["metadata"]
+    conditions = list(sent["status"]["conditions"])
+    for c in rsp.conditions:
+        if c.type not in _SYSTEM_CONDITIONS:
+            conditions = _set_condition(conditions, _condition(c))
+    unready = [k for k, r in rsp.desired.resources.items() if r.ready != fnv1.READY_TRUE]
+    conditions = _set_condition(conditions, _SYNCED)
+    conditions = _set_condition(conditions, _ready_condition(unready, rsp.desired.composite.ready))
     status = resource.struct_to_dict(rsp.desired.composite.resource).get("status") or {}
-    conditions = [_condition(c) for c in rsp.conditions]
-    unready = sorted(k for k, r in rsp.desired.resources.items() if r.ready != fnv1.READY_TRUE)
-    conditions.append(_ready_condition(unready, rsp.desired.composite.ready))
-    out["status"] = {**(out.get("status") or {}), **status, "conditions": conditions}
-    return out
+    refs = sorted(
+        (_reference(o, sent) for o in composed),
+        key=lambda r: r["apiVersion"] + r["kind"] + r["name"] + r.get("namespace", ""),
+    )
+    return {
+        "apiVersion": sent["apiVersion"],
+        "kind": sent["kind"],
+        "metadata": {k: meta[k] for k in ("name", "namespace") if meta.get(k)},
+        "spec": {"crossplane": {"resourceRefs": refs}},
+        "status": {**status, "conditions": conditions},
+    }
+
+
+def _reference(obj: dict[str, Any], xr: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    ref = {
+        "apiVersion": obj.get("apiVersion", ""),
+        "kind": obj.get("kind", ""),
+        "name": meta.get("name", ""),
+    }
+    # Only a cluster-scoped XR records where its composed resources live.
+    if not (xr.get("metadata") or {}).get("namespace") and meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    return ref
 
 
 def _ready_condition(unready: list[str], xr_ready: int) -> dict[str, Any]:
-    if xr_ready == fnv1.READY_FALSE and not unready:
-        return {
-            "lastTransitionTime": CONDITION_TIME,
-            "reason": "Creating",
-            "status": "False",
-            "type": "Ready",
-        }
-    if not unready:
-        return {
-            "lastTransitionTime": CONDITION_TIME,
-            "reason": "Available",
-            "status": "True",
-            "type": "Ready",
-        }
-    return {
-        "lastTransitionTime": CONDITION_TIME,
-        "message": "Unready resources: " + ", ".join(unready),
-        "reason": "Creating",
-        "status": "False",
-        "type": "Ready",
-    }
+    # The function's word on the XR's readiness overrides its composed resources'.
+    if xr_ready == fnv1.READY_TRUE or (xr_ready != fnv1.READY_FALSE and not unready):
+        return {"type": "Ready", "status": "True", "reason": "Available"}
+    ready = {"type": "Ready", "status": "False", "reason": "Creating"}
+    if xr_ready != fnv1.READY_FALSE:
+        ready["message"] = "Unready resources: " + _first_and_more(sorted(unready))
+    return ready
+
+
+def _first_and_more(names: list[str]) -> str:
+    # crossplane-runtime resource.FirstNAndSomeMore with n=3.
+    n = _UNREADY_SHOWN
+    if len(names) > n:
+        return f"{', '.join(names[:n])}, and {len(names) - n} more"
+    if len(names) == n:
+        return f"{', '.join(names[: n - 1])}, and {names[n - 1]}"
+    return ", ".join(names)
 
 
 def _condition(c: fnv1.Condition) -> dict[str, Any]:
-    out = {
-        "lastTransitionTime": CONDITION_TIME,
-        "reason": c.reason,
-        "status": _STATUS.get(c.status, "Unknown"),
-        "type": c.type,
-    }
-    if c.HasField("message"):
+    out = {"type": c.type, "status": _STATUS.get(c.status, "Unknown"), "reason": c.reason}
+    if c.message:
         out["message"] = c.message
     return out
 
 
-def _composed_out(xr: dict[str, Any], rsp: fnv1.RunFunctionResponse) -> list[dict[str, Any]]:
-    meta = xr.get("metadata") or {}
+def _condition_from_dict(c: dict[str, Any]) -> dict[str, Any]:
+    # Crossplane reads conditions into its Condition type: unknown keys are dropped,
+    # reason is always written, message and observedGeneration only when set.
+    out = {"type": c.get("type", ""), "status": c.get("status", ""), "reason": c.get("reason", "")}
+    if c.get("message"):
+        out["message"] = c["message"]
+    if c.get("observedGeneration"):
+        out["observedGeneration"] = c["observedGeneration"]
+    return out
+
+
+def _with_generation(c: dict[str, Any], generation: Any) -> dict[str, Any]:
+    return {**c, "observedGeneration": generation} if generation else dict(c)
+
+
+def _set_condition(conditions: list[dict[str, Any]], new: dict[str, Any]) -> list[dict]:
+    # ConditionedStatus.SetConditions: replace in place unless equal, else append.
+    out, seen = [], False
+    for c in conditions:
+        if c["type"] == new["type"]:
+            seen = True
+            out.append(c if _same_condition(c, new) else new)
+        else:
+            out.append(c)
+    return out if seen else [*out, new]
+
+
+def _same_condition(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ["type", "status", "reason", "message"]
+    if a.get("observedGeneration") and b.get("observedGeneration"):
+        keys.append("observedGeneration")
+    return all(a.get(k, "") == b.get(k, "") for k in keys)
+
+
+def _stable_condition_times(obj: dict[str, Any]) -> None:
+    # render.ReplaceConditionTimestamps: every object with a status gets its conditions
+    # re-encoded with the fixed time (null when it has none).
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        return
+    conditions = status.get("conditions")
+    if conditions is None:
+        status["conditions"] = None
+        return
+    status["conditions"] = [
+        {**_condition_from_dict(c), "lastTransitionTime": CONDITION_TIME} for c in conditions
+    ]
+
+
+def _composed_out(
+    xr: dict[str, Any], rsp: fnv1.RunFunctionResponse, observed: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    # FunctionComposer.Compose: an observed resource keeps its name; then
+    # RenderComposedResourceMetadata and the name generator.
+    meta = xr["metadata"]
     xr_labels = meta.get("labels") or {}
+    prefix = xr_labels[COMPOSITE_LABEL]
+    owner = {
+        "apiVersion": xr["apiVersion"],
+        "blockOwnerDeletion": True,
+        "controller": True,
+        "kind": xr["kind"],
+        "name": meta.get("name", ""),
+        "uid": meta["uid"],
+    }
     out = []
     for key in sorted(rsp.desired.resources):
         obj = resource.struct_to_dict(rsp.desired.resources[key].resource)
         m = obj.setdefault("metadata", {})
+        if key in observed:
+            seen = observed[key].get("metadata") or {}
+            for f in ("name", "namespace", "generateName"):
+                m.pop(f, None)
+                if seen.get(f):
+                    m[f] = seen[f]
+        if not m.get("name") and not m.get("generateName"):
+            m["generateName"] = f"{prefix}-"
+        if meta.get("namespace"):
+            m["namespace"] = meta["namespace"]
         m.setdefault("annotations", {})[COMPOSITION_RESOURCE_NAME] = key
         labels = m.setdefault("labels", {})
-        labels[COMPOSITE_LABEL] = meta.get("name", "")
-        for claim_label in (CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL):
-            if claim_label in xr_labels:
-                labels[claim_label] = xr_labels[claim_label]
-        if "name" not in m:
-            m["generateName"] = f"{meta.get('name', '')}-"
-        m["ownerReferences"] = [
-            {
-                "apiVersion": xr["apiVersion"],
-                "blockOwnerDeletion": True,
-                "controller": True,
-                "kind": xr["kind"],
-                "name": meta.get("name", ""),
-                "uid": meta.get("uid", ""),
-            }
-        ]
+        labels[COMPOSITE_LABEL] = prefix
+        if xr_labels.get(CLAIM_NAME_LABEL) and xr_labels.get(CLAIM_NAMESPACE_LABEL):
+            labels[CLAIM_NAME_LABEL] = xr_labels[CLAIM_NAME_LABEL]
+            labels[CLAIM_NAMESPACE_LABEL] = xr_labels[CLAIM_NAMESPACE_LABEL]
+        refs = [r for r in m.get("ownerReferences") or [] if r.get("uid") != owner["uid"]]
+        m["ownerReferences"] = [*refs, owner]
+        if not m.get("name"):
+            m["name"] = child_name(m["generateName"], owner["uid"], key)
         out.append(obj)
     return out
+
+
+def child_name(parent: str, parent_uid: str, child: str) -> str:
+    """The name Crossplane gives a composed resource that has only a generateName."""
+    suffix = hashlib.sha256((parent_uid + child).encode()).hexdigest()[:_NAME_HASH_LENGTH]
+    if parent and not parent.endswith("-"):
+        parent += "-"
+    if len(parent) + len(suffix) <= _MAX_NAME_LENGTH:
+        return parent + suffix
+    keep = _MAX_NAME_LENGTH - _NAME_HASH_LENGTH
+    if keep > 0 and not parent[:keep].endswith("-"):
+        return parent[: keep - 1] + "-" + suffix
+    return parent[:keep] + suffix
+
+
+def _merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
+    # mergo.Merge(dst, src, mergo.WithOverride) on map[string]any, as `-x` does.
+    for key, value in src.items():
+        current = dst.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and current:
+            _merge(current, value)
+        elif isinstance(value, list) and not value and current:
+            continue
+        else:
+            dst[key] = value
+    return dst
 
 
 def results(rsp: fnv1.RunFunctionResponse) -> list[tuple[str, str]]:
     """(severity, message) of every result, for callers that show warnings."""
     return [(_SEVERITY.get(r.severity, "Unknown"), r.message) for r in rsp.results]
+
+
+# --- input files ----------------------------------------------------------------------------
 
 
 def _our_step(composition: dict[str, Any]) -> dict[str, Any]:
@@ -289,32 +512,6 @@ def _single(path: Path) -> dict[str, Any]:
     return docs[0]
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (a definition's JSON) as readable literal blocks."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def to_yaml(objects: list[dict[str, Any]]) -> str:
-    """The `---`-separated stream `crossplane render` prints."""
-    return "".join(
-        "---\n" + yaml.dump(_integral(o), Dumper=_Dumper, sort_keys=True) for o in objects
-    )
-
-
-def _integral(value: Any) -> Any:
-    # protobuf Structs carry every number as a double; Crossplane writes JSON numbers, so
-    # 999.0 prints as 999 there. Do the same.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
+    """The `---`-separated stream `crossplane render` prints, in go-yaml's formatting."""
+    return "".join("---\n" + _goyaml.dump(o) for o in objects)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from referencing import Registry, Resource
 
 from function.errors import format_path, messages
+from function.observed import CROSSPLANE_SPEC_FIELDS, xr_spec
 from function.schema import CLAIM_KIND, GROUP, KIND, VERSION, xrd_v2
 from function.spec import XAgentSpec
 
@@ -104,7 +105,7 @@ def _validate_xagent(manifest: dict[str, Any]) -> list[str]:
     if errors:
         return errors
     try:
-        XAgentSpec.model_validate(manifest.get("spec") or {})
+        XAgentSpec.model_validate(xr_spec(manifest))
     except ValidationError as e:
         return messages(e, "spec")
     return []
@@ -114,11 +115,19 @@ def _validate_xagent(manifest: dict[str, Any]) -> list[str]:
 def _xagent_schema() -> dict[str, Any]:
     schema = xrd_v2()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     schema = _with_object_root(_json_schema(schema))
-    # Crossplane adds these to every XR's status; the XRD does not declare them.
-    schema["properties"]["status"]["properties"]["conditions"] = {
+    # Crossplane adds these to the CRD of every XR: its machinery in the spec (under
+    # spec.crossplane for v2, beside the XRD's fields for legacy XRs) and conditions in the
+    # status. The XRD does not declare them.
+    spec_props = schema["properties"]["spec"]["properties"]
+    for name in CROSSPLANE_SPEC_FIELDS:
+        spec_props[name] = {"type": "array" if name.endswith("Refs") else "object"}
+    status_props = schema["properties"]["status"]["properties"]
+    status_props["conditions"] = {
         "type": "array",
         "items": {"type": "object", "required": ["type", "status"]},
     }
+    status_props["claimConditionTypes"] = {"type": "array", "items": {"type": "string"}}
+    status_props["connectionDetails"] = {"type": "object"}
     return schema
 
 

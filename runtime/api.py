@@ -9,7 +9,8 @@ or database client, only the protocols it talks to. Routes:
   and the answer is ``202`` with the job id. A bad event is a ``400`` naming the problem.
 - ``GET /threads/{thread_id}/events`` streams a thread's events as server-sent events.
 - ``GET /health`` says the process lives; ``GET /ready`` is ``200`` only when every
-  dependency answers its ping within a short timeout; ``GET /metrics`` is Prometheus text.
+  dependency answers its ping within a short timeout (and not while draining);
+  ``GET /metrics`` is Prometheus text.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             return _error(404, "event streaming is not configured")
         start = request.headers.get("last-event-id") or last_id
         return StreamingResponse(
-            _sse(deps, request, thread_id, start),
+            _sse(deps.events, deps, request, thread_id, start),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -148,7 +149,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def ready() -> Response:
         states = await _check_all(deps)
         ok = all(state in ("up", "embedded") for state in states.values())
-        body = {"status": "ready" if ok else "not ready", "dependencies": states}
+        status = "ready" if ok else "not ready"
+        if deps.stopping.is_set():
+            ok, status = False, "stopping"  # draining: send no new work here
+        body = {"status": status, "dependencies": states}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics")
@@ -165,7 +169,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 def _parse_event(headers: dict[str, str], body: bytes) -> tuple[CloudEvent, bool]:
     """The CloudEvent in a request, and whether it came in structured mode."""
     binary = any(name.lower().startswith("ce-") for name in headers)
-    content_type = headers.get("content-type", "")
+    content_type = headers.get("content-type", "").lower()
     if not binary and not content_type.startswith("application/cloudevents+json"):
         raise BadEventError(
             "not a CloudEvent: send ce-* headers (binary mode) or a "
@@ -238,15 +242,14 @@ def _error(status: int, message: str, retry_after: int | None = None) -> JSONRes
 
 
 async def _sse(
-    deps: ApiDeps, request: Request, thread_id: str, last_id: str
+    events: EventSink, deps: ApiDeps, request: Request, thread_id: str, last_id: str
 ) -> AsyncIterator[bytes]:
-    assert deps.events is not None
     yield b": connected\n\n"
     while not deps.stopping.is_set():
         if await request.is_disconnected():
             return
         try:
-            batch = await deps.events.read_events(thread_id, last_id, deps.sse_block_ms)
+            batch = await events.read_events(thread_id, last_id, deps.sse_block_ms)
         except Exception:
             log.warning("reading thread events failed", exc_info=True)
             yield b'event: error\ndata: {"error": "event store unavailable"}\n\n'

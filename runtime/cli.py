@@ -37,8 +37,11 @@ _PREVIEW = 200  # characters of tool input/output shown per line
 
 
 def run(
-    definition: Annotated[Path, typer.Argument(help="Agent definition JSON (seed-001 form).")],
     message: Annotated[str, typer.Argument(help="The user message of this turn.")],
+    definition: Annotated[
+        Path,
+        typer.Option("--definition", "-d", help="Agent definition, JSON or YAML (seed-001 form)."),
+    ],
     model: Annotated[
         str | None,
         typer.Option(

@@ -258,7 +258,7 @@ class Settings(BaseSettings):
         self.nats_consumer = self.nats_consumer or f"{self.agent_namespace}-{self.agent_name}"
         self.nats_jobs_subject = self.nats_jobs_subject or f"{base}.jobs"
         self.nats_results_subject = self.nats_results_subject or f"{base}.results"
-        self.nats_dead_letter_subject = self.nats_dead_letter_subject or f"{base}.dead-letter"
+        self.nats_dead_letter_subject = self.nats_dead_letter_subject or f"{base}.dead"
         self.otel_service_name = self.otel_service_name or f"xagent-{self.agent_name}"
         return self
 

@@ -127,13 +127,28 @@ class GraphExecutor:
             "recursion_limit": self._recursion_limit,
             "metadata": {"job_id": job.job_id},
         }
-        # Message ids derive from the job id: a redelivered job replaces its own input in
-        # the thread (add_messages matches ids) instead of appending it a second time.
+        # Message ids derive from the job id, so a redelivered job is recognised in its
+        # thread (and add_messages would replace, never duplicate, its input).
         messages = [
             to_langchain(m).model_copy(update={"id": f"{job.job_id}:{i}"})
             for i, m in enumerate(job.input.messages)
         ]
-        async for event in self._graph.astream_events({"messages": messages}, config, version="v2"):
+        graph_input: dict[str, Any] | None = {"messages": messages}
+        if self._graph.checkpointer:
+            state = await self._graph.aget_state(config)
+            if any(m.id == messages[0].id for m in state.values.get("messages", [])):
+                # A redelivery of a job this thread has seen: the run died after a
+                # checkpoint. Finish it from there instead of starting over; if it had
+                # already finished, its answer is in the checkpoint.
+                if not state.next:
+                    run.final = list(state.values["messages"])
+                    return
+                log.info("resuming the job from its last checkpoint", extra={"next": state.next})
+                graph_input = None
+        # Default durability ("async"): each step's checkpoint is saved in the background
+        # and all are flushed before the stream ends, so a finished job is durable when
+        # execute returns; a job cut off mid-way resumes from its last saved step.
+        async for event in self._graph.astream_events(graph_input, config, version="v2"):
             await self._on_event(job, run, event)
 
     async def _on_event(self, job: Job, run: _Run, event: Any) -> None:
@@ -218,6 +233,7 @@ class GraphExecutor:
         try:
             await self._sink.publish(job.thread, StreamEvent(kind.value, data, job.job_id))
         except Exception:
+            obs.EVENT_PUBLISH_ERRORS_TOTAL.inc()
             log.warning("event not published", exc_info=True, extra={"event_type": kind.value})
 
     def _log_text(self, message: str, key: str, text: str, **extra: Any) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "DELEGATE_PREFIX",
     "MAX_TOOL_NAME",
     "AgentState",
+    "DelegateTool",
     "build_graph",
     "delegate_tool_name",
     "graph_shape",

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -29,8 +29,6 @@ from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobS
 __all__ = ["build_queue", "main", "queue_options", "readiness_checks", "serve"]
 
 log = logging.getLogger(__name__)
-
-ExecutorFactory = Callable[[AgentRuntime], JobExecutor]
 
 
 def queue_options(settings: Settings) -> QueueOptions:
@@ -58,53 +56,53 @@ def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) 
     return JetStreamQueue(connection, executor, store, queue_options(settings))
 
 
-async def serve(settings: Settings, *, executor_factory: ExecutorFactory | None = None) -> None:
-    """Serve until SIGTERM/SIGINT, then drain within the shutdown grace and return.
-
-    Args:
-        settings: The runtime settings.
-        executor_factory: Replaces the agent's GraphExecutor (tests of queue semantics).
-    """
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then drain within the shutdown grace and return."""
     stop = asyncio.Event()
-    grace = settings.shutdown_grace_seconds
     with _signals_set(stop):
         async with open_agent(settings) as agent:
-            executor = executor_factory(agent) if executor_factory else agent.executor
-            queue = build_queue(settings, agent, executor)
+            queue = build_queue(settings, agent, agent.executor)
             deps = ApiDeps(
                 queue=queue,
                 events=agent.sink,
                 checks=readiness_checks(settings, agent, queue),
                 source=f"xagent/{settings.agent_namespace}/{settings.agent_name}",
             )
-            server = _Server(
-                uvicorn.Config(
-                    create_app(deps),
-                    host="0.0.0.0",
-                    port=settings.port,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="on",
-                    timeout_graceful_shutdown=max(int(grace), 1),
-                )
-            )
             await queue.start()
-            server_task = asyncio.create_task(server.serve(), name="http")
-            stop_task = asyncio.create_task(stop.wait(), name="stop")
-            done, _ = await asyncio.wait(
-                {server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
-            )
-            stop_task.cancel()
-            if server_task in done and not stop.is_set():
-                # The server ended on its own (port taken, lifespan failed): drain and fail.
-                await queue.drain(grace)
-                server_task.result()
-                raise RuntimeError("the HTTP server stopped unexpectedly")
-            log.info("shutting down; draining for up to %.0fs", grace)
-            deps.stopping.set()
-            server.should_exit = True
-            await asyncio.gather(queue.drain(grace), server_task)
+            await _serve_until(stop, queue, deps, settings)
     log.info("stopped")
+
+
+async def _serve_until(
+    stop: asyncio.Event, queue: JobSource, deps: ApiDeps, settings: Settings
+) -> None:
+    grace = settings.shutdown_grace_seconds
+    server = _Server(
+        uvicorn.Config(
+            create_app(deps),
+            host="0.0.0.0",
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=max(int(grace), 1),
+        )
+    )
+    server_task = asyncio.create_task(server.serve(), name="http")
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    await asyncio.wait({server_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    stop_task.cancel()
+    if not stop.is_set():
+        # The server ended on its own (port taken, lifespan failed): drain, then fail.
+        await queue.drain(grace)
+        server_task.result()
+        raise RuntimeError("the HTTP server stopped unexpectedly")
+    log.info("shutting down; draining for up to %.0fs", grace)
+    deps.stopping.set()  # /ready turns 503 and event streams end
+    server.should_exit = True
+    # In parallel: the worker lets running jobs finish (naking the rest) while uvicorn
+    # finishes open requests, synchronous jobs included; both within the grace.
+    await asyncio.gather(queue.drain(grace), server_task)
 
 
 class _Server(uvicorn.Server):

@@ -30,6 +30,7 @@ from prometheus_client import (
 )
 
 __all__ = [
+    "EVENT_PUBLISH_ERRORS_TOTAL",
     "IN_FLIGHT_JOBS",
     "JOBS_TOTAL",
     "JOB_DURATION_SECONDS",
@@ -81,6 +82,11 @@ TOKENS_TOTAL = Counter(
     registry=REGISTRY,
 )
 IN_FLIGHT_JOBS = Gauge("xagent_in_flight_jobs", "Jobs running right now.", registry=REGISTRY)
+EVENT_PUBLISH_ERRORS_TOTAL = Counter(
+    "xagent_event_publish_errors",
+    "Live events the sink did not take (the job goes on; its result still travels the queue).",
+    registry=REGISTRY,
+)
 QUEUE_REDELIVERIES_TOTAL = Counter(
     "xagent_queue_redeliveries",
     "Jobs the queue delivered more than once.",

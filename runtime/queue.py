@@ -55,7 +55,7 @@ DEAD_LETTERED = "dead_lettered"
 
 @dataclass(frozen=True)
 class QueueOptions:
-    """Worker tunables; ``from_settings`` in main.py fills them from the Settings."""
+    """Worker tunables; ``runtime.main.queue_options`` fills them from the Settings."""
 
     max_parallel_sessions: int = 4
     ack_wait_seconds: float = 30.0
@@ -172,12 +172,30 @@ class _Worker:
 
     # -- slots -------------------------------------------------------------------------------
 
-    async def acquire_slots(self) -> int:
-        """Wait for one free slot, then take every other free one; returns how many."""
-        await self._slots.acquire()
+    async def acquire_slots(self, stopping: asyncio.Event) -> int:
+        """Wait for a free slot, then take every other free one; returns how many.
+
+        Returns 0, holding nothing, once ``stopping`` is set: a drain never waits for a
+        slot to free up before it stops fetching.
+        """
+        if stopping.is_set():
+            return 0
+        first = asyncio.ensure_future(self._slots.acquire())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({first, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            first.cancel()  # a no-op when it already holds the slot
+        await asyncio.wait({first})  # let a cancellation land before looking
+        if first.cancelled():
+            return 0
+        if stopping.is_set():
+            self._slots.release()
+            return 0
         taken = 1
         while not self._slots.locked():
-            await self._slots.acquire()
+            await self._slots.acquire()  # free: returns at once
             taken += 1
         return taken
 
@@ -218,9 +236,11 @@ class _Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # The queue itself failed (publishing, the store): leave the message unacked
-            # so it comes back after ack_wait, when the dependency may be back.
+            # The queue's own dependencies failed (publishing, the store): hand the message
+            # back for a later try; if even that fails it returns after ack_wait.
             log.exception("job delivery failed; it will be redelivered", extra=delivery.describe())
+            with contextlib.suppress(Exception):
+                await delivery.nak(backoff_delay(delivery.attempt, self._options))
 
     async def _handle(self, delivery: _Delivery) -> None:
         try:
@@ -385,8 +405,9 @@ class _LocalDelivery:
 class InProcessQueue:
     """An asyncio.Queue with the JetStream worker's semantics, minus durability.
 
-    For embedded use (no NATS configured): results and dead letters stay in memory and go
-    to the optional callbacks; a nak puts the job back after its delay.
+    For embedded use (no NATS configured): every published result and dead letter is kept
+    in ``results`` and ``dead_letters`` (and handed to the optional callbacks); a nak puts
+    the job back after its delay.
     """
 
     def __init__(
@@ -398,7 +419,7 @@ class InProcessQueue:
         on_dead_letter: PublishDeadLetter | None = None,
     ) -> None:
         self.options = options or QueueOptions()
-        self.results: dict[str, JobResult] = {}
+        self.results: list[JobResult] = []
         self.dead_letters: list[DeadLetter] = []
         self._on_result = on_result
         self._on_dead_letter = on_dead_letter
@@ -448,23 +469,39 @@ class InProcessQueue:
             )
 
     async def _pull_loop(self) -> None:
-        while not self._stopping.is_set():
-            taken = await self._worker.acquire_slots()
+        while True:
+            taken = await self._worker.acquire_slots(self._stopping)
+            if not taken:
+                return
             used = 0
             try:
-                while used < taken:
-                    timeout = self.options.fetch_timeout_seconds if used == 0 else 0
-                    try:
-                        delivery = await asyncio.wait_for(self._queue.get(), timeout or 0.001)
-                    except TimeoutError:
-                        break
-                    if self._stopping.is_set():
-                        self._queue.put_nowait(delivery)
-                        break
+                delivery = await self._next()
+                while delivery is not None:
                     self._worker.spawn(delivery)
                     used += 1
+                    delivery = (
+                        self._queue.get_nowait() if used < taken and self._queue.qsize() else None
+                    )
             finally:
                 self._worker.release_slots(taken - used)
+
+    async def _next(self) -> _LocalDelivery | None:
+        """The next job, or None once stopping (the job stays queued then)."""
+        getter = asyncio.ensure_future(self._queue.get())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({getter, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            getter.cancel()  # a no-op when it already got a job
+        await asyncio.wait({getter})  # let a cancellation land before looking
+        if getter.cancelled():
+            return None
+        delivery = getter.result()
+        if self._stopping.is_set():
+            self._queue.put_nowait(delivery)
+            return None
+        return delivery
 
     def _redeliver(self, delivery: _LocalDelivery, delay: float) -> None:
         again = _LocalDelivery(self, delivery.data, delivery.attempt + 1)
@@ -480,7 +517,7 @@ class InProcessQueue:
         self._timers.add(timer)
 
     async def _publish_result(self, result: JobResult) -> None:
-        self.results.setdefault(result.job_id, result)
+        self.results.append(result)
         if self._on_result is not None:
             await self._on_result(result)
 
@@ -688,13 +725,15 @@ class JetStreamQueue:
         )
 
     async def _pull_loop(self) -> None:
-        while not self._stopping.is_set():
-            taken = await self._worker.acquire_slots()
+        while True:
+            taken = await self._worker.acquire_slots(self._stopping)
+            if not taken:
+                return
             used = 0
             try:
-                if self._stopping.is_set():
-                    break
                 try:
+                    # Never cancelled: a pull request abandoned mid-way could capture jobs
+                    # that then wait out ack_wait; the short timeout bounds a drain instead.
                     msgs = await self._sub.fetch(
                         batch=taken, timeout=self.options.fetch_timeout_seconds
                     )
@@ -702,7 +741,7 @@ class JetStreamQueue:
                     continue
                 except Exception:
                     if self._stopping.is_set():
-                        break
+                        return
                     log.warning("fetching jobs failed; retrying", exc_info=True)
                     await asyncio.sleep(1)
                     continue

@@ -6,7 +6,8 @@ It serves ``POST /v1/chat/completions`` on 127.0.0.1 (random port), with and wit
 - a user message whose lines are directives answers with one tool call per directive line:
   ``call:<tool>:<json args>`` calls ``<tool>``; ``delegate:<sub-agent>:<task>`` calls
   ``delegate_to_<sub-agent>`` with ``{"task": <task>}``; ``sleep:<seconds>`` only delays;
-- trailing tool messages answer ``tool results: <result>; <result>`` (text);
+- trailing tool messages answer ``tool results: <result>; <result>`` (text), after a delay
+  when a result reads ``sleep:<seconds>``;
 - anything else answers ``stub answer: <last message text>``.
 
 Models: ``broken-model`` answers HTTP 500 and ``bad-request-model`` HTTP 400; any other name
@@ -98,7 +99,8 @@ class StubLLM:
                 break
             trailing.insert(0, _text(message.get("content")))
         if trailing:
-            return _Reply(text="tool results: " + "; ".join(trailing))
+            delay = sum(float(t.removeprefix("sleep:")) for t in trailing if t.startswith("sleep:"))
+            return _Reply(text="tool results: " + "; ".join(trailing), delay=delay)
         last = _text(messages[-1].get("content")) if messages else ""
         reply = _Reply()
         for line in last.splitlines():

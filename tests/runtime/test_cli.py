@@ -21,9 +21,11 @@ app = typer.Typer()
 app.command()(run)
 
 
-def invoke(llm: StubLLM, tmp_path: Path, *args: str, endpoint: str | None = None) -> Result:
+def invoke(
+    llm: StubLLM, tmp_path: Path, definition: str, *args: str, endpoint: str | None = None
+) -> Result:
     base = ["--endpoint", endpoint or llm.base_url, "--state-dir", str(tmp_path / "state")]
-    return CliRunner().invoke(app, [*args, *base, "--max-retries", "0"])
+    return CliRunner().invoke(app, ["--definition", definition, *args, *base, "--max-retries", "0"])
 
 
 def test_run_prints_tools_answer_and_tokens(llm: StubLLM, tmp_path: Path) -> None:
@@ -131,7 +133,10 @@ def test_run_as_a_process(llm: StubLLM, tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import typer, runtime.cli; typer.run(runtime.cli.run)",
+            # The real entry point: `xagent run`, wired lazily in function/main.py.
+            "from function.main import app; app()",
+            "run",
+            "--definition",
             str(DEFINITIONS / "single.json"),
             "hello there",
             "--provider",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from runtime import observability as obs
 from runtime.config import Settings, ToolGrants
+from runtime.definition import AgentDefinition
 from runtime.executor import AgentRuntime, GraphExecutor, open_agent
 from runtime.jobs import Job, JobInput, JobStatus, Message, RetryableError
 from runtime.stream import EventType, MemoryEventSink, StreamEvent
@@ -136,13 +138,54 @@ async def test_second_job_of_a_thread_sees_the_first(
     ]
 
 
-async def test_redelivered_job_does_not_repeat_its_input(llm: StubLLM, team: AgentRuntime) -> None:
+async def test_redelivered_finished_job_returns_its_answer_without_rerunning(
+    llm: StubLLM, team: AgentRuntime
+) -> None:
     job = make_job("hello", thread="t-redeliver")
-    await team.executor.execute(job)
-    await team.executor.execute(job)
+    first = await team.executor.execute(job)
+    calls = len(llm.requests)
+    again = await team.executor.execute(job)
 
-    users = [m for m in llm.requests[-1]["messages"] if m["role"] == "user"]
-    assert users == [{"role": "user", "content": "hello"}]
+    assert len(llm.requests) == calls
+    assert (again.status, again.output) == (JobStatus.COMPLETED, first.output)
+
+
+async def test_redelivered_interrupted_job_resumes_from_its_checkpoint(
+    llm: StubLLM, make_settings: SettingsFactory
+) -> None:
+    definition = AgentDefinition.model_validate(
+        {
+            "tool_definitions": [{"name": "echo"}],
+            "nodes": [{"type": "orchestrator", "name": "main", "tools": ["echo"]}],
+        }
+    )
+    # The model's answer to the tool result is slow: the job is cut off while waiting for it.
+    job = make_job('call:echo:{"input": "sleep:1"}', thread="t-crash")
+    async with open_agent(
+        make_settings(), definition=definition, grants=grant_all(definition)
+    ) as agent:
+        task = asyncio.create_task(agent.executor.execute(job))
+        await until(lambda: len(llm.requests) == 2)  # the model step after the tool started
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    llm.reset()
+    async with open_agent(
+        make_settings(), definition=definition, grants=grant_all(definition)
+    ) as agent:
+        result = await agent.executor.execute(job)
+        events = await events_of(agent, job.thread)
+
+    assert result.output == "tool results: sleep:1"
+    # Resumed at the model step: the tool did not run again, the input was not repeated.
+    assert EventType.TOOL_START not in [e.type for e in events]
+    assert [m["role"] for m in llm.requests[0]["messages"]] == ["user", "assistant", "tool"]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - set from the stub server's thread
+            await asyncio.sleep(0.02)
 
 
 async def test_unreachable_model_is_retryable(make_settings: SettingsFactory) -> None:
@@ -260,3 +303,20 @@ async def test_jobs_and_tokens_are_counted(team: AgentRuntime) -> None:
         output + result.tokens.output_tokens
     )
     assert sample("xagent_in_flight_jobs", {}) == 0
+
+
+class BrokenSink(MemoryEventSink):
+    async def publish(self, thread_id: str, event: StreamEvent) -> str:
+        raise ConnectionError("redis went away")
+
+
+async def test_event_sink_failure_does_not_fail_the_job(make_settings: SettingsFactory) -> None:
+    errors = obs.REGISTRY.get_sample_value("xagent_event_publish_errors_total") or 0.0
+    definition = example("single")
+    async with open_agent(
+        make_settings(), definition=definition, grants=ToolGrants(), sink=BrokenSink()
+    ) as agent:
+        result = await agent.executor.execute(make_job("hi"))
+    assert result.status == JobStatus.COMPLETED
+    # Every token and the end event were dropped, and counted.
+    assert obs.REGISTRY.get_sample_value("xagent_event_publish_errors_total") == errors + 4

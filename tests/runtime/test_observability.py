@@ -81,6 +81,7 @@ def test_metrics_render_every_runtime_series() -> None:
         "xagent_tokens_total",
         "xagent_in_flight_jobs",
         "xagent_queue_redeliveries_total",
+        "xagent_event_publish_errors_total",
     ):
         assert name.encode() in body
 

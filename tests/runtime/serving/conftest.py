@@ -31,7 +31,13 @@ from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
 from runtime.executor import AgentRuntime, open_agent
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError
 from runtime.main import build_queue, readiness_checks
-from runtime.queue import JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
+from runtime.queue import (
+    InProcessQueue,
+    JetStreamOptions,
+    JetStreamQueue,
+    JobSource,
+    QueueOptions,
+)
 from tests.runtime.conftest import DEFINITIONS, STUB_MODEL, require_service
 from tests.runtime.stub_llm import StubLLM
 
@@ -67,13 +73,47 @@ def jetstream(nats_url: str, names: JetStreamOptions) -> JetStreamOptions:
     return JetStreamOptions(**{**names.__dict__, "url": nats_url})
 
 
-class Bus:
+class Harness:
+    """What queue tests drive: start workers, publish jobs, read results and dead letters.
+
+    One implementation per queue kind, so the same tests run against both.
+    """
+
+    durable: bool = True
+
+    async def start(self, executor: Any, store: Any = None, **options: Any) -> JobSource:
+        raise NotImplementedError
+
+    async def publish_job(self, job: Job | bytes) -> None:
+        raise NotImplementedError
+
+    async def results(self) -> list[JobResult]:
+        raise NotImplementedError
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def wait_results(self, count: int, within: float = TIMEOUT) -> list[JobResult]:
+        """Wait until ``count`` results are published; fail after ``within`` seconds."""
+        return await wait_for(self.results, lambda rs: len(rs) >= count, within)
+
+    async def wait_dead_letters(self, count: int, within: float = TIMEOUT) -> list[dict]:
+        """Wait until ``count`` dead letters are published; fail after ``within`` seconds."""
+        return await wait_for(self.dead_letters, lambda ds: len(ds) >= count, within)
+
+
+class Bus(Harness):
     """The test's own NATS connection: publishes jobs, reads results and dead letters."""
 
     def __init__(self, nc: Any, options: JetStreamOptions) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.options = options
+        self.make_queue: Callable[..., Awaitable[JetStreamQueue]] | None = None
+
+    async def start(self, executor: Any, store: Any = None, **options: Any) -> JobSource:
+        assert self.make_queue is not None, "request the make_queue fixture"
+        return await self.make_queue(executor, store, **options)
 
     async def publish_job(self, job: Job | bytes, msg_id: str | None = None) -> None:
         body = job if isinstance(job, bytes) else job.model_dump_json().encode()
@@ -117,13 +157,6 @@ class Bus:
     async def dead_letters(self) -> list[dict[str, Any]]:
         msgs = await self.messages(self.options.dead_letter_subject)
         return [json.loads(m.data) for m in msgs]
-
-    async def wait_results(self, count: int, within: float = TIMEOUT) -> list[JobResult]:
-        """Wait until ``count`` results are stored; fail after ``within`` seconds."""
-        return await wait_for(self.results, lambda rs: len(rs) >= count, within)
-
-    async def wait_dead_letters(self, count: int, within: float = TIMEOUT) -> list[dict]:
-        return await wait_for(self.dead_letters, lambda ds: len(ds) >= count, within)
 
     async def consumer_info(self) -> Any:
         return await self.js.consumer_info(self.options.stream, self.options.consumer)
@@ -174,18 +207,71 @@ async def make_queue(jetstream: JetStreamOptions, bus: Bus) -> AsyncIterator[Cal
     started: list[JetStreamQueue] = []
 
     async def make(executor: Any, store: Any = None, **options: Any) -> JetStreamQueue:
-        defaults = {"ack_wait_seconds": 5.0, "fetch_timeout_seconds": 0.5}
-        queue = JetStreamQueue(jetstream, executor, store, QueueOptions(**{**defaults, **options}))
+        queue = JetStreamQueue(jetstream, executor, store, _test_options(**options))
         await queue.start()
         started.append(queue)
         return queue
 
+    bus.make_queue = make
     try:
         yield make
     finally:
-        for queue in started:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(queue.drain(1.0), 10)
+        await _drain_all(started)
+
+
+def _test_options(**options: Any) -> QueueOptions:
+    return QueueOptions(**{"ack_wait_seconds": 5.0, "fetch_timeout_seconds": 0.5, **options})
+
+
+async def _drain_all(queues: list[Any]) -> None:
+    for queue in queues:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(queue.drain(1.0), 10)
+
+
+class InProcessHarness(Harness):
+    """The in-process queue behind the Harness interface; one queue per harness."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self.queues: list[InProcessQueue] = []
+
+    async def start(self, executor: Any, store: Any = None, **options: Any) -> JobSource:
+        assert not self.queues, "in-process queues share no jobs: start one per test"
+        queue = InProcessQueue(executor, store, _test_options(**options))
+        await queue.start()
+        self.queues.append(queue)
+        return queue
+
+    async def publish_job(self, job: Job | bytes) -> None:
+        body = job if isinstance(job, bytes) else job.model_dump_json().encode()
+        await self.queues[0].submit_raw(body)
+
+    async def results(self) -> list[JobResult]:
+        return list(self.queues[0].results) if self.queues else []
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        letters = self.queues[0].dead_letters if self.queues else []
+        return [json.loads(letter.to_json()) for letter in letters]
+
+
+@pytest.fixture
+async def in_process() -> AsyncIterator[InProcessHarness]:
+    harness = InProcessHarness()
+    try:
+        yield harness
+    finally:
+        await _drain_all(harness.queues)
+
+
+@pytest.fixture(params=["jetstream", "in-process"])
+def queues(request: pytest.FixtureRequest) -> Harness:
+    """Each queue kind in turn, behind one Harness: the shared conformance suite."""
+    if request.param == "in-process":
+        return request.getfixturevalue("in_process")
+    request.getfixturevalue("make_queue")
+    return request.getfixturevalue("bus")
 
 
 # --- the scripted executor --------------------------------------------------------------------

@@ -329,13 +329,10 @@ async def test_embedded_backends_count_as_ready_and_serve_jobs(start_agent):
 
         queued = await client.post("/", headers=BINARY, content=json.dumps(JOB))
         assert queued.status_code == 202
-        results = running.queue.results  # the in-process queue keeps them in memory
-        await wait_for(_value(results), lambda r: "job-1" in r)
-        assert results["job-1"].output == "stub answer: hi"
 
+        async def results():
+            return running.queue.results  # the in-process queue keeps them in memory
 
-def _value(value):
-    async def probe():
-        return value
-
-    return probe
+        [result] = await wait_for(results, bool)
+        assert result.job_id == "job-1"
+        assert result.output == "stub answer: hi"

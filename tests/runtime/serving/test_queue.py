@@ -1,4 +1,9 @@
-"""JetStream queue semantics against a real nats-server, with a scripted executor."""
+"""Queue semantics, with a scripted executor standing in for the graph.
+
+The tests taking ``queues`` are the shared conformance suite: they run against JetStream on a
+real nats-server and against the in-process queue. The rest are JetStream-only (durability,
+several workers on one consumer, ack_wait).
+"""
 
 from __future__ import annotations
 
@@ -14,31 +19,115 @@ from tests.runtime.serving.conftest import wait_for
 pytestmark = pytest.mark.services
 
 
-async def test_runs_a_job_and_publishes_its_result(make_queue, bus, scripted, job_factory):
-    await make_queue(scripted)
+async def test_runs_a_job_and_publishes_its_result(queues, scripted, job_factory):
+    await queues.start(scripted)
     job = job_factory(text="ping")
 
-    await bus.publish_job(job)
+    await queues.publish_job(job)
 
-    [result] = await bus.wait_results(1)
+    [result] = await queues.wait_results(1)
     assert result.job_id == job.job_id
     assert result.status == JobStatus.COMPLETED
     assert result.output == "echo: ping"
-    info = await bus.consumer_info()
-    assert info.num_ack_pending == 0
-    assert info.num_redelivered == 0
+    if queues.durable:
+        info = await queues.consumer_info()
+        assert info.num_ack_pending == 0
+        assert info.num_redelivered == 0
 
 
-async def test_never_runs_more_than_max_parallel_sessions(make_queue, bus, scripted, job_factory):
-    await make_queue(scripted, max_parallel_sessions=3)
+async def test_never_runs_more_than_max_parallel_sessions(queues, scripted, job_factory):
+    await queues.start(scripted, max_parallel_sessions=3)
     jobs = [job_factory(sleep=0.4) for _ in range(10)]
 
     for job in jobs:
-        await bus.publish_job(job)
+        await queues.publish_job(job)
 
-    results = await bus.wait_results(len(jobs))
+    results = await queues.wait_results(len(jobs))
     assert {r.job_id for r in results} == {j.job_id for j in jobs}
     assert scripted.peak == 3
+
+
+async def test_naks_with_backoff_on_retryable_error_then_succeeds(queues, scripted, job_factory):
+    options = {"backoff_base_seconds": 0.5, "max_deliver": 5}
+    await queues.start(scripted, **options)
+    job = job_factory(retryable_failures=2)
+    redeliveries_before = QUEUE_REDELIVERIES_TOTAL._value.get()
+
+    await queues.publish_job(job)
+
+    [result] = await queues.wait_results(1)
+    assert result.status == JobStatus.COMPLETED
+    first, second, third = scripted.attempts(job.job_id)
+    backoff = QueueOptions(**options)
+    assert backoff_delay(2, backoff) == 2 * backoff_delay(1, backoff)
+    assert second - first >= backoff_delay(1, backoff) * 0.9
+    assert third - second >= backoff_delay(2, backoff) * 0.9
+    assert QUEUE_REDELIVERIES_TOTAL._value.get() - redeliveries_before == 2
+    assert await queues.dead_letters() == []
+
+
+async def test_dead_letters_after_max_deliver(queues, scripted, job_factory):
+    await queues.start(scripted, backoff_base_seconds=0.1, max_deliver=3)
+    job = job_factory(retryable_failures=99)
+
+    await queues.publish_job(job)
+
+    [letter] = await queues.wait_dead_letters(1)
+    assert letter["job_id"] == job.job_id
+    assert letter["attempts"] == 3
+    assert "provider unavailable" in letter["error"]
+    assert letter["payload"] == job.model_dump(mode="json")
+    [result] = await queues.wait_results(1)
+    assert result.status == JobStatus.FAILED
+    assert "provider unavailable" in (result.error or "")
+    await asyncio.sleep(0.5)  # nothing comes after the dead letter
+    assert len(scripted.attempts(job.job_id)) == 3
+    if queues.durable:
+        assert (await queues.consumer_info()).num_ack_pending == 0
+
+
+async def test_non_retryable_error_dead_letters_at_once(queues, scripted, job_factory):
+    await queues.start(scripted, max_deliver=5)
+    job = job_factory(crash=True)
+
+    await queues.publish_job(job)
+
+    [letter] = await queues.wait_dead_letters(1)
+    assert letter["attempts"] == 1
+    assert "ValueError: bad tool output" in letter["error"]
+    assert len(scripted.attempts(job.job_id)) == 1
+
+
+async def test_unparsable_message_goes_straight_to_dead_letter(queues, scripted):
+    await queues.start(scripted)
+
+    await queues.publish_job(b'{"job_id": "x", "input": {"messages": []}}')
+    await queues.publish_job(b"\xff not json")
+
+    first, second = await queues.wait_dead_letters(2)
+    assert first["job_id"] is None
+    assert "input.messages" in first["error"]
+    assert first["payload"] == {"job_id": "x", "input": {"messages": []}}
+    assert "unparsable job" in second["error"]
+    assert "base64" in second["payload"]
+    assert scripted.calls == []
+    assert await queues.results() == []
+
+
+async def test_drain_waits_for_running_jobs_within_the_grace(queues, scripted, job_factory):
+    queue = await queues.start(scripted)
+    job = job_factory(sleep=0.5)
+    await queues.publish_job(job)
+    await wait_for(lambda: _running(scripted), bool)
+
+    await asyncio.wait_for(queue.drain(5.0), 10)
+
+    [result] = await queues.results()
+    assert result.job_id == job.job_id
+    assert result.status == JobStatus.COMPLETED
+
+
+# --- JetStream only ---------------------------------------------------------------------------
 
 
 async def test_in_progress_acks_keep_a_long_job_from_redelivery(
@@ -57,76 +146,6 @@ async def test_in_progress_acks_keep_a_long_job_from_redelivery(
     assert (await bus.consumer_info()).num_redelivered == 0
 
 
-async def test_naks_with_backoff_on_retryable_error_then_succeeds(
-    make_queue, bus, scripted, job_factory
-):
-    options = {"backoff_base_seconds": 0.5, "max_deliver": 5}
-    await make_queue(scripted, **options)
-    job = job_factory(retryable_failures=2)
-    redeliveries_before = QUEUE_REDELIVERIES_TOTAL._value.get()
-
-    await bus.publish_job(job)
-
-    [result] = await bus.wait_results(1)
-    assert result.status == JobStatus.COMPLETED
-    first, second, third = scripted.attempts(job.job_id)
-    backoff = QueueOptions(**options)
-    assert second - first >= backoff_delay(1, backoff) * 0.9
-    assert third - second >= backoff_delay(2, backoff) * 0.9
-    assert backoff_delay(2, backoff) == 2 * backoff_delay(1, backoff)
-    assert QUEUE_REDELIVERIES_TOTAL._value.get() - redeliveries_before == 2
-    assert await bus.dead_letters() == []
-
-
-async def test_dead_letters_after_max_deliver(make_queue, bus, scripted, job_factory):
-    await make_queue(scripted, backoff_base_seconds=0.1, max_deliver=3)
-    job = job_factory(retryable_failures=99)
-
-    await bus.publish_job(job)
-
-    [letter] = await bus.wait_dead_letters(1)
-    assert letter["job_id"] == job.job_id
-    assert letter["attempts"] == 3
-    assert "provider unavailable" in letter["error"]
-    assert letter["payload"] == job.model_dump(mode="json")
-    assert len(scripted.attempts(job.job_id)) == 3
-    [result] = await bus.wait_results(1)
-    assert result.status == JobStatus.FAILED
-    assert "provider unavailable" in (result.error or "")
-    await asyncio.sleep(0.5)
-    info = await bus.consumer_info()
-    assert info.num_ack_pending == 0
-    assert len(scripted.attempts(job.job_id)) == 3
-
-
-async def test_non_retryable_error_dead_letters_at_once(make_queue, bus, scripted, job_factory):
-    await make_queue(scripted, max_deliver=5)
-    job = job_factory(crash=True)
-
-    await bus.publish_job(job)
-
-    [letter] = await bus.wait_dead_letters(1)
-    assert letter["attempts"] == 1
-    assert "ValueError: bad tool output" in letter["error"]
-    assert len(scripted.attempts(job.job_id)) == 1
-
-
-async def test_unparsable_message_goes_straight_to_dead_letter(make_queue, bus, scripted):
-    await make_queue(scripted)
-
-    await bus.publish_job(b'{"job_id": "x", "input": {"messages": []}}')
-    await bus.publish_job(b"\xff not json")
-
-    first, second = await bus.wait_dead_letters(2)
-    assert first["job_id"] is None
-    assert "input.messages" in first["error"]
-    assert first["payload"] == {"job_id": "x", "input": {"messages": []}}
-    assert "unparsable job" in second["error"]
-    assert "base64" in second["payload"]
-    assert scripted.calls == []
-    assert await bus.results() == []
-
-
 async def test_drain_naks_unfinished_jobs_for_immediate_redelivery(
     make_queue, bus, scripted, job_factory
 ):
@@ -135,12 +154,25 @@ async def test_drain_naks_unfinished_jobs_for_immediate_redelivery(
     await bus.publish_job(job)
     await wait_for(lambda: _running(scripted), bool)
 
-    await first.drain(0.2)
+    await asyncio.wait_for(first.drain(0.2), 10)
 
     await make_queue(scripted, ack_wait_seconds=30)
-    [result] = await bus.wait_results(1, within=10)  # far sooner than ack_wait
+    [result] = await bus.wait_results(1, within=10)  # far sooner than the 30s ack_wait
     assert result.job_id == job.job_id
     assert len(scripted.attempts(job.job_id)) == 2
+
+
+async def test_drain_does_not_wait_for_a_slot_to_stop_fetching(
+    make_queue, bus, scripted, job_factory
+):
+    queue = await make_queue(scripted, max_parallel_sessions=1, ack_wait_seconds=30)
+    await bus.publish_job(job_factory(sleep=30))
+    await wait_for(lambda: _running(scripted), bool)
+
+    # Every slot is busy for 30s; drain still ends within its grace.
+    await asyncio.wait_for(queue.drain(0.5), 5)
+
+    assert await bus.results() == []
 
 
 async def _running(scripted) -> bool:

@@ -1,0 +1,280 @@
+"""YAML byte for byte as `crossplane render` prints it.
+
+The CLI encodes every object to JSON and turns that into YAML with go-yaml v2 (through
+sigs.k8s.io/yaml). This module makes PyYAML, which shares go-yaml's libyaml emitter logic,
+print the same bytes:
+
+- map keys in go-yaml's order: letters after other characters, digit runs compared as numbers;
+- a string that would read back as another type (``"true"``, ``"8080"``, ``"0.7"``, a
+  timestamp, ``"y"``) double-quoted, as go-yaml's resolver sees it, not PyYAML's;
+- other strings plain where YAML allows it, else single-, else double-quoted; multi-line
+  strings as literal blocks; lines folded at 80 columns; non-ASCII text as is;
+- numbers as JSON leaves them: an integral float is an integer (below 1e21), other floats in
+  Go's shortest ``%g`` form (``1e-05``, ``1.5e+06``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import math
+import re
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+__all__ = ["dump"]
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+
+_MAPPED = {
+    **dict.fromkeys(
+        (
+            "y",
+            "Y",
+            "yes",
+            "Yes",
+            "YES",
+            "true",
+            "True",
+            "TRUE",
+            "on",
+            "On",
+            "ON",
+            "n",
+            "N",
+            "no",
+            "No",
+            "NO",
+            "false",
+            "False",
+            "FALSE",
+            "off",
+            "Off",
+            "OFF",
+        ),
+        _BOOL,
+    ),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), _NULL),
+    **dict.fromkeys(
+        (
+            ".nan",
+            ".NaN",
+            ".NAN",
+            ".inf",
+            ".Inf",
+            ".INF",
+            "+.inf",
+            "+.Inf",
+            "+.INF",
+            "-.inf",
+            "-.Inf",
+            "-.INF",
+        ),
+        _FLOAT,
+    ),
+    "<<": _MERGE,
+}
+_YAML_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_BASE60_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+_GO_INT = re.compile(r"^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)$")
+_GO_FLOAT = re.compile(
+    r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|"
+    r"^[-+]?(inf|infinity|nan)$",
+    re.IGNORECASE,
+)
+_TIMESTAMPS = (
+    re.compile(
+        r"^(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
+        r"(Z|[+-]\d{2}:\d{2})$"
+    ),
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?$"),
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+)
+_INT64 = 2**63
+_JSON_INT_LIMIT = 1e21
+"""Go's encoding/json writes floats from 1e21 up in exponent form; below, integral ones
+read back as integers."""
+
+
+def dump(obj: Any) -> str:
+    """One object as go-yaml v2 prints it (no document marker)."""
+    return yaml.dump(
+        _prepare(obj),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=80,
+        default_flow_style=False,
+    )
+
+
+def go_resolve(value: str) -> str:
+    """The tag go-yaml v2 gives ``value`` as a plain scalar (its ``resolve``)."""
+    if value in _MAPPED:
+        return _MAPPED[value]
+    first = value[0]
+    if first == "." and _GO_FLOAT.match(value):
+        return _FLOAT
+    if first not in "+-0123456789":
+        return _STR
+    if _is_timestamp(value):
+        return _TIMESTAMP
+    plain = value.replace("_", "")
+    if _GO_INT.match(plain) and _int_fits(plain):
+        return _INT
+    if _YAML_FLOAT.match(plain) and _finite_float(plain):
+        return _FLOAT
+    return _STR
+
+
+def _is_timestamp(value: str) -> bool:
+    for pattern in _TIMESTAMPS:
+        m = pattern.match(value)
+        if not m:
+            continue
+        year, month, day = (int(m.group(i)) for i in (1, 2, 3))
+        try:
+            datetime.date(year, month, day)
+        except ValueError:
+            return False
+        if m.lastindex and m.lastindex >= 6:
+            hour, minute, second = (int(m.group(i)) for i in (4, 5, 6))
+            return hour < 24 and minute < 60 and second < 60
+        return True
+    return False
+
+
+def _int_fits(plain: str) -> bool:
+    sign = -1 if plain.startswith("-") else 1
+    digits = plain.lstrip("+-")
+    if digits[:2].lower() in ("0x", "0o", "0b"):
+        number = int(digits, 0)
+    elif len(digits) > 1 and digits.startswith("0"):
+        number = int(digits, 8)
+    else:
+        number = int(digits)
+    # ParseInt, then ParseUint for unsigned values up to 2**64-1.
+    return -_INT64 <= sign * number < _INT64 or (
+        sign > 0 and "+" not in plain and number < 2 * _INT64
+    )
+
+
+def _finite_float(plain: str) -> bool:
+    try:
+        return math.isfinite(float(plain))
+    except (ValueError, OverflowError):
+        return False
+
+
+def go_float(value: float) -> str:
+    """Go's ``strconv.FormatFloat(value, 'g', -1, 64)``, as go-yaml writes floats."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    sign, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + int(exponent)
+    exp = point - 1
+    prefix = "-" if sign else ""
+    if exp < -4 or exp >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return prefix + digits + "0" * (point - len(digits))
+    return f"{prefix}{digits[:point]}.{digits[point:]}"
+
+
+def _go_key_less(a: str, b: str) -> bool:
+    # go-yaml v2 sorter.go keyList.Less, for string keys.
+    for i, (ca, cb) in enumerate(zip(a, b, strict=False)):
+        if ca == cb:
+            continue
+        la, lb = ca.isalpha(), cb.isalpha()
+        if la and lb:
+            return ca < cb
+        if la or lb:
+            return lb
+        an = bn = 0
+        if ca == "0" or cb == "0":
+            j = i - 1
+            while j >= 0 and a[j].isdigit():
+                if a[j] != "0":
+                    an = bn = 1
+                    break
+                j -= 1
+        ai = i
+        while ai < len(a) and a[ai].isdigit():
+            an = an * 10 + int(a[ai])
+            ai += 1
+        bi = i
+        while bi < len(b) and b[bi].isdigit():
+            bn = bn * 10 + int(b[bi])
+            bi += 1
+        if an != bn:
+            return an < bn
+        if ai != bi:
+            return ai < bi
+        return ca < cb
+    return len(a) < len(b)
+
+
+def _go_key_cmp(a: str, b: str) -> int:
+    if _go_key_less(a, b):
+        return -1
+    return 1 if _go_key_less(b, a) else 0
+
+
+_KEY = functools.cmp_to_key(_go_key_cmp)
+
+
+def _prepare(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _prepare(value[k]) for k in sorted(value, key=lambda k: _KEY(str(k)))}
+    if isinstance(value, list | tuple):
+        return [_prepare(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < _JSON_INT_LIMIT:
+        return int(value)
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper with go-yaml v2's scalar resolution and no anchors."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return go_resolve(value)
+        return super().resolve(kind, value, implicit)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:
+    if "\n" in value:
+        style = "|"
+    elif go_resolve(value) != _STR or _BASE60_FLOAT.match(value):
+        style = '"'
+    else:
+        style = None
+    return dumper.represent_scalar(_STR, value, style=style)
+
+
+def _represent_float(dumper: _Dumper, value: float) -> yaml.Node:
+    return dumper.represent_scalar(_FLOAT, go_float(value))
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(float, _represent_float)
