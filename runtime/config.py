@@ -9,7 +9,6 @@ checkpoints, an in-memory event buffer instead of Redis, an in-process queue ins
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from enum import StrEnum
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -338,17 +338,18 @@ def load_definition(settings: Settings) -> AgentDefinition:
 
 
 def read_definition(path: Path) -> AgentDefinition:
-    """Read and validate the agent definition (seed-001 JSON) at ``path``.
+    """Read and validate the agent definition (seed-001 JSON, or the same as YAML) at ``path``.
 
     Raises:
         DefinitionError: As for load_definition.
     """
     try:
-        raw = json.loads(path.read_text())
+        # JSON is YAML, so one parser reads both the mounted JSON and hand-written YAML.
+        raw = yaml.safe_load(path.read_text())
     except OSError as err:
         raise DefinitionError(f"agent definition {path}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise DefinitionError(f"agent definition {path}: not JSON: {err}") from None
+    except yaml.YAMLError as err:
+        raise DefinitionError(f"agent definition {path}: not JSON or YAML: {err}") from None
     try:
         return AgentDefinition.model_validate(raw)
     except ValidationError as err:

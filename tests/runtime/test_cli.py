@@ -156,3 +156,10 @@ def test_run_as_a_process(llm: StubLLM, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "answer: stub answer: hello there" in proc.stdout
+
+
+def test_documented_definition_runs(llm: StubLLM, tmp_path: Path) -> None:
+    """The definition README points at builds and answers on embedded defaults."""
+    root = Path(__file__).resolve().parents[2]
+    result = invoke(llm, tmp_path, str(root / "docs/run/assistant.yaml"), "hello", "-m", STUB_MODEL)
+    assert result.exit_code == 0, result.stderr

@@ -150,7 +150,7 @@ def test_database_and_redis_urls(
     ("content", "want"),
     [
         pytest.param(None, "No such file", id="Missing"),
-        pytest.param("{nodes", "not JSON", id="NotJson"),
+        pytest.param("{nodes", "not JSON or YAML", id="NotJsonOrYaml"),
         pytest.param(
             {"nodes": [{"type": "orchestrator", "name": "main", "tools": ["ghost"]}]},
             "node 'main' names unknown tool 'ghost'",
