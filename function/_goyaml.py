@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["dump"]
+__all__ = ["dump", "go_float", "go_resolve", "load_all"]
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -99,9 +99,20 @@ _TIMESTAMPS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
 )
 _INT64 = 2**63
+_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
 _JSON_INT_LIMIT = 1e21
 """Go's encoding/json writes floats from 1e21 up in exponent form; below, integral ones
 read back as integers."""
+
+
+def load_all(text: str) -> list[Any]:
+    """Every document of ``text``, read the way the Crossplane CLI reads its input files.
+
+    sigs.k8s.io/yaml decodes with go-yaml v2 (YAML 1.1: an unquoted ``y``, ``on`` or ``no``
+    is a boolean, ``0755`` an octal integer, ``1e3`` a float; timestamps stay strings), then
+    goes through JSON: map keys become strings and integral floats integers.
+    """
+    return [_as_json(doc) for doc in yaml.load_all(text, Loader=_Loader)]
 
 
 def dump(obj: Any) -> str:
@@ -135,6 +146,17 @@ def go_resolve(value: str) -> str:
     return _STR
 
 
+def _go_int(plain: str) -> int:
+    # strconv.ParseInt(plain, 0, 64) (or ParseUint) for a string _GO_INT matched.
+    sign = -1 if plain.startswith("-") else 1
+    digits = plain.lstrip("+-")
+    if digits[:2].lower() in ("0x", "0o", "0b"):
+        return sign * int(digits, 0)
+    if len(digits) > 1 and digits.startswith("0"):
+        return sign * int(digits, 8)
+    return sign * int(digits)
+
+
 def _is_timestamp(value: str) -> bool:
     for pattern in _TIMESTAMPS:
         m = pattern.match(value)
@@ -153,18 +175,9 @@ def _is_timestamp(value: str) -> bool:
 
 
 def _int_fits(plain: str) -> bool:
-    sign = -1 if plain.startswith("-") else 1
-    digits = plain.lstrip("+-")
-    if digits[:2].lower() in ("0x", "0o", "0b"):
-        number = int(digits, 0)
-    elif len(digits) > 1 and digits.startswith("0"):
-        number = int(digits, 8)
-    else:
-        number = int(digits)
+    number = _go_int(plain)
     # ParseInt, then ParseUint for unsigned values up to 2**64-1.
-    return -_INT64 <= sign * number < _INT64 or (
-        sign > 0 and "+" not in plain and number < 2 * _INT64
-    )
+    return -_INT64 <= number < _INT64 or (not plain.startswith("+") and number < 2 * _INT64)
 
 
 def _finite_float(plain: str) -> bool:
@@ -260,6 +273,138 @@ class _Dumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def analyze_scalar(self, scalar: str) -> yaml.emitter.ScalarAnalysis:
+        analysis = super().analyze_scalar(scalar)
+        # libyaml's is_printable rejects NEL and characters beyond the BMP, which PyYAML
+        # accepts: such a string can only be double-quoted (and is escaped there).
+        if any(c == "\x85" or ord(c) > 0xFFFF for c in scalar):
+            analysis.allow_flow_plain = analysis.allow_block_plain = False
+            analysis.allow_single_quoted = analysis.allow_block = False
+        return analysis
+
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        # libyaml's yaml_emitter_write_double_quoted_scalar: escape what is not printable
+        # and fold only at a single space, never after an escape.
+        self.write_indicator('"', True)
+        spaces = False
+        for i, ch in enumerate(text):
+            if not _go_printable(ch) or ch in '"\\\ufeff\r\n\x85\u2028\u2029':
+                self._write("\\" + _go_escape(ch))
+                spaces = False
+            elif ch == " ":
+                if split and not spaces and self.column > self.best_width and 0 < i < len(text) - 1:
+                    self.write_indent()
+                    if text[i + 1] == " ":
+                        self._write("\\")
+                else:
+                    self._write(ch)
+                spaces = True
+            else:
+                self._write(ch)
+                spaces = False
+        self.write_indicator('"', False)
+
+    def _write(self, data: str) -> None:
+        self.column += len(data)
+        self.stream.write(data.encode(self.encoding) if self.encoding else data)
+
+
+_GO_ESCAPES = {
+    "\x00": "0",
+    "\x07": "a",
+    "\x08": "b",
+    "\t": "t",
+    "\n": "n",
+    "\x0b": "v",
+    "\x0c": "f",
+    "\r": "r",
+    "\x1b": "e",
+    '"': '"',
+    "\\": "\\",
+    "\x85": "N",
+    "\xa0": "_",
+    "\u2028": "L",
+    "\u2029": "P",
+}
+
+
+def _go_printable(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        code == 0x0A
+        or 0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
+    )
+
+
+def _go_escape(ch: str) -> str:
+    if ch in _GO_ESCAPES:
+        return _GO_ESCAPES[ch]
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"x{code:02X}"
+    if code <= 0xFFFF:
+        return f"u{code:04X}"
+    return f"U{code:08X}"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with go-yaml v2's resolution of plain scalars."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return go_resolve(value)
+        return super().resolve(kind, value, implicit)
+
+
+def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_scalar(node) in _TRUE
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    return _go_int(loader.construct_scalar(node).replace("_", ""))
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = loader.construct_scalar(node).replace("_", "")
+    special = {".nan": math.nan, ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf}
+    return special[value.lower()] if value.lower() in special else float(value)
+
+
+def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
+    # go-yaml leaves timestamps as strings when decoding into interface{}.
+    return loader.construct_scalar(node)
+
+
+_Loader.add_constructor(_BOOL, _construct_bool)
+_Loader.add_constructor(_INT, _construct_int)
+_Loader.add_constructor(_FLOAT, _construct_float)
+_Loader.add_constructor(_TIMESTAMP, _construct_str)
+
+
+def _as_json(value: Any) -> Any:
+    # sigs.k8s.io/yaml: keys to strings, then a JSON round trip.
+    if isinstance(value, dict):
+        return {_json_key(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < _JSON_INT_LIMIT:
+        return int(value)
+    return value
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return go_float(key)
+    if isinstance(key, str):
+        return key
+    raise ValueError(f"unsupported map key {key!r}")
 
 
 def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:

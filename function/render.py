@@ -27,12 +27,14 @@ pipeline, without Go or a gRPC hop, and prints the same YAML stream byte for byt
    key)); then the composition-resource-name annotation, the ``crossplane.io/composite``
    label (and the claim labels when the XR has both), the XR's namespace for a namespaced
    XR, and the controller ownerReference; sorted by composition-resource name.
-5. The objects are printed as go-yaml v2 prints them (function/_goyaml.py).
+5. Input files are read and objects printed the way the CLI's go-yaml v2 does
+   (function/_goyaml.py): an unquoted ``on`` or ``y`` is a boolean, ``0755`` an octal
+   integer, and strings are quoted where go-yaml quotes them.
 
-What is left to normalise between the two: nothing for every example and for the edge
-cases the parity test renders. Known gaps, none of them reachable by this function today:
-``--xrd`` (legacy XR schema and XRD defaults), ``-r`` (function results),
-context, credentials and pipelines with other functions are not supported.
+Normalisation left between the two: none. The parity test compares every example and the
+edge cases in tests/crossplane/cases/ as data and as text. Not emulated, because xagent
+render has no flags for them: ``--xrd`` (legacy XR schema, XRD defaults), ``-r`` (function
+results), context, credentials, and pipelines with steps other than function-xagent.
 """
 
 from __future__ import annotations
@@ -499,8 +501,8 @@ def _load(path: Path) -> list[dict[str, Any]]:
     docs = []
     for f in files:
         try:
-            docs += [d for d in yaml.safe_load_all(f.read_text()) if d]
-        except (OSError, yaml.YAMLError) as e:
+            docs += [d for d in _goyaml.load_all(f.read_text()) if d]
+        except (OSError, ValueError, yaml.YAMLError) as e:
             raise RenderError(f"{f}: {e}") from e
     return docs
 

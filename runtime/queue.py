@@ -24,6 +24,7 @@ import base64
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -49,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+_REMEMBERED_DELIVERIES = 10_000
 DEAD_LETTERED = "dead_lettered"
 """The ``xagent_jobs_total`` status of a job the queue gave up on."""
 
@@ -224,6 +226,8 @@ class _Worker:
         try:
             async with self._slots:
                 return await self.execute_once(job)
+        except _ExecutorError as exc:
+            raise exc.cause from None
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
 
@@ -271,9 +275,11 @@ class _Worker:
             with contextlib.suppress(Exception):
                 await asyncio.shield(delivery.nak(0))
             raise
-        except Exception as exc:
-            log.exception("job failed", extra={"job_id": job.job_id})
-            await self._dead_letter(delivery, job, f"{type(exc).__name__}: {exc}")
+        except _ExecutorError as exc:
+            # Not worth another delivery. Failures of the queue's own bookkeeping (store,
+            # publishing) are not caught here: handle() hands those back for a retry.
+            log.error("job failed", exc_info=exc.__cause__, extra={"job_id": job.job_id})
+            await self._dead_letter(delivery, job, str(exc))
             return
         finally:
             keep_alive.cancel()
@@ -316,7 +322,12 @@ class _Worker:
                 await self._publish_result(result)
                 return result
         # The executor counts jobs, their duration and the in-flight gauge itself.
-        result = await self._executor.execute(job)
+        try:
+            result = await self._executor.execute(job)
+        except RetryableError:
+            raise
+        except Exception as exc:
+            raise _ExecutorError(exc) from exc
         if store is not None:
             await store.record_result(job.job_id, result.model_dump_json())
         await self._publish_result(result)
@@ -369,6 +380,14 @@ class _Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+class _ExecutorError(Exception):
+    """The executor raised something other than RetryableError: retrying will not help."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
 
 
 def _brief(exc: ValidationError) -> str:
@@ -544,16 +563,16 @@ class JetStreamOptions:
 
 
 class _JsDelivery:
-    def __init__(self, msg: Any) -> None:
+    def __init__(self, msg: Any, attempt: int) -> None:
         self._msg = msg
         self.data: bytes = msg.data
+        self.attempt = attempt
         meta = msg.metadata
-        self.attempt: int = meta.num_delivered
         self._describe = {
             "stream": meta.stream,
             "consumer": meta.consumer,
             "stream_sequence": meta.sequence.stream,
-            "attempt": meta.num_delivered,
+            "attempt": attempt,
             "subject": msg.subject,
         }
 
@@ -601,6 +620,7 @@ class JetStreamQueue:
         self._sub: Any = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._deliveries: OrderedDict[int, int] = OrderedDict()
 
     async def connect(self) -> None:
         """Connect to NATS and make sure stream and consumer exist (no pulling yet)."""
@@ -751,10 +771,24 @@ class JetStreamQueue:
                         with contextlib.suppress(Exception):
                             await msg.nak()
                         continue
-                    self._worker.spawn(_JsDelivery(msg))
+                    self._worker.spawn(_JsDelivery(msg, self._attempt(msg)))
                     used += 1
             finally:
                 self._worker.release_slots(taken - used)
+
+    def _attempt(self, msg: Any) -> int:
+        """Which delivery of its job ``msg`` is, by the server and by this worker's count.
+
+        nats-server before 2.10.14 may report a redelivery after a delayed nak as delivery
+        1 again (nats-server#5305); counting here too keeps backoff and max_deliver right.
+        """
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        attempt = max(meta.num_delivered, self._deliveries.pop(seq, 0) + 1)
+        self._deliveries[seq] = attempt
+        while len(self._deliveries) > _REMEMBERED_DELIVERIES:
+            self._deliveries.popitem(last=False)
+        return attempt
 
     async def _publish_result(self, result: JobResult) -> None:
         await self._publish(

@@ -91,6 +91,7 @@ build_image() { # build_image OUT.tar
 	fi
 
 	log "image: Debian bookworm rootfs with python3 (mmdebstrap)"
+	# shellcheck disable=SC2016 # "$1" in the hook is mmdebstrap's: the root being built
 	mmdebstrap --quiet --variant=essential --mode=root \
 		--include=python3,libstdc++6,ca-certificates \
 		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \

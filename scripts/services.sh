@@ -47,9 +47,10 @@ pg_bin_dir() {
   elif command -v initdb >/dev/null 2>&1; then
     dirname "$(command -v initdb)"
   else
-    local found
-    found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-    echo "${found:-}"
+    local dirs=(/usr/lib/postgresql/*/bin)
+    if [[ -d "${dirs[0]}" ]]; then
+      printf '%s\n' "${dirs[@]}" | sort -V | tail -1
+    fi
   fi
 }
 

@@ -11,6 +11,9 @@ from function.builders.base import AgentContext
 from tests.function.factories import make_ctx as _make_ctx
 from tests.function.factories import make_spec
 
+# The shared table harness lives outside a test module; rewrite its asserts for readable failures.
+pytest.register_assert_rewrite("tests.function.builders.engine_table")
+
 
 @pytest.fixture
 def make_ctx() -> Callable[..., AgentContext]:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field
-from functools import reduce
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from function.builders import cache
-from function.readiness import CHECKS
 from runtime.contract import CACHE_ENV
+from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
-from tests.function.schemas import validate_manifest
 
 HOST = "support-bot-cache.agents.svc.cluster.local"
 IN_CLUSTER_ENV = [
@@ -24,26 +21,8 @@ CONTAINER = ("cache", "spec", "template", "spec", "containers", 0)
 POD = ("cache", "spec", "template", "spec")
 
 
-@dataclass(frozen=True)
-class Want:
-    kinds: dict[str, tuple[str, str, str]]
-    """key -> (apiVersion, kind, metadata.name)."""
-    fields: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    """Path into the desired resources (key first) -> value; None means absent."""
-    env: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    reason: str
-    args: dict[str, Any]
-    """spec.persistence.cache overrides."""
-    want: Want
-
-
 CASES = [
-    Case(
+    EngineCase(
         "DragonflyDefaults",
         "the default engine: one instance limited to 512Mi, evicting as a cache",
         {},
@@ -69,7 +48,7 @@ CASES = [
             env=IN_CLUSTER_ENV,
         ),
     ),
-    Case(
+    EngineCase(
         "DragonflySized",
         "replicas and memory come from the spec",
         {"replicas": 3, "memory": "2Gi"},
@@ -82,7 +61,7 @@ CASES = [
             env=IN_CLUSTER_ENV,
         ),
     ),
-    Case(
+    EngineCase(
         "Redis",
         "a restricted, persistence-free Redis with maxmemory at 90% of its limit",
         {"engine": "redis", "memory": "1Gi"},
@@ -130,7 +109,7 @@ CASES = [
             env=IN_CLUSTER_ENV,
         ),
     ),
-    Case(
+    EngineCase(
         "RedisCustomImage",
         "spec.cache.image is the container image",
         {"engine": "redis", "image": "valkey/valkey:8-alpine"},
@@ -143,7 +122,7 @@ CASES = [
             env=IN_CLUSTER_ENV,
         ),
     ),
-    Case(
+    EngineCase(
         "External",
         "nothing composed; REDIS_URL from the user's Secret",
         {"engine": "external", "external": {"secretName": "my-redis", "key": "url"}},
@@ -157,54 +136,21 @@ CASES = [
             ],
         ),
     ),
-    Case(
+    EngineCase(
         "None",
         "nothing composed, no env: events stay in memory",
         {"engine": "none"},
         Want(kinds={}, env=[]),
     ),
 ]
-IDS = [c.name for c in CASES]
 
 
-def render(case: Case) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def render(case: EngineCase) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     ctx = make_ctx(make_spec(persistence={"cache": case.args}))
     return cache.build(ctx), cache.cache_env(ctx)
 
 
-def at(desired: dict[str, Any], path: tuple[Any, ...]) -> Any:
-    try:
-        return reduce(operator.getitem, path, desired)
-    except (KeyError, IndexError):
-        return None
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_resources(case: Case) -> None:
-    desired, _ = render(case)
-    got = {key: (m["apiVersion"], m["kind"], m["metadata"]["name"]) for key, m in desired.items()}
-    assert got == case.want.kinds, case.reason
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_fields(case: Case) -> None:
-    desired, _ = render(case)
-    for path, want in case.want.fields.items():
-        assert at(desired, path) == want, f"{case.reason}: {'.'.join(map(str, path))}"
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_env(case: Case) -> None:
-    _, env = render(case)
-    assert env == case.want.env, case.reason
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_manifests_validate(case: Case) -> None:
-    desired, _ = render(case)
-    for key, manifest in desired.items():
-        assert validate_manifest(manifest) == [], f"{case.reason}: {key}"
-        assert (manifest["apiVersion"], manifest["kind"]) in CHECKS, key
+test_resources, test_fields, test_env, test_manifests_validate = engine_tests(CASES, render)
 
 
 def test_redis_service_selects_only_the_cache_pod() -> None:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field
-from functools import reduce
 from typing import Any
 
-import pytest
-
 from function.builders import postgres
-from function.readiness import CHECKS
 from runtime.contract import DATABASE_ENV
+from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
-from tests.function.schemas import validate_manifest
 
 CNPG_SECRET = "support-bot-pg-app"
 ROLE_SECRET = "support-bot-pg-credentials"
@@ -25,24 +19,6 @@ def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-@dataclass(frozen=True)
-class Want:
-    kinds: dict[str, tuple[str, str, str]]
-    """key -> (apiVersion, kind, metadata.name)."""
-    fields: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    """Path into the desired resources (key first) -> value; None means absent."""
-    env: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    reason: str
-    args: dict[str, Any]
-    """spec.persistence.database overrides."""
-    want: Want
-
-
 CNPG_ENV = [
     secret_env(DATABASE_ENV.HOST, CNPG_SECRET, "host"),
     secret_env(DATABASE_ENV.PORT, CNPG_SECRET, "port"),
@@ -52,7 +28,7 @@ CNPG_ENV = [
 ]
 
 CASES = [
-    Case(
+    EngineCase(
         "CnpgDefaults",
         "the default engine: one instance, 1Gi, operator image, database xagent owned by xagent",
         {},
@@ -72,7 +48,7 @@ CASES = [
             env=CNPG_ENV,
         ),
     ),
-    Case(
+    EngineCase(
         "CnpgSized",
         "instances, storage class and image come from the spec",
         {
@@ -90,7 +66,7 @@ CASES = [
             env=CNPG_ENV,
         ),
     ),
-    Case(
+    EngineCase(
         "Sql",
         "a login Role with a generated password owns a Database, both named per namespace",
         {"engine": "sql", "sql": {"providerConfigRef": "shared-pg"}},
@@ -124,7 +100,7 @@ CASES = [
             ],
         ),
     ),
-    Case(
+    EngineCase(
         "SqlWithHost",
         "sql.host (and its port) replace the provider's endpoint, e.g. a pooler",
         {"engine": "sql", "sql": {"host": "pgbouncer.db.svc", "port": 6432}},
@@ -145,67 +121,35 @@ CASES = [
             ],
         ),
     ),
-    Case(
+    EngineCase(
         "External",
         "nothing composed; DATABASE_URL comes from the user's Secret",
         {"engine": "external", "external": {"secretName": "my-pg", "key": "url"}},
         Want(kinds={}, env=[secret_env(DATABASE_ENV.URL, "my-pg", "url")]),
     ),
-    Case(
+    EngineCase(
         "ExternalDefaultKey",
         "the key defaults to uri",
         {"engine": "external", "external": {"secretName": "my-pg"}},
         Want(kinds={}, env=[secret_env(DATABASE_ENV.URL, "my-pg", "uri")]),
     ),
-    Case(
+    EngineCase(
         "None",
         "nothing composed and no env: the runtime falls back to SQLite",
         {"engine": "none"},
         Want(kinds={}, env=[]),
     ),
 ]
-IDS = [c.name for c in CASES]
 
 
-def render(case: Case) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def render(case: EngineCase) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     ctx = make_ctx(make_spec(persistence={"database": case.args}))
     return postgres.build(ctx), postgres.database_env(ctx)
 
 
-def at(desired: dict[str, Any], path: tuple[Any, ...]) -> Any:
-    try:
-        return reduce(operator.getitem, path, desired)
-    except KeyError:
-        return None
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_resources(case: Case) -> None:
-    desired, _ = render(case)
-    got = {key: (m["apiVersion"], m["kind"], m["metadata"]["name"]) for key, m in desired.items()}
-    assert got == case.want.kinds, case.reason
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_fields(case: Case) -> None:
-    desired, _ = render(case)
-    for path, want in case.want.fields.items():
-        assert at(desired, path) == want, f"{case.reason}: {'.'.join(map(str, path))}"
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_env(case: Case) -> None:
-    _, env = render(case)
-    assert env == case.want.env, case.reason
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_manifests_validate(case: Case) -> None:
-    desired, _ = render(case)
-    for key, manifest in desired.items():
-        assert validate_manifest(manifest) == [], f"{case.reason}: {key}"
-        assert (manifest["apiVersion"], manifest["kind"]) in CHECKS, key
-        assert manifest["metadata"]["labels"]["app.kubernetes.io/component"] == "database"
+test_resources, test_fields, test_env, test_manifests_validate = engine_tests(
+    CASES, render, component="database"
+)
 
 
 def test_sql_names_are_unique_per_namespace() -> None:

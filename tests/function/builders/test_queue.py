@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field
-from functools import reduce
 from typing import Any
 
 import pytest
 
 from function.builders import queue
-from function.readiness import CHECKS
 from runtime.contract import QUEUE_ENV
+from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
-from tests.function.schemas import validate_manifest
 
 NACK = "jetstream.nats.io/v1beta2"
 STREAM = "xagent_agents_support-bot"
@@ -38,31 +34,13 @@ def env(**overrides: str) -> list[dict[str, str]]:
     return [{"name": getattr(QUEUE_ENV, k), "value": v} for k, v in values.items()]
 
 
-@dataclass(frozen=True)
-class Want:
-    kinds: dict[str, tuple[str, str, str]]
-    """key -> (apiVersion, kind, metadata.name)."""
-    fields: dict[tuple[Any, ...], Any] = field(default_factory=dict)
-    """Path into the desired resources (key first) -> value; None means absent."""
-    env: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    reason: str
-    args: dict[str, Any]
-    """Spec overrides (camelCase, from the spec root)."""
-    want: Want
-
-
 KINDS = {
     "stream": (NACK, "Stream", "support-bot-jobs"),
     "consumer": (NACK, "Consumer", "support-bot-workers"),
 }
 
 CASES = [
-    Case(
+    EngineCase(
         "NatsDefaults",
         "one stream holds jobs, results and dead letters; a durable pull consumer reads jobs",
         {},
@@ -91,7 +69,7 @@ CASES = [
             env=env(),
         ),
     ),
-    Case(
+    EngineCase(
         "NatsTuned",
         "every queue knob reaches the stream, consumer and env",
         {
@@ -134,66 +112,33 @@ CASES = [
             ),
         ),
     ),
-    Case(
+    EngineCase(
         "FixedReplicas",
         "without an autoscaler the pod count is minReplicas",
         {"scaling": {"autoscaler": "none", "minReplicas": 3, "maxReplicas": 10}},
         Want(kinds=KINDS, fields={("consumer", "spec", "maxAckPending"): 4 * 3}, env=env()),
     ),
-    Case(
+    EngineCase(
         "FixedZeroReplicas",
         "maxAckPending is never 0 (NATS would read it as its default)",
         {"scaling": {"autoscaler": "none", "minReplicas": 0}},
         Want(kinds=KINDS, fields={("consumer", "spec", "maxAckPending"): 4}, env=env()),
     ),
-    Case(
+    EngineCase(
         "None",
         "nothing composed, no env: the agent takes work over HTTP only",
         {"queue": {"engine": "none"}},
         Want(kinds={}, env=[]),
     ),
 ]
-IDS = [c.name for c in CASES]
 
 
-def render(case: Case) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def render(case: EngineCase) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     ctx = make_ctx(make_spec(**case.args))
     return queue.build(ctx), queue.queue_env(ctx)
 
 
-def at(desired: dict[str, Any], path: tuple[Any, ...]) -> Any:
-    try:
-        return reduce(operator.getitem, path, desired)
-    except KeyError:
-        return None
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_resources(case: Case) -> None:
-    desired, _ = render(case)
-    got = {key: (m["apiVersion"], m["kind"], m["metadata"]["name"]) for key, m in desired.items()}
-    assert got == case.want.kinds, case.reason
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_fields(case: Case) -> None:
-    desired, _ = render(case)
-    for path, want in case.want.fields.items():
-        assert at(desired, path) == want, f"{case.reason}: {'.'.join(map(str, path))}"
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_env(case: Case) -> None:
-    _, got = render(case)
-    assert got == case.want.env, case.reason
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_manifests_validate(case: Case) -> None:
-    desired, _ = render(case)
-    for key, manifest in desired.items():
-        assert validate_manifest(manifest) == [], f"{case.reason}: {key}"
-        assert (manifest["apiVersion"], manifest["kind"]) in CHECKS, key
+test_resources, test_fields, test_env, test_manifests_validate = engine_tests(CASES, render)
 
 
 def test_subjects() -> None:

@@ -363,6 +363,7 @@ def free_port() -> int:
 @pytest.fixture
 def agent_env(
     jetstream: JetStreamOptions,
+    bus: Bus,  # removes the streams the runtime creates, whoever created them
     postgres_database: str,
     redis_agent: tuple[str, str],
     llm: StubLLM,

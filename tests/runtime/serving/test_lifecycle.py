@@ -8,7 +8,6 @@ import signal
 import pytest
 
 from runtime.jobs import JobStatus
-from runtime.observability import QUEUE_REDELIVERIES_TOTAL
 from tests.runtime.serving.conftest import requests_with, wait_requested
 
 pytestmark = pytest.mark.services
@@ -67,13 +66,11 @@ async def test_sigkill_mid_job_redelivers_after_ack_wait_to_another_worker(
     runtime.proc.kill()
 
     assert await runtime.wait_exit() == -signal.SIGKILL
-    redeliveries = QUEUE_REDELIVERIES_TOTAL._value.get()
     await start_agent(http=False, NATS_ACK_WAIT_SECONDS="2")
     [result] = await bus.wait_results(1)
     assert result.job_id == job.job_id
     assert result.status == JobStatus.COMPLETED
-    assert QUEUE_REDELIVERIES_TOTAL._value.get() == redeliveries + 1
-    assert len(requests_with(llm, "sleep:1")) == 2
+    assert len(requests_with(llm, "sleep:1")) == 2  # the killed run and the redelivered one
     await bus.wait_consumed()
     await asyncio.sleep(0.5)
     assert len(await bus.results()) == 1
