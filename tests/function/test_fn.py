@@ -466,6 +466,53 @@ CASES = [
         },
     ),
     Case(
+        name="CrossplaneOwnedSpecFieldsIgnored",
+        reason="Crossplane adds spec.crossplane (v2) to every XR it sends; it is not ours to "
+        "validate, and rejecting it would fail every XR in a real cluster.",
+        xr=xr(
+            {
+                "crossplane": {
+                    "compositionRef": {"name": "xagent"},
+                    "resourceRefs": [
+                        {"apiVersion": "v1", "kind": "Service", "name": "support-bot"}
+                    ],
+                }
+            }
+        ),
+        want={
+            "results": [],
+            "conditions": CONDITIONS_OK_UNOBSERVED,
+            "resources": not_ready(DEFAULT_KEYS),
+            "requirements": [],
+            "phase": "Provisioning",
+        },
+    ),
+    Case(
+        name="LegacyCrossplaneFieldsIgnored",
+        reason="A legacy XR carries compositionRef, claimRef and resourceRefs beside our fields.",
+        xr=xr(
+            {
+                "compositionRef": {"name": "xagent"},
+                "claimRef": {
+                    "apiVersion": "xagent.dev/v1alpha1",
+                    "kind": "Agent",
+                    "name": "bot",
+                    "namespace": "team-a",
+                },
+                "resourceRefs": [],
+            },
+            namespace=None,
+            labels={"crossplane.io/claim-namespace": "team-a"},
+        ),
+        want={
+            "results": [],
+            "conditions": CONDITIONS_OK_UNOBSERVED,
+            "resources": not_ready(DEFAULT_KEYS),
+            "requirements": [],
+            "phase": "Provisioning",
+        },
+    ),
+    Case(
         name="LegacyWithoutClaimIsFatal",
         reason="A cluster-scoped XR with no claim has nowhere to put namespaced objects.",
         xr=xr(namespace=None),
