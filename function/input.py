@@ -9,10 +9,10 @@ from __future__ import annotations
 import fnmatch
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from function.spec import ModelProvider, RiskTier, ToolKind
+from runtime.definition import CamelModel
 
 __all__ = ["INPUT_API_VERSION", "INPUT_KIND", "FunctionInput", "Policy", "TenantPolicy", "ToolRule"]
 
@@ -22,17 +22,7 @@ INPUT_API_VERSION = f"{INPUT_GROUP}/{INPUT_VERSION}"
 INPUT_KIND = "Input"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        use_enum_values=True,
-    )
-
-
-class TenantPolicy(_Model):
+class TenantPolicy(CamelModel):
     """Which providers and models a tenant may use."""
 
     tenant_id: Annotated[
@@ -56,7 +46,7 @@ class TenantPolicy(_Model):
         )
 
 
-class ToolRule(_Model):
+class ToolRule(CamelModel):
     """The minimum risk tier an agent needs to be granted matching tools."""
 
     tool: Annotated[str, Field(description="Tool name glob.")] = "*"
@@ -68,7 +58,7 @@ class ToolRule(_Model):
         return fnmatch.fnmatchcase(name, self.tool) and (self.kind is None or self.kind == kind)
 
 
-class Policy(_Model):
+class Policy(CamelModel):
     """Platform policy. With no tenants listed, every tenant may use every model."""
 
     tenants: Annotated[
@@ -87,7 +77,7 @@ class Policy(_Model):
         return exact or next((t for t in self.tenants if t.tenant_id == "*"), None)
 
 
-class FunctionInput(_Model):
+class FunctionInput(CamelModel):
     """Input of the xagent composition function."""
 
     api_version: Annotated[Literal["fn.xagent.dev/v1beta1"], Field(alias="apiVersion")] = (

@@ -10,10 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, model_validator
 
-from runtime.definition import AgentDefinition, ModelProvider
+from runtime.definition import AgentDefinition, CamelModel, ModelProvider
 
 __all__ = [
     "DNS_LABEL",
@@ -43,16 +42,6 @@ DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 SUBJECT = r"^[^\s*>]+(\.[^\s*>]+)*$"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        extra="forbid",
-        use_enum_values=True,
-    )
 
 
 # --- enums ---------------------------------------------------------------------------------
@@ -150,13 +139,13 @@ class SecretStoreKind(StrEnum):
 # --- building blocks -----------------------------------------------------------------------
 
 
-class LocalObjectReference(_Model):
+class LocalObjectReference(CamelModel):
     """A reference to an object in the XAgent's namespace."""
 
     name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Object name.")]
 
 
-class SecretKeyRef(_Model):
+class SecretKeyRef(CamelModel):
     """A key of an existing Secret in the XAgent's namespace."""
 
     name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Secret name.")]
@@ -165,7 +154,7 @@ class SecretKeyRef(_Model):
     )
 
 
-class RemoteRef(_Model):
+class RemoteRef(CamelModel):
     """A secret in the external store, synced by an ExternalSecret."""
 
     key: Annotated[str, Field(min_length=1, description="Key (path) in the external store.")]
@@ -175,7 +164,7 @@ class RemoteRef(_Model):
     ] = None
 
 
-class Credentials(_Model):
+class Credentials(CamelModel):
     """Where a credential comes from: an existing Secret or a key in the external store."""
 
     secret_ref: Annotated[SecretKeyRef | None, Field(description="Use an existing Secret.")] = None
@@ -193,7 +182,7 @@ class Credentials(_Model):
 # --- spec sections -------------------------------------------------------------------------
 
 
-class ImageSpec(_Model):
+class ImageSpec(CamelModel):
     """The runtime image."""
 
     repository: Annotated[str, Field(min_length=1, description="Image repository.")] = (
@@ -220,7 +209,7 @@ class ImageSpec(_Model):
         return f"{self.repository}{sep}{self.tag}"
 
 
-class DefinitionRef(_Model):
+class DefinitionRef(CamelModel):
     """An agent definition kept in a ConfigMap of the XAgent's namespace."""
 
     name: Annotated[
@@ -244,7 +233,7 @@ class DefinitionRef(_Model):
     ] = None
 
 
-class ModelSpec(_Model):
+class ModelSpec(CamelModel):
     """The model every node uses unless its definition overrides it."""
 
     provider: Annotated[ModelProvider, Field(description="Model provider.")]
@@ -281,7 +270,7 @@ class ModelSpec(_Model):
         return self
 
 
-class ToolGrant(_Model):
+class ToolGrant(CamelModel):
     """A tool the agent may call, and the credential it calls with."""
 
     name: Annotated[
@@ -294,7 +283,7 @@ class ToolGrant(_Model):
     credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = None
 
 
-class ToolsSpec(_Model):
+class ToolsSpec(CamelModel):
     """Tool grants: nothing outside this list is ever bound to a model."""
 
     allowed: Annotated[
@@ -311,7 +300,7 @@ class ToolsSpec(_Model):
         return self
 
 
-class ConcurrencySpec(_Model):
+class ConcurrencySpec(CamelModel):
     """How much work one pod takes at once."""
 
     max_parallel_sessions: Annotated[
@@ -319,7 +308,7 @@ class ConcurrencySpec(_Model):
     ] = 4
 
 
-class ScalingSpec(_Model):
+class ScalingSpec(CamelModel):
     """Replicas and how they follow the queue."""
 
     autoscaler: Annotated[
@@ -363,7 +352,7 @@ class ScalingSpec(_Model):
         return self
 
 
-class ResourceList(_Model):
+class ResourceList(CamelModel):
     """CPU and memory quantities."""
 
     cpu: Annotated[str | None, Field(pattern=QUANTITY, description="CPU quantity, e.g. 500m.")] = (
@@ -374,14 +363,14 @@ class ResourceList(_Model):
     ] = None
 
 
-class ResourcesSpec(_Model):
+class ResourcesSpec(CamelModel):
     """Requests and limits of the runtime container."""
 
     requests: ResourceList = ResourceList(cpu="250m", memory="512Mi")
     limits: ResourceList = ResourceList(cpu="1", memory="1Gi")
 
 
-class StorageSpec(_Model):
+class StorageSpec(CamelModel):
     """A volume's size and class."""
 
     size: Annotated[str, Field(pattern=QUANTITY, description="Volume size.")] = "1Gi"
@@ -390,7 +379,7 @@ class StorageSpec(_Model):
     ] = None
 
 
-class ExternalConnection(_Model):
+class ExternalConnection(CamelModel):
     """A Secret holding a connection URL to a service xagent does not run."""
 
     secret_name: Annotated[
@@ -402,7 +391,7 @@ class ExternalConnection(_Model):
     key: Annotated[str, Field(min_length=1, description="Key holding the URL.")] = "uri"
 
 
-class SqlProviderSpec(_Model):
+class SqlProviderSpec(CamelModel):
     """provider-sql settings, for engine sql."""
 
     provider_config_ref: Annotated[
@@ -426,7 +415,7 @@ class SqlProviderSpec(_Model):
     ] = 5432
 
 
-class DatabaseSpec(_Model):
+class DatabaseSpec(CamelModel):
     """Postgres for LangGraph checkpoints and job idempotency."""
 
     engine: Annotated[
@@ -453,7 +442,7 @@ class DatabaseSpec(_Model):
         return self
 
 
-class CacheSpec(_Model):
+class CacheSpec(CamelModel):
     """Redis-compatible cache for streamed events."""
 
     engine: Annotated[
@@ -478,14 +467,14 @@ class CacheSpec(_Model):
         return self
 
 
-class PersistenceSpec(_Model):
+class PersistenceSpec(CamelModel):
     """State the agent keeps."""
 
     database: DatabaseSpec = DatabaseSpec()
     cache: CacheSpec = CacheSpec()
 
 
-class QueueSpec(_Model):
+class QueueSpec(CamelModel):
     """NATS JetStream jobs queue (NACK Stream + Consumer)."""
 
     engine: Annotated[QueueEngine, Field(description="nats: JetStream; none: HTTP only.")] = (
@@ -532,7 +521,7 @@ class QueueSpec(_Model):
     ] = "file"
 
 
-class SecretsSpec(_Model):
+class SecretsSpec(CamelModel):
     """The External Secrets store that holds model and tool credentials."""
 
     store_name: Annotated[
@@ -551,7 +540,7 @@ class SecretsSpec(_Model):
     ] = "1h"
 
 
-class TracingSpec(_Model):
+class TracingSpec(CamelModel):
     """OpenTelemetry traces."""
 
     endpoint: Annotated[
@@ -560,14 +549,14 @@ class TracingSpec(_Model):
     sample_ratio: Annotated[float, Field(ge=0, le=1, description="Share of jobs traced.")] = 0.1
 
 
-class ServiceMonitorSpec(_Model):
+class ServiceMonitorSpec(CamelModel):
     """Prometheus operator scraping."""
 
     enabled: Annotated[bool, Field(description="Compose a ServiceMonitor.")] = True
     interval: Annotated[str, Field(pattern=DURATION, description="Scrape interval.")] = "30s"
 
 
-class ObservabilitySpec(_Model):
+class ObservabilitySpec(CamelModel):
     """Logs, metrics and traces of the runtime."""
 
     log_prompts: Annotated[
@@ -583,7 +572,7 @@ class ObservabilitySpec(_Model):
     service_monitor: ServiceMonitorSpec = ServiceMonitorSpec()
 
 
-class AgentBehavior(_Model):
+class AgentBehavior(CamelModel):
     """Conversation handling (seed 002's runtime behaviour)."""
 
     conversation_ttl: Annotated[
@@ -602,7 +591,7 @@ class AgentBehavior(_Model):
     ] = 100
 
 
-class EnvVar(_Model):
+class EnvVar(CamelModel):
     """An extra environment variable of the runtime container."""
 
     name: Annotated[str, Field(pattern=ENV_NAME, description="Variable name.")]
@@ -612,7 +601,7 @@ class EnvVar(_Model):
     ] = None
 
 
-class EnvFromSource(_Model):
+class EnvFromSource(CamelModel):
     """A ConfigMap or Secret whose keys become environment variables."""
 
     prefix: Annotated[str | None, Field(description="Prefix added to every key.")] = None
@@ -624,7 +613,7 @@ class EnvFromSource(_Model):
     ] = None
 
 
-class NetworkPolicySpec(_Model):
+class NetworkPolicySpec(CamelModel):
     """Who may reach the runtime."""
 
     enabled: Annotated[bool, Field(description="Compose a NetworkPolicy.")] = True
@@ -633,7 +622,7 @@ class NetworkPolicySpec(_Model):
     ] = []
 
 
-class DisruptionSpec(_Model):
+class DisruptionSpec(CamelModel):
     """PodDisruptionBudget of the runtime."""
 
     enabled: Annotated[
@@ -642,7 +631,7 @@ class DisruptionSpec(_Model):
     max_unavailable: Annotated[int, Field(ge=1, description="Pods a drain may take at once.")] = 1
 
 
-class ServiceAccountSpec(_Model):
+class ServiceAccountSpec(CamelModel):
     """The runtime's ServiceAccount (e.g. IRSA or workload identity annotations)."""
 
     annotations: Annotated[
@@ -653,7 +642,7 @@ class ServiceAccountSpec(_Model):
 # --- the spec ------------------------------------------------------------------------------
 
 
-class XAgentSpec(_Model):
+class XAgentSpec(CamelModel):
     """An AI agent: its graph, model, tools, policy tier and the infrastructure it runs on."""
 
     tenant_id: Annotated[
@@ -711,7 +700,7 @@ class XAgentSpec(_Model):
         return self
 
 
-class XAgentStatus(_Model):
+class XAgentStatus(CamelModel):
     """What the function reports (conditions are added by Crossplane's XRD machinery)."""
 
     model_config = ConfigDict(extra="allow")

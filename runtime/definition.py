@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "AgentDefinition",
+    "CamelModel",
     "DefinitionModel",
     "Edge",
     "ModelProvider",
@@ -29,8 +30,13 @@ NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
 """Node and tool names become LLM tool names, which providers limit to this alphabet."""
 
 
-class _CamelModel(BaseModel):
-    # Accept both spellings: camelCase from the XR, snake_case from seed-001 JSON.
+class CamelModel(BaseModel):
+    """Base of every xagent API model: camelCase on the wire, snake_case in Python.
+
+    Both spellings are accepted (camelCase from an XR, snake_case from seed-001 JSON); unknown
+    fields are rejected, and enum fields hold their plain values.
+    """
+
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_name=True,
@@ -66,7 +72,7 @@ class ToolType(StrEnum):
     HTTP = "http"
 
 
-class ToolDefinition(_CamelModel):
+class ToolDefinition(CamelModel):
     """A tool the graph's nodes may call."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, description="Tool name, unique.")]
@@ -95,7 +101,7 @@ class ToolDefinition(_CamelModel):
         return self
 
 
-class DefinitionModel(_CamelModel):
+class DefinitionModel(CamelModel):
     """A node's model; unset fields inherit the XAgent's spec.model."""
 
     provider: Annotated[ModelProvider | None, Field(description="Model provider of this node.")] = (
@@ -111,7 +117,7 @@ class DefinitionModel(_CamelModel):
     top_p: Annotated[float | None, Field(ge=0, le=1, description="Nucleus sampling.")] = None
 
 
-class Node(_CamelModel):
+class Node(CamelModel):
     """One node of the graph: the orchestrator, a sub-agent it delegates to, or a tool."""
 
     type: Annotated[NodeType, Field(description="orchestrator, sub-agent or tool.")]
@@ -134,14 +140,14 @@ class Node(_CamelModel):
     ] = []
 
 
-class Edge(_CamelModel):
+class Edge(CamelModel):
     """A directed edge: the orchestrator delegates to a sub-agent or calls a tool node."""
 
     source: Annotated[str, Field(description="Name of the node the edge leaves.")]
     target: Annotated[str, Field(description="Name of the node the edge enters.")]
 
 
-class AgentDefinition(_CamelModel):
+class AgentDefinition(CamelModel):
     """The agent graph (seed 001): tool definitions, nodes and edges."""
 
     tool_definitions: Annotated[

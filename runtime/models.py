@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage
@@ -142,6 +142,21 @@ def _key(spec: ModelSpec) -> SecretStr | None:
     return spec.api_key if spec.api_key and spec.api_key.get_secret_value() else None
 
 
+def _common_kwargs(spec: ModelSpec) -> dict[str, Any]:
+    """Sampling, retries and streaming with usage: what the OpenAI-style clients share.
+
+    Each provider adds its own model, endpoint, key and token limit (Ollama takes none of these
+    under the same names).
+    """
+    return {
+        "temperature": spec.temperature,
+        "top_p": spec.top_p,
+        "max_retries": spec.max_retries,
+        "streaming": True,
+        "stream_usage": True,
+    }
+
+
 def _openai(spec: ModelSpec, model: str) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
@@ -158,12 +173,8 @@ def _openai(spec: ModelSpec, model: str) -> BaseChatModel:
         model=model,
         base_url=spec.endpoint,
         api_key=key,
-        temperature=spec.temperature,
         max_completion_tokens=spec.max_tokens,
-        top_p=spec.top_p,
-        max_retries=spec.max_retries,
-        streaming=True,
-        stream_usage=True,
+        **_common_kwargs(spec),
     )
 
 
@@ -179,12 +190,8 @@ def _azure(spec: ModelSpec, model: str) -> BaseChatModel:
         azure_endpoint=spec.endpoint,
         api_version=spec.api_version,
         api_key=_key(spec),
-        temperature=spec.temperature,
         max_completion_tokens=spec.max_tokens,
-        top_p=spec.top_p,
-        max_retries=spec.max_retries,
-        streaming=True,
-        stream_usage=True,
+        **_common_kwargs(spec),
     )
 
 
@@ -203,11 +210,7 @@ def _anthropic(spec: ModelSpec, model: str) -> BaseChatModel:
         model=model,
         base_url=spec.endpoint,
         api_key=key,
-        temperature=spec.temperature,
-        top_p=spec.top_p,
-        max_retries=spec.max_retries,
-        streaming=True,
-        stream_usage=True,
+        **_common_kwargs(spec),
         **kwargs,
     )
 

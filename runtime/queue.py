@@ -7,8 +7,8 @@ Both queues share one worker (``_Worker``) so their semantics cannot drift apart
 - while a job runs, the message is kept alive with in-progress acks every third of
   ``ack_wait``, so a long job is not redelivered to another worker;
 - a job is idempotent by ``job_id``: its result is recorded in the ``IdempotencyStore`` and
-  published (``Nats-Msg-Id`` = job id, so JetStream drops a repeat) before the message is
-  acked; a redelivered job whose result is recorded is not run again;
+  published (``Nats-Msg-Id`` = ``<job_id>:result``, so JetStream drops a repeat) before the
+  message is acked; a redelivered job whose result is recorded is not run again;
 - ``RetryableError`` naks the message with an exponential backoff by delivery count; at
   ``max_deliver`` deliveries, and at once for any other error or an unparsable message, the
   job goes to the dead-letter subject with the error and its original payload, and the
@@ -50,6 +50,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+DUPLICATE_WINDOW = 120.0
+"""Seconds a stream this module creates remembers a Nats-Msg-Id (the function's ``2m``)."""
 _REMEMBERED_DELIVERIES = 10_000
 DEAD_LETTERED = "dead_lettered"
 """The ``xagent_jobs_total`` status of a job the queue gave up on."""
@@ -595,12 +597,15 @@ class _JsDelivery:
 class JetStreamQueue:
     """A durable JetStream pull consumer feeding the worker.
 
-    In a cluster the NACK operator declares the stream and consumer; when they are missing
-    (locally, in tests) ``start`` creates them: the jobs stream on the jobs subject, a
-    ``<stream>_RESULTS`` stream on the results and dead-letter subjects (only when no stream
-    captures those yet), and a durable explicit-ack consumer filtered on the jobs subject.
-    Results live in their own stream so a producer that sets ``Nats-Msg-Id`` = job id on the
-    job itself cannot make JetStream drop the result as its duplicate.
+    In a cluster the NACK operator declares the stream and consumer (function/builders/
+    queue.py); when they are missing (locally, in tests) ``start`` creates them the same way:
+    one stream on the jobs, results and dead-letter subjects, and a durable explicit-ack
+    consumer filtered on the jobs subject.
+
+    Every message carries a ``Nats-Msg-Id`` derived from the job id, distinct per kind:
+    ``<job_id>`` on a job, ``<job_id>:result`` on its result, ``<job_id>:dead`` on its dead
+    letter. They share one stream, and its duplicate window would drop a result whose id
+    equalled the id of the job that asked for it.
     """
 
     def __init__(
@@ -701,24 +706,20 @@ class JetStreamQueue:
         conn = self.connection
         try:
             await self._js.stream_info(conn.stream)
+            return  # declared by NACK (or an earlier run): never reshaped here
         except NotFoundError:
-            log.info("creating stream %s on %s", conn.stream, conn.jobs_subject)
-            await self._js.add_stream(StreamConfig(name=conn.stream, subjects=[conn.jobs_subject]))
-        missing = []
+            pass
+        # Like the function's NACK Stream: one stream holds jobs, results and dead letters.
+        subjects = [conn.jobs_subject]
         for subject in (conn.results_subject, conn.dead_letter_subject):
             try:
                 await self._js.find_stream_name_by_subject(subject)
             except NotFoundError:
-                missing.append(subject)
-        if missing:
-            name = f"{conn.stream}_RESULTS"
-            log.info("creating stream %s on %s", name, ", ".join(missing))
-            # The duplicate window covers every redelivery a job can go through, so a
-            # republished result is always recognised.
-            window = max(120.0, self.options.ack_wait_seconds * self.options.max_deliver * 2)
-            await self._js.add_stream(
-                StreamConfig(name=name, subjects=missing, duplicate_window=window)
-            )
+                subjects.append(subject)
+        log.info("creating stream %s on %s", conn.stream, ", ".join(subjects))
+        await self._js.add_stream(
+            StreamConfig(name=conn.stream, subjects=subjects, duplicate_window=DUPLICATE_WINDOW)
+        )
 
     async def _ensure_consumer(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig
@@ -791,14 +792,12 @@ class JetStreamQueue:
         return attempt
 
     async def _publish_result(self, result: JobResult) -> None:
-        await self._publish(
-            self.connection.results_subject, result.model_dump_json().encode(), result.job_id
-        )
+        body = result.model_dump_json().encode()
+        await self._publish(self.connection.results_subject, body, f"{result.job_id}:result")
 
     async def _publish_dead_letter(self, letter: DeadLetter) -> None:
-        # Not the bare job id: the failed result of the same job carries that one.
         key = letter.job_id or f"seq-{letter.source.get('stream_sequence', 'unknown')}"
-        await self._publish(self.connection.dead_letter_subject, letter.to_json(), f"{key}:dlq")
+        await self._publish(self.connection.dead_letter_subject, letter.to_json(), f"{key}:dead")
 
     async def _publish(self, subject: str, body: bytes, msg_id: str) -> None:
         from nats.js.errors import NoStreamResponseError

@@ -7,6 +7,7 @@ summary it wants: results, conditions, composed keys with readiness, requirement
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,9 @@ STRICT_POLICY = {
         "tools": [{"tool": "shell", "minimumRiskTier": "high"}],
     },
 }
+
+DEFINITION_REF = {"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}
+"""Spec overrides that swap the inline definition for the ConfigMap below."""
 
 DEFINITION_CM = {
     "apiVersion": "v1",
@@ -167,18 +171,36 @@ def not_ready(keys: list[str]) -> dict[str, bool]:
     return dict.fromkeys(keys, False)
 
 
+def fatal(message: str, requirements: Sequence[str] = ()) -> dict[str, Any]:
+    """The summary of one Fatal result: nothing composed, no conditions, no phase."""
+    return {
+        "results": [("Fatal", message)],
+        "conditions": [],
+        "resources": {},
+        "requirements": list(requirements),
+        "phase": None,
+    }
+
+
+def provisioning(
+    keys: Sequence[str] | None = None, results: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """A clean compose with nothing observed yet: ``keys`` (or DEFAULT_KEYS), none ready."""
+    return {
+        "results": list(results),
+        "conditions": CONDITIONS_OK_UNOBSERVED,
+        "resources": not_ready(DEFAULT_KEYS if keys is None else list(keys)),
+        "requirements": [],
+        "phase": "Provisioning",
+    }
+
+
 CASES = [
     Case(
         name="MinimalComposesEverythingUnobserved",
         reason="A fresh minimal XAgent composes every default resource, none ready yet.",
         xr=xr(),
-        want={
-            "results": [],
-            "conditions": CONDITIONS_OK_UNOBSERVED,
-            "resources": not_ready(DEFAULT_KEYS),
-            "requirements": [],
-            "phase": "Provisioning",
-        },
+        want=provisioning(),
     ),
     Case(
         name="ObservedReadyMakesEverythingReady",
@@ -217,56 +239,29 @@ CASES = [
         name="BadProviderNamesFieldPath",
         reason="An unknown provider is a Fatal result naming spec.model.provider.",
         xr=xr({"model": {"provider": "openia"}}),
-        want={
-            "results": [
-                (
-                    "Fatal",
-                    "spec.model.provider: Input should be 'openai', "
-                    "'anthropic', 'ollama', 'azure-openai', 'bedrock' or "
-                    "'openai-compatible'",
-                )
-            ],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal(
+            "spec.model.provider: Input should be 'openai', "
+            "'anthropic', 'ollama', 'azure-openai', 'bedrock' or "
+            "'openai-compatible'"
+        ),
     ),
     Case(
         name="MissingTenantNamesFieldPath",
         reason="A missing required field is named by its path.",
         xr=xr({"tenantId": None}),
-        want={
-            "results": [("Fatal", "spec.tenantId: required field is missing")],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal("spec.tenantId: required field is missing"),
     ),
     Case(
         name="UnknownFieldNamesFieldPath",
         reason="A typo in a nested field is an unknown field at its path.",
         xr=xr({"scaling": {"maxReplica": 3}}),
-        want={
-            "results": [("Fatal", "spec.scaling.maxReplica: unknown field")],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal("spec.scaling.maxReplica: unknown field"),
     ),
     Case(
         name="BothDefinitionSourcesRejected",
         reason="definition and definitionRef are mutually exclusive.",
         xr=xr({"definitionRef": {"name": "defs"}}),
-        want={
-            "results": [("Fatal", "spec: set exactly one of definition or definitionRef")],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal("spec: set exactly one of definition or definitionRef"),
     ),
     Case(
         name="DefinitionUnknownToolNamesNode",
@@ -278,18 +273,7 @@ CASES = [
                 }
             }
         ),
-        want={
-            "results": [
-                (
-                    "Fatal",
-                    "spec.definition: nodes[0].tools: node 'main' names unknown tool 'search'",
-                )
-            ],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal("spec.definition: nodes[0].tools: node 'main' names unknown tool 'search'"),
     ),
     Case(
         name="BadFunctionInputNamesInputPath",
@@ -300,19 +284,9 @@ CASES = [
             "kind": "Input",
             "policy": {"tools": [{"tool": "x", "minimumRiskTier": "extreme"}]},
         },
-        want={
-            "results": [
-                (
-                    "Fatal",
-                    "input.policy.tools[0].minimumRiskTier: Input should be "
-                    "'low', 'medium' or 'high'",
-                )
-            ],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal(
+            "input.policy.tools[0].minimumRiskTier: Input should be 'low', 'medium' or 'high'"
+        ),
     ),
     Case(
         name="PolicyViolationIsFatalAndComposesNothing",
@@ -356,32 +330,26 @@ CASES = [
             }
         ),
         input=STRICT_POLICY,
-        want={
-            "results": [],
-            "conditions": CONDITIONS_OK_UNOBSERVED,
-            "resources": not_ready(
-                sorted(
-                    [
-                        "configmap-definition",
-                        "configmap-tool-grants",
-                        "deployment",
-                        "externalsecret-model-anthropic",
-                        "networkpolicy",
-                        "service",
-                        "service-account",
-                        "servicemonitor",
-                    ]
-                )
-            ),
-            "requirements": [],
-            "phase": "Provisioning",
-        },
+        want=provisioning(
+            keys=sorted(
+                [
+                    "configmap-definition",
+                    "configmap-tool-grants",
+                    "deployment",
+                    "externalsecret-model-anthropic",
+                    "networkpolicy",
+                    "service",
+                    "service-account",
+                    "servicemonitor",
+                ]
+            )
+        ),
     ),
     Case(
         name="DefinitionRefAsksForConfigMap",
         reason="Before Crossplane fetched it, the function requires the ConfigMap and waits, "
         "holding the XR not ready.",
-        xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
+        xr=xr(DEFINITION_REF),
         want={
             "results": [],
             "conditions": [
@@ -397,7 +365,7 @@ CASES = [
         name="DefinitionRefMissingKeepsExisting",
         reason="A ConfigMap that vanished must not delete what exists (the database): "
         "observed resources are carried forward.",
-        xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
+        xr=xr(DEFINITION_REF),
         observed={"database": ready_observed("Cluster", "support-bot-pg")},
         required={"definition": []},
         want={
@@ -414,7 +382,7 @@ CASES = [
     Case(
         name="DefinitionRefResolved",
         reason="With the ConfigMap fetched the agent composes as if inline.",
-        xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
+        xr=xr(DEFINITION_REF),
         required={"definition": [DEFINITION_CM]},
         want={
             "results": [],
@@ -430,7 +398,7 @@ CASES = [
     Case(
         name="DefinitionRefInvalidNamesConfigMap",
         reason="A ConfigMap holding a broken graph is a Fatal naming the ConfigMap and node.",
-        xr=xr({"definition": None, "definitionRef": {"name": "defs", "key": "agent.yaml"}}),
+        xr=xr(DEFINITION_REF),
         required={
             "definition": [
                 deep_merge(
@@ -439,31 +407,17 @@ CASES = [
                 )
             ]
         },
-        want={
-            "results": [
-                (
-                    "Fatal",
-                    "spec.definitionRef (ConfigMap defs, key agent.yaml): "
-                    "nodes: need exactly one orchestrator, found 0",
-                )
-            ],
-            "conditions": [],
-            "resources": {},
-            "requirements": ["definition"],
-            "phase": None,
-        },
+        want=fatal(
+            "spec.definitionRef (ConfigMap defs, key agent.yaml): "
+            "nodes: need exactly one orchestrator, found 0",
+            requirements=["definition"],
+        ),
     ),
     Case(
         name="LegacyClaimNamespace",
         reason="A cluster-scoped XR composes into its claim's namespace.",
         xr=xr(namespace=None, labels={"crossplane.io/claim-namespace": "team-a"}),
-        want={
-            "results": [],
-            "conditions": CONDITIONS_OK_UNOBSERVED,
-            "resources": not_ready(DEFAULT_KEYS),
-            "requirements": [],
-            "phase": "Provisioning",
-        },
+        want=provisioning(),
     ),
     Case(
         name="CrossplaneOwnedSpecFieldsIgnored",
@@ -479,13 +433,7 @@ CASES = [
                 }
             }
         ),
-        want={
-            "results": [],
-            "conditions": CONDITIONS_OK_UNOBSERVED,
-            "resources": not_ready(DEFAULT_KEYS),
-            "requirements": [],
-            "phase": "Provisioning",
-        },
+        want=provisioning(),
     ),
     Case(
         name="LegacyCrossplaneFieldsIgnored",
@@ -504,32 +452,17 @@ CASES = [
             namespace=None,
             labels={"crossplane.io/claim-namespace": "team-a"},
         ),
-        want={
-            "results": [],
-            "conditions": CONDITIONS_OK_UNOBSERVED,
-            "resources": not_ready(DEFAULT_KEYS),
-            "requirements": [],
-            "phase": "Provisioning",
-        },
+        want=provisioning(),
     ),
     Case(
         name="LegacyWithoutClaimIsFatal",
         reason="A cluster-scoped XR with no claim has nowhere to put namespaced objects.",
         xr=xr(namespace=None),
-        want={
-            "results": [
-                (
-                    "Fatal",
-                    "metadata.namespace: a cluster-scoped XAgent must be "
-                    "created through an Agent claim (label "
-                    "crossplane.io/claim-namespace), or use the namespaced v2 XRD",
-                )
-            ],
-            "conditions": [],
-            "resources": {},
-            "requirements": [],
-            "phase": None,
-        },
+        want=fatal(
+            "metadata.namespace: a cluster-scoped XAgent must be "
+            "created through an Agent claim (label "
+            "crossplane.io/claim-namespace), or use the namespaced v2 XRD"
+        ),
     ),
     Case(
         name="UngrantedToolIsAWarning",
@@ -543,19 +476,15 @@ CASES = [
                 }
             }
         ),
-        want={
-            "results": [
+        want=provisioning(
+            results=[
                 (
                     "Warning",
                     "spec.tools.allowed: tool 'calculator' is used by the "
                     "definition but not granted; the runtime will not bind it",
                 )
-            ],
-            "conditions": CONDITIONS_OK_UNOBSERVED,
-            "resources": not_ready(DEFAULT_KEYS),
-            "requirements": [],
-            "phase": "Provisioning",
-        },
+            ]
+        ),
     ),
 ]
 

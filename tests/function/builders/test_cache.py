@@ -19,6 +19,11 @@ IN_CLUSTER_ENV = [
 ]
 CONTAINER = ("cache", "spec", "template", "spec", "containers", 0)
 POD = ("cache", "spec", "template", "spec")
+DRAGONFLY_KINDS = {"cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache")}
+REDIS_KINDS = {
+    "cache": ("apps/v1", "Deployment", "support-bot-cache"),
+    "cache-service": ("v1", "Service", "support-bot-cache"),
+}
 
 
 CASES = [
@@ -27,7 +32,7 @@ CASES = [
         "the default engine: one instance limited to 512Mi, evicting as a cache",
         {},
         Want(
-            kinds={"cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache")},
+            kinds=DRAGONFLY_KINDS,
             fields={
                 ("cache", "spec", "replicas"): 1,
                 ("cache", "spec", "args"): ["--cache_mode=true"],
@@ -53,7 +58,7 @@ CASES = [
         "replicas and memory come from the spec",
         {"replicas": 3, "memory": "2Gi"},
         Want(
-            kinds={"cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache")},
+            kinds=DRAGONFLY_KINDS,
             fields={
                 ("cache", "spec", "replicas"): 3,
                 ("cache", "spec", "resources", "limits"): {"memory": "2Gi"},
@@ -66,10 +71,7 @@ CASES = [
         "a restricted, persistence-free Redis with maxmemory at 90% of its limit",
         {"engine": "redis", "memory": "1Gi"},
         Want(
-            kinds={
-                "cache": ("apps/v1", "Deployment", "support-bot-cache"),
-                "cache-service": ("v1", "Service", "support-bot-cache"),
-            },
+            kinds=REDIS_KINDS,
             fields={
                 ("cache", "spec", "replicas"): 1,
                 (*CONTAINER, "image"): "redis:7.4-alpine",
@@ -114,10 +116,7 @@ CASES = [
         "spec.cache.image is the container image",
         {"engine": "redis", "image": "valkey/valkey:8-alpine"},
         Want(
-            kinds={
-                "cache": ("apps/v1", "Deployment", "support-bot-cache"),
-                "cache-service": ("v1", "Service", "support-bot-cache"),
-            },
+            kinds=REDIS_KINDS,
             fields={(*CONTAINER, "image"): "valkey/valkey:8-alpine"},
             env=IN_CLUSTER_ENV,
         ),

@@ -13,6 +13,11 @@ CNPG_SECRET = "support-bot-pg-app"
 ROLE_SECRET = "support-bot-pg-credentials"
 SQL_DB = "xagent_agents_support-bot"
 SQL_API = "postgresql.sql.m.crossplane.io/v1alpha1"
+CNPG_KINDS = {"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg")}
+SQL_KINDS = {
+    "database": (SQL_API, "Database", "support-bot-pg"),
+    "database-role": (SQL_API, "Role", "support-bot-pg"),
+}
 
 
 def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -33,7 +38,7 @@ CASES = [
         "the default engine: one instance, 1Gi, operator image, database xagent owned by xagent",
         {},
         Want(
-            kinds={"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg")},
+            kinds=CNPG_KINDS,
             fields={
                 ("database", "spec", "instances"): 1,
                 ("database", "spec", "storage"): {"size": "1Gi"},
@@ -57,7 +62,7 @@ CASES = [
             "imageName": "ghcr.io/cloudnative-pg/postgresql:17.2",
         },
         Want(
-            kinds={"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg")},
+            kinds=CNPG_KINDS,
             fields={
                 ("database", "spec", "instances"): 3,
                 ("database", "spec", "storage"): {"size": "20Gi", "storageClass": "fast"},
@@ -71,10 +76,7 @@ CASES = [
         "a login Role with a generated password owns a Database, both named per namespace",
         {"engine": "sql", "sql": {"providerConfigRef": "shared-pg"}},
         Want(
-            kinds={
-                "database": (SQL_API, "Database", "support-bot-pg"),
-                "database-role": (SQL_API, "Role", "support-bot-pg"),
-            },
+            kinds=SQL_KINDS,
             fields={
                 ("database", "metadata", "annotations", "crossplane.io/external-name"): SQL_DB,
                 ("database-role", "metadata", "annotations", "crossplane.io/external-name"): SQL_DB,
@@ -105,10 +107,7 @@ CASES = [
         "sql.host (and its port) replace the provider's endpoint, e.g. a pooler",
         {"engine": "sql", "sql": {"host": "pgbouncer.db.svc", "port": 6432}},
         Want(
-            kinds={
-                "database": (SQL_API, "Database", "support-bot-pg"),
-                "database-role": (SQL_API, "Role", "support-bot-pg"),
-            },
+            kinds=SQL_KINDS,
             fields={
                 ("database", "spec", "providerConfigRef", "name"): "default",
             },

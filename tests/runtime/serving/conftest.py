@@ -194,10 +194,8 @@ async def bus(jetstream: JetStreamOptions) -> AsyncIterator[Bus]:
     try:
         yield Bus(nc, jetstream)
     finally:
-        js = nc.jetstream()
-        for stream in (jetstream.stream, f"{jetstream.stream}_RESULTS"):
-            with contextlib.suppress(Exception):
-                await js.delete_stream(stream)
+        with contextlib.suppress(Exception):
+            await nc.jetstream().delete_stream(jetstream.stream)
         await nc.close()
 
 

@@ -130,6 +130,25 @@ async def test_drain_waits_for_running_jobs_within_the_grace(queues, scripted, j
 # --- JetStream only ---------------------------------------------------------------------------
 
 
+async def test_result_is_kept_when_the_producer_set_the_job_id_as_msg_id(
+    make_queue, bus, scripted, job_factory
+):
+    # Jobs, results and dead letters share one stream (as the function declares it), so a
+    # result with the job's own Nats-Msg-Id would be dropped as that job's duplicate.
+    await make_queue(scripted)
+    job = job_factory()
+
+    await bus.publish_job(job, msg_id=job.job_id)
+    await bus.publish_job(job, msg_id=job.job_id)  # a producer's retry: deduplicated
+
+    [result] = await bus.wait_results(1)
+    assert result.job_id == job.job_id
+    [message] = await bus.messages(bus.options.results_subject)
+    assert message.headers["Nats-Msg-Id"] == f"{job.job_id}:result"
+    await bus.wait_consumed()
+    assert len(scripted.attempts(job.job_id)) == 1
+
+
 async def test_in_progress_acks_keep_a_long_job_from_redelivery(
     make_queue, bus, scripted, job_factory
 ):
