@@ -3,14 +3,17 @@
 Classified by exception type and HTTP status, never by class-name strings: a provider outage,
 rate limit, timeout or lost connection may pass; a bad request, a refused key or a broken
 definition will fail the same way again.
+
+The provider SDKs take seconds to import and an agent uses one of them, so their exception
+types are looked up only in SDKs already imported: an exception from an SDK means the SDK
+is loaded.
 """
 
 from __future__ import annotations
 
-import anthropic
+import sys
+
 import httpx
-import ollama
-import openai
 import psycopg
 
 __all__ = ["RETRYABLE_STATUS", "is_retryable"]
@@ -19,13 +22,25 @@ RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 """Client-error statuses that mean "try again later"; every 5xx is retryable as well."""
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
-    openai.APIConnectionError,  # includes APITimeoutError
-    anthropic.APIConnectionError,
     httpx.TransportError,  # connect/read timeouts, refused connections (ollama, http tools)
     psycopg.OperationalError,  # the checkpoint database went away
     ConnectionError,
     TimeoutError,
 )
+_SDK_TRANSIENT = (("openai", "APIConnectionError"), ("anthropic", "APIConnectionError"))
+"""Connection errors of the provider SDKs (openai's includes APITimeoutError)."""
+_SDK_STATUS = (
+    ("openai", "APIStatusError"),
+    ("anthropic", "APIStatusError"),
+    ("ollama", "ResponseError"),
+)
+"""Provider SDK errors that carry the HTTP status in ``status_code``."""
+
+
+def _loaded(pairs: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    return tuple(
+        getattr(sys.modules[module], name) for module, name in pairs if module in sys.modules
+    )
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -34,19 +49,18 @@ def is_retryable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _TRANSIENT) or _retryable_status(_status_of(current)):
+        transient = _TRANSIENT + _loaded(_SDK_TRANSIENT)
+        if isinstance(current, transient) or _retryable_status(_status_of(current)):
             return True
         current = current.__cause__
     return False
 
 
 def _status_of(exc: BaseException) -> int | None:
-    if isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
-        return exc.status_code
+    if isinstance(exc, _loaded(_SDK_STATUS)):
+        return exc.status_code  # type: ignore[attr-defined]
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code
-    if isinstance(exc, ollama.ResponseError):
-        return exc.status_code
     return None
 
 
