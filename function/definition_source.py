@@ -35,6 +35,8 @@ class Resolution:
     definition: AgentDefinition | None = None
     definition_id: str | None = None
     checksum: str | None = None
+    path: str = "spec.definition"
+    """Where the definition came from, as messages about its nodes should name it."""
 
 
 def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | None) -> Resolution:
@@ -86,14 +88,18 @@ def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | Non
         ref.id or ref.name,
         Reason.CONFIG_MAP_FOUND,
         f"ConfigMap {ref.name} key {ref.key}",
+        path=where,
     )
 
 
-def _resolved(definition: AgentDefinition, def_id: str, reason: str, msg: str) -> Resolution:
+def _resolved(
+    definition: AgentDefinition, def_id: str, reason: str, msg: str, path: str = "spec.definition"
+) -> Resolution:
     canonical = json.dumps(definition.to_runtime_json(), sort_keys=True, separators=(",", ":"))
     return Resolution(
         condition=conditions.definition_resolved(reason, msg),
         definition=definition,
         definition_id=def_id,
         checksum=hashlib.sha256(canonical.encode()).hexdigest(),
+        path=path,
     )

@@ -23,13 +23,24 @@ class Violation:
         return f"{self.path}: {self.message} (policy rule {self.rule})"
 
 
-def check(spec: XAgentSpec, definition: AgentDefinition, policy: Policy) -> list[Violation]:
-    """Every policy violation of an XAgent; empty when it complies."""
-    return _model_violations(spec, definition, policy) + _tool_violations(spec, policy)
+def check(
+    spec: XAgentSpec,
+    definition: AgentDefinition,
+    policy: Policy,
+    definition_path: str = "spec.definition",
+) -> list[Violation]:
+    """Every policy violation of an XAgent; empty when it complies.
+
+    ``definition_path`` names where the definition came from (inline, or a ConfigMap), so a
+    node's violation points at the place to fix it.
+    """
+    return _model_violations(spec, definition, policy, definition_path) + _tool_violations(
+        spec, policy
+    )
 
 
 def _model_violations(
-    spec: XAgentSpec, definition: AgentDefinition, policy: Policy
+    spec: XAgentSpec, definition: AgentDefinition, policy: Policy, definition_path: str
 ) -> list[Violation]:
     if not policy.tenants:
         return []
@@ -50,7 +61,7 @@ def _model_violations(
     ]
     for i, node in enumerate(definition.nodes):
         if node.model is not None:
-            at = f"spec.definition.nodes[{i}].model"
+            at = f"{definition_path}.nodes[{i}].model"
             uses.append(
                 (f"{at}.provider", node.model.provider, f"{at}.modelName", node.model.model_name)
             )

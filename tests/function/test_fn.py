@@ -538,3 +538,29 @@ def test_cases_do_not_share_state() -> None:
     before = copy.deepcopy(MINIMAL_SPEC)
     xr({"model": {"provider": "anthropic"}})
     assert before == MINIMAL_SPEC
+
+
+async def test_policy_names_the_configmap_of_a_referenced_definition() -> None:
+    """A node's model outside the allow-list points at the ConfigMap that holds the node."""
+    node_model = (
+        "nodes:\n  - type: orchestrator\n    name: main\n"
+        "    model: {provider: anthropic, model_name: claude-x}\n"
+    )
+    case = Case(
+        name="RefNodeViolation",
+        reason="policy path of a definitionRef node",
+        xr=xr({**DEFINITION_REF, "model": {"provider": "anthropic", "name": "claude-x"}}),
+        input={
+            "apiVersion": "fn.xagent.dev/v1beta1",
+            "kind": "Input",
+            "policy": {"tenants": [{"tenantId": "t1", "allowedModels": ["gpt-*"]}]},
+        },
+        required={"definition": [deep_merge(DEFINITION_CM, {"data": {"agent.yaml": node_model}})]},
+        want={},
+    )
+    rsp = await FunctionRunner().RunFunction(request(case))
+    (result,) = rsp.results
+    assert (
+        "spec.definitionRef (ConfigMap defs, key agent.yaml).nodes[0].model.modelName: model "
+        "'claude-x' is not allowed" in result.message
+    )
