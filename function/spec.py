@@ -519,6 +519,22 @@ class QueueSpec(CamelModel):
             description="Stream storage: file survives a NATS restart, memory does not.",
         ),
     ] = "file"
+    monitoring_endpoint: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[^\s/:]+(:[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](:[0-9]{1,5})?$",
+            description="host:port of the NATS HTTP monitoring endpoint KEDA reads consumer "
+            "lag from; the first server of url on port 8222 when unset.",
+        ),
+    ] = None
+    account: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="NATS account that holds the stream, for KEDA's lag lookup ($G, the "
+            "global account, on a server without accounts).",
+        ),
+    ] = "$G"
 
 
 class SecretsSpec(CamelModel):
@@ -554,6 +570,13 @@ class ServiceMonitorSpec(CamelModel):
 
     enabled: Annotated[bool, Field(description="Compose a ServiceMonitor.")] = True
     interval: Annotated[str, Field(pattern=DURATION, description="Scrape interval.")] = "30s"
+    labels: Annotated[
+        dict[str, str],
+        Field(
+            description="Extra labels on the ServiceMonitor, e.g. the release label a "
+            "Prometheus selects ServiceMonitors by."
+        ),
+    ] = {}
 
 
 class ObservabilitySpec(CamelModel):

@@ -15,7 +15,6 @@ from function.spec import Autoscaler, QueueEngine
 
 __all__ = [
     "HPA_KEY",
-    "NATS_ACCOUNT",
     "NATS_MONITORING_PORT",
     "SCALEDOBJECT_KEY",
     "build",
@@ -30,10 +29,6 @@ HPA_KEY = "hpa"
 COMPONENT = "runtime"
 NATS_MONITORING_PORT = 8222
 """The NATS server's HTTP monitoring port (its default, and the Helm chart's)."""
-NATS_ACCOUNT = "$G"
-"""The global account: the one a NATS server without accounts puts every client in. A server
-with accounts configured reports the stream under its own account, which spec.queue cannot
-name yet."""
 _HPA_MIN_REPLICAS = 1
 """An HPA cannot scale to zero without the HPAScaleToZero feature gate."""
 
@@ -119,8 +114,9 @@ def _scaled_object(ctx: AgentContext) -> Manifest:
                     "type": "nats-jetstream",
                     "name": "jobs-lag",
                     "metadata": {
-                        "natsServerMonitoringEndpoint": monitoring_endpoint(ctx.spec.queue.url),
-                        "account": NATS_ACCOUNT,
+                        "natsServerMonitoringEndpoint": ctx.spec.queue.monitoring_endpoint
+                        or monitoring_endpoint(ctx.spec.queue.url),
+                        "account": ctx.spec.queue.account,
                         "stream": ctx.stream_name,
                         "consumer": ctx.consumer_name,
                         "lagThreshold": str(scaling.lag_threshold),

@@ -27,7 +27,7 @@ def build(ctx: AgentContext) -> Desired:
         KEY: {
             "apiVersion": "monitoring.coreos.com/v1",
             "kind": "ServiceMonitor",
-            "metadata": ctx.metadata(ctx.deployment_name, COMPONENT),
+            "metadata": _metadata(ctx, monitor.labels),
             "spec": {
                 "selector": {"matchLabels": ctx.selector_labels()},
                 "endpoints": [
@@ -40,6 +40,13 @@ def build(ctx: AgentContext) -> Desired:
             },
         }
     }
+
+
+def _metadata(ctx: AgentContext, extra_labels: dict[str, str]) -> dict:
+    metadata = ctx.metadata(ctx.deployment_name, COMPONENT)
+    # xagent's own labels win: they identify the object for Crossplane and for people.
+    metadata["labels"] = {**extra_labels, **metadata["labels"]}
+    return metadata
 
 
 def prometheus_duration(duration: str) -> str:

@@ -197,3 +197,13 @@ def test_long_xr_name_fits() -> None:
         for manifest in desired.values():
             assert len(manifest["metadata"]["name"]) <= 63
             assert manifest["spec"]["scaleTargetRef"]["name"] == manifest["metadata"]["name"]
+
+
+def test_keda_monitoring_endpoint_and_account_from_spec() -> None:
+    """A NATS with accounts, or monitoring elsewhere, is reachable through spec.queue."""
+    ctx = make_ctx(
+        make_spec(queue={"monitoringEndpoint": "nats-mon.nats.svc:8222", "account": "AGENTS"})
+    )
+    trigger = autoscaler.build(ctx)["scaledobject"]["spec"]["triggers"][0]["metadata"]
+    assert trigger["natsServerMonitoringEndpoint"] == "nats-mon.nats.svc:8222"
+    assert trigger["account"] == "AGENTS"

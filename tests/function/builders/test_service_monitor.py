@@ -63,3 +63,19 @@ def test_interval_is_valid_for_the_crd(interval: str) -> None:
 def test_long_xr_name_fits() -> None:
     got = assert_valid(service_monitor.build(make_ctx(name="h" * 70)))["servicemonitor"]
     assert len(got["metadata"]["name"]) <= 63
+
+
+def test_extra_labels_reach_the_service_monitor_but_not_over_ours() -> None:
+    """A Prometheus that selects by a release label finds the ServiceMonitor."""
+    ctx = make_ctx(
+        make_spec(
+            observability={
+                "serviceMonitor": {
+                    "labels": {"release": "kube-prometheus", "xagent.dev/agent": "spoof"}
+                }
+            }
+        )
+    )
+    labels = service_monitor.build(ctx)["servicemonitor"]["metadata"]["labels"]
+    assert labels["release"] == "kube-prometheus"
+    assert labels["xagent.dev/agent"] == "support-bot"
