@@ -13,6 +13,10 @@ Both queues share one worker (``_Worker``) so their semantics cannot drift apart
   ``max_deliver`` deliveries, and at once for any other error or an unparsable message, the
   job goes to the dead-letter subject with the error and its original payload, and the
   message is terminated;
+- a job whose last allowed delivery ends without an ack (its worker was killed, or it timed
+  out) is never delivered again: JetStream announces it on the consumer's max-deliveries
+  advisory, and every JetStream worker listening sends it to the dead-letter subject unless
+  its result is recorded (the shared ``Nats-Msg-Id`` keeps one dead letter);
 - ``drain(grace)`` stops fetching, waits up to ``grace`` seconds for running jobs and naks
   what is unfinished so another worker picks it up immediately. Nothing is lost.
 """
@@ -55,6 +59,12 @@ DUPLICATE_WINDOW = 120.0
 _REMEMBERED_DELIVERIES = 10_000
 DEAD_LETTERED = "dead_lettered"
 """The ``xagent_jobs_total`` status of a job the queue gave up on."""
+MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+"""Where JetStream announces a message whose deliveries ran out without an ack or term."""
+EXHAUSTED_ERROR = (
+    "max deliveries ({deliveries}) exhausted without an ack; the last worker died or timed out"
+)
+_ADVISORY_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,8 @@ class _Delivery(Protocol):
 
 
 PublishResult = Callable[[JobResult], Awaitable[None]]
-PublishDeadLetter = Callable[[DeadLetter], Awaitable[None]]
+PublishDeadLetter = Callable[[DeadLetter], Awaitable[bool]]
+"""Publishes a dead letter; False when the stream already held it (a duplicate)."""
 
 
 class _Worker:
@@ -335,6 +346,41 @@ class _Worker:
         await self._publish_result(result)
         return result
 
+    async def dead_letter_exhausted(self, delivery: _Delivery) -> None:
+        """Dead-letter a job whose deliveries ran out without an ack, unless it is done.
+
+        ``delivery`` is the stored message, with the server's delivery count as its attempt.
+        A recorded result means the job ran and only its ack was lost: nothing to do.
+        """
+        error = EXHAUSTED_ERROR.format(deliveries=delivery.attempt)
+        try:
+            job = Job.model_validate_json(delivery.data)
+        except ValidationError as exc:
+            await self._dead_letter(delivery, None, f"{error}; unparsable job: {_brief(exc)}")
+            return
+        if await self._recorded(job):
+            log.info(
+                "job ran out of deliveries but its result is recorded; not dead-lettering it",
+                extra={"job_id": job.job_id, **delivery.describe()},
+            )
+            return
+        await self._dead_letter(delivery, job, error)
+
+    async def _recorded(self, job: Job) -> bool:
+        """Whether the store holds the result of ``job``; False when it cannot say."""
+        if self._store is None:
+            return False
+        try:
+            return await self._store.get_result(job.job_id) is not None
+        except Exception:
+            # Nothing will announce this job again: a needless dead letter beats a lost job.
+            log.warning(
+                "result store unreachable; dead-lettering the job anyway",
+                exc_info=True,
+                extra={"job_id": job.job_id},
+            )
+            return False
+
     async def _dead_letter(self, delivery: _Delivery, job: Job | None, error: str) -> None:
         letter = DeadLetter(
             error=error,
@@ -343,9 +389,12 @@ class _Worker:
             job_id=job.job_id if job else None,
             source=delivery.describe(),
         )
-        log.error("job dead-lettered: %s", error, extra=delivery.describe())
-        await self._publish_dead_letter(letter)
-        JOBS_TOTAL.labels(status=DEAD_LETTERED).inc()
+        if await self._publish_dead_letter(letter):
+            log.error("job dead-lettered: %s", error, extra=delivery.describe())
+            JOBS_TOTAL.labels(status=DEAD_LETTERED).inc()
+        else:
+            # Another worker (or an earlier try of this one) dead-lettered it first.
+            log.info("job already dead-lettered: %s", error, extra=delivery.describe())
         if job is not None:
             # Whoever waits on the results subject learns the job ended. Not recorded in
             # the store, so the same job id may be submitted again later.
@@ -437,7 +486,7 @@ class InProcessQueue:
         store: IdempotencyStore | None = None,
         options: QueueOptions | None = None,
         on_result: PublishResult | None = None,
-        on_dead_letter: PublishDeadLetter | None = None,
+        on_dead_letter: Callable[[DeadLetter], Awaitable[None]] | None = None,
     ) -> None:
         self.options = options or QueueOptions()
         self.results: list[JobResult] = []
@@ -542,10 +591,11 @@ class InProcessQueue:
         if self._on_result is not None:
             await self._on_result(result)
 
-    async def _publish_dead_letter(self, letter: DeadLetter) -> None:
+    async def _publish_dead_letter(self, letter: DeadLetter) -> bool:
         self.dead_letters.append(letter)
         if self._on_dead_letter is not None:
             await self._on_dead_letter(letter)
+        return True
 
 
 # --- JetStream --------------------------------------------------------------------------------
@@ -594,6 +644,36 @@ class _JsDelivery:
         await self._msg.in_progress()
 
 
+class _ExhaustedDelivery:
+    """A stored job message JetStream will not deliver again: there is nothing to settle."""
+
+    def __init__(self, msg: Any, stream: str, consumer: str, deliveries: int) -> None:
+        self.data: bytes = msg.data or b""
+        self.attempt = deliveries
+        self._describe = {
+            "stream": stream,
+            "consumer": consumer,
+            "stream_sequence": msg.seq,
+            "attempt": deliveries,
+            "subject": msg.subject,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._describe)
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self, delay: float) -> None:
+        return None
+
+    async def term(self) -> None:
+        return None
+
+    async def in_progress(self) -> None:
+        return None
+
+
 class JetStreamQueue:
     """A durable JetStream pull consumer feeding the worker.
 
@@ -606,6 +686,12 @@ class JetStreamQueue:
     ``<job_id>`` on a job, ``<job_id>:result`` on its result, ``<job_id>:dead`` on its dead
     letter. They share one stream, and its duplicate window would drop a result whose id
     equalled the id of the job that asked for it.
+
+    While started, it also listens (core NATS) to the consumer's max-deliveries advisory:
+    JetStream sends it when a job's last allowed delivery ends without an ack, a worker
+    killed or timed out on it, and then never delivers the job again. Every worker hears it
+    and dead-letters the stored job (``<job_id>:dead`` keeps it to one dead letter). The
+    server sends it only while some worker pulls, so one that starts later still catches it.
     """
 
     def __init__(
@@ -623,6 +709,7 @@ class JetStreamQueue:
         self._nc: Any = None
         self._js: Any = None
         self._sub: Any = None
+        self._advisories: Any = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._deliveries: OrderedDict[int, int] = OrderedDict()
@@ -647,6 +734,14 @@ class JetStreamQueue:
         """Connect, then pull jobs until drained."""
         await self.connect()
         if self._loop_task is None:
+            # Before the first pull: the server announces an exhausted job only while a
+            # worker pulls, so every puller is listening by then.
+            self._advisories = await self._nc.subscribe(
+                MAX_DELIVERIES_ADVISORY.format(
+                    stream=self.connection.stream, consumer=self.connection.consumer
+                ),
+                cb=self._on_max_deliveries,
+            )
             self._sub = await self._js.pull_subscribe_bind(
                 durable=self.connection.consumer, stream=self.connection.stream
             )
@@ -683,6 +778,11 @@ class JetStreamQueue:
         if self._loop_task is not None:
             await self._loop_task
         await self._worker.wait_idle(grace_seconds)
+        advisories, self._advisories = self._advisories, None
+        if advisories is not None:
+            # Stop listening, but finish dead-lettering what was already announced.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(advisories.drain(), _ADVISORY_DRAIN_SECONDS)
         await self.close()
 
     async def close(self) -> None:
@@ -690,9 +790,11 @@ class JetStreamQueue:
         nc, self._nc = self._nc, None
         if nc is None:
             return
-        with contextlib.suppress(Exception):
-            if self._sub is not None:
-                await self._sub.unsubscribe()
+        for sub in (self._advisories, self._sub):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+        self._advisories = self._sub = None
         with contextlib.suppress(Exception):
             await nc.flush(timeout=2)
         await nc.close()
@@ -791,20 +893,55 @@ class JetStreamQueue:
             self._deliveries.popitem(last=False)
         return attempt
 
+    async def _on_max_deliveries(self, msg: Any) -> None:
+        """Dead-letter the job a max-deliveries advisory names; never raises."""
+        from nats.js.errors import NotFoundError
+
+        conn = self.connection
+        try:
+            advisory = json.loads(msg.data)
+            seq = int(advisory["stream_seq"])
+            deliveries = int(advisory.get("deliveries") or self.options.max_deliver)
+        except (ValueError, TypeError, KeyError):
+            log.warning("ignoring a malformed max-deliveries advisory: %r", msg.data[:200])
+            return
+        self._deliveries.pop(seq, None)
+        where = {"stream": conn.stream, "consumer": conn.consumer, "stream_sequence": seq}
+        try:
+            stored = await self._js.get_msg(conn.stream, seq)
+        except NotFoundError:
+            log.error("a job ran out of deliveries and is no longer in the stream", extra=where)
+            return
+        except Exception:
+            log.exception("could not read a job that ran out of deliveries", extra=where)
+            return
+        delivery = _ExhaustedDelivery(stored, conn.stream, conn.consumer, deliveries)
+        try:
+            await self._worker.dead_letter_exhausted(delivery)
+        except Exception:
+            # Another worker heard the same advisory and may do better; JetStream does
+            # not announce it twice.
+            log.exception("could not dead-letter a job that ran out of deliveries", extra=where)
+
     async def _publish_result(self, result: JobResult) -> None:
         body = result.model_dump_json().encode()
         await self._publish(self.connection.results_subject, body, f"{result.job_id}:result")
 
-    async def _publish_dead_letter(self, letter: DeadLetter) -> None:
+    async def _publish_dead_letter(self, letter: DeadLetter) -> bool:
         key = letter.job_id or f"seq-{letter.source.get('stream_sequence', 'unknown')}"
-        await self._publish(self.connection.dead_letter_subject, letter.to_json(), f"{key}:dead")
+        return await self._publish(
+            self.connection.dead_letter_subject, letter.to_json(), f"{key}:dead"
+        )
 
-    async def _publish(self, subject: str, body: bytes, msg_id: str) -> None:
+    async def _publish(self, subject: str, body: bytes, msg_id: str) -> bool:
+        """Publish with ``msg_id``; False when the stream dropped it as a duplicate."""
         from nats.js.errors import NoStreamResponseError
 
         try:
-            await self._js.publish(subject, body, headers={MSG_ID_HEADER: msg_id})
+            ack = await self._js.publish(subject, body, headers={MSG_ID_HEADER: msg_id})
         except NoStreamResponseError:
             # No stream captures the subject: still tell core-NATS subscribers.
             log.warning("no stream captures %s; publishing without persistence", subject)
             await self._nc.publish(subject, body, headers={MSG_ID_HEADER: msg_id})
+            return True
+        return not ack.duplicate

@@ -158,6 +158,29 @@ class Bus(Harness):
         msgs = await self.messages(self.options.dead_letter_subject)
         return [json.loads(m.data) for m in msgs]
 
+    async def take_unacked(self, count: int, within: float = TIMEOUT) -> list[Any]:
+        """Fetch ``count`` job deliveries and never settle them: a worker killed holding them.
+
+        To the server this is exactly a worker that fetched, then died before any ack.
+        """
+        sub = await self.js.pull_subscribe_bind(
+            durable=self.options.consumer, stream=self.options.stream
+        )
+        taken: list[Any] = []
+        deadline = time.monotonic() + within
+        try:
+            while len(taken) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"took {len(taken)} of {count} deliveries within {within}s")
+                # One pull request for the whole wait: one abandoned at its expiry could
+                # capture a delivery nobody reads.
+                with contextlib.suppress(TimeoutError):
+                    taken += await sub.fetch(batch=count - len(taken), timeout=left)
+        finally:
+            await sub.unsubscribe()
+        return taken
+
     async def consumer_info(self) -> Any:
         return await self.js.consumer_info(self.options.stream, self.options.consumer)
 
@@ -279,13 +302,15 @@ def queues(request: pytest.FixtureRequest) -> Harness:
 class ScriptedExecutor:
     """A JobExecutor double that does what each job's ``metadata`` says.
 
-    ``metadata.sleep`` seconds of work; ``metadata.retryable_failures`` first attempts
-    raise RetryableError; ``metadata.crash`` raises a plain error every time.
+    ``metadata.sleep`` seconds of work; ``metadata.gated`` waits until ``gate`` is set;
+    ``metadata.retryable_failures`` first attempts raise RetryableError; ``metadata.crash``
+    raises a plain error every time.
     """
 
     calls: list[tuple[str, float]] = field(default_factory=list)
     running: int = 0
     peak: int = 0
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
 
     def attempts(self, job_id: str) -> list[float]:
         return [at for jid, at in self.calls if jid == job_id]
@@ -296,6 +321,8 @@ class ScriptedExecutor:
         self.peak = max(self.peak, self.running)
         try:
             await asyncio.sleep(float(job.metadata.get("sleep", 0)))
+            if job.metadata.get("gated"):
+                await self.gate.wait()
             if len(self.attempts(job.job_id)) <= int(job.metadata.get("retryable_failures", 0)):
                 raise RetryableError("provider unavailable")
             if job.metadata.get("crash"):

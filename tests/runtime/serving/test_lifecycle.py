@@ -1,4 +1,4 @@
-"""The runtime process under SIGTERM and SIGKILL: drained or redelivered, never lost."""
+"""The runtime process under SIGTERM and SIGKILL: drained, redelivered or dead-lettered."""
 
 from __future__ import annotations
 
@@ -74,3 +74,32 @@ async def test_sigkill_mid_job_redelivers_after_ack_wait_to_another_worker(
     await bus.wait_consumed()
     await asyncio.sleep(0.5)
     assert len(await bus.results()) == 1
+
+
+async def test_sigkill_on_the_last_delivery_dead_letters_the_job(
+    spawn_runtime, start_agent, bus, llm, job_factory
+):
+    last_delivery = {"NATS_ACK_WAIT_SECONDS": "2", "NATS_MAX_DELIVER": "1"}
+    runtime = spawn_runtime(**last_delivery)
+    await runtime.wait_healthy()
+    job = job_factory(text="sleep:3")
+    await bus.publish_job(job)
+    await wait_requested(llm, "sleep:3")
+    # Another worker lives on the same consumer while the job's only delivery is held.
+    await start_agent(http=False, **last_delivery)
+
+    runtime.proc.kill()
+
+    assert await runtime.wait_exit() == -signal.SIGKILL
+    # JetStream never delivers it again; the live worker hears the advisory.
+    [letter] = await bus.wait_dead_letters(1, within=10)
+    assert letter["job_id"] == job.job_id
+    assert letter["attempts"] == 1
+    assert "max deliveries (1) exhausted without an ack" in letter["error"]
+    [result] = await bus.wait_results(1)
+    assert result.job_id == job.job_id
+    assert result.status == JobStatus.FAILED
+    await bus.wait_consumed()
+    await asyncio.sleep(0.5)
+    assert len(await bus.dead_letters()) == 1
+    assert len(requests_with(llm, "sleep:3")) == 1  # never run again

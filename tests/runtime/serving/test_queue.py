@@ -11,9 +11,10 @@ import asyncio
 
 import pytest
 
-from runtime.jobs import JobStatus
-from runtime.observability import QUEUE_REDELIVERIES_TOTAL
-from runtime.queue import QueueOptions, backoff_delay
+from runtime.jobs import JobResult, JobStatus
+from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
+from runtime.queue import DEAD_LETTERED, QueueOptions, backoff_delay
+from runtime.store import SqliteIdempotencyStore
 from tests.runtime.serving.conftest import wait_for
 
 pytestmark = pytest.mark.services
@@ -192,6 +193,91 @@ async def test_drain_does_not_wait_for_a_slot_to_stop_fetching(
     await asyncio.wait_for(queue.drain(0.5), 5)
 
     assert await bus.results() == []
+
+
+async def _busy_workers(make_queue, bus, scripted, job_factory, store=None) -> list:
+    """Two workers on one consumer (ack_wait 1s, max_deliver 2), each busy on a gated job.
+
+    Busy, they do not pull, so the test's own fetches take the next jobs; they keep
+    listening for advisories, and pull again once ``scripted.gate`` opens.
+    """
+    options = {"ack_wait_seconds": 1.0, "max_deliver": 2, "max_parallel_sessions": 1}
+    workers = [await make_queue(scripted, store, **options) for _ in range(2)]
+    for _ in range(2):
+        await bus.publish_job(job_factory(gated=True))
+    await wait_for(lambda: _running_count(scripted), lambda n: n == 2)
+    return workers
+
+
+async def test_a_job_whose_last_delivery_dies_unacked_is_dead_lettered_once(
+    make_queue, bus, scripted, job_factory
+):
+    await _busy_workers(make_queue, bus, scripted, job_factory)
+    dead_lettered_before = JOBS_TOTAL.labels(status=DEAD_LETTERED)._value.get()
+    job = job_factory()
+    await bus.publish_job(job)
+
+    # A worker takes each delivery and dies holding it: JetStream will not deliver it again.
+    [first] = await bus.take_unacked(1)
+    [last] = await bus.take_unacked(1, within=10)  # redelivered once ack_wait expired
+    assert (first.metadata.num_delivered, last.metadata.num_delivered) == (1, 2)
+    scripted.gate.set()  # the live workers pull again; the server gives up on the job
+
+    [letter] = await bus.wait_dead_letters(1, within=10)
+    assert letter["job_id"] == job.job_id
+    assert letter["attempts"] == 2
+    assert letter["error"] == (
+        "max deliveries (2) exhausted without an ack; the last worker died or timed out"
+    )
+    assert letter["payload"] == job.model_dump(mode="json")
+    assert letter["source"]["stream_sequence"] == last.metadata.sequence.stream
+    [message] = await bus.messages(bus.options.dead_letter_subject)
+    assert message.headers["Nats-Msg-Id"] == f"{job.job_id}:dead"
+    [failed] = [r for r in await bus.wait_results(3) if r.job_id == job.job_id]
+    assert failed.status == JobStatus.FAILED
+    assert failed.error == letter["error"]
+    # Both workers heard the advisory; the stream kept one dead letter, counted once.
+    await wait_for(lambda: _dead_lettered_since(dead_lettered_before), lambda n: n >= 1)
+    await asyncio.sleep(0.5)
+    assert len(await bus.dead_letters()) == 1
+    assert await _dead_lettered_since(dead_lettered_before) == 1
+    assert scripted.attempts(job.job_id) == []
+    await bus.wait_consumed()
+
+
+async def test_a_job_whose_result_is_recorded_is_not_dead_lettered_when_its_deliveries_run_out(
+    make_queue, bus, scripted, job_factory, tmp_path
+):
+    async with SqliteIdempotencyStore.open(tmp_path / "idempotency.db") as store:
+        workers = await _busy_workers(make_queue, bus, scripted, job_factory, store)
+        done, lost = job_factory(), job_factory()
+        # The last worker on ``done`` recorded its result, then died before the ack.
+        recorded = JobResult(job_id=done.job_id, thread_id=done.thread, status=JobStatus.COMPLETED)
+        await store.record_result(done.job_id, recorded.model_dump_json())
+        await bus.publish_job(done)
+        await bus.publish_job(lost)  # the control: exhausted the same way, not done
+
+        await bus.take_unacked(2)
+        await bus.take_unacked(2, within=10)
+        scripted.gate.set()
+
+        [letter] = await bus.wait_dead_letters(1, within=10)
+        assert letter["job_id"] == lost.job_id
+        # Drain finishes handling advisories already received before it closes.
+        for worker in workers:
+            await asyncio.wait_for(worker.drain(1.0), 10)
+        assert [d["job_id"] for d in await bus.dead_letters()] == [lost.job_id]
+        failed = [r for r in await bus.results() if r.status == JobStatus.FAILED]
+        assert [r.job_id for r in failed] == [lost.job_id]
+        assert scripted.attempts(done.job_id) == scripted.attempts(lost.job_id) == []
+
+
+async def _dead_lettered_since(before: float) -> float:
+    return JOBS_TOTAL.labels(status=DEAD_LETTERED)._value.get() - before
+
+
+async def _running_count(scripted) -> int:
+    return scripted.running
 
 
 async def _running(scripted) -> bool:
