@@ -1,0 +1,401 @@
+"""The worker both queues share, so their semantics cannot drift apart.
+
+``Worker`` takes ``Delivery`` objects from a backend and runs each to its ack, nak or
+termination: bounded parallelism, idempotency by job id, in-progress acks, nak with backoff,
+dead-lettering and drain, as ``runtime.queue`` describes. A backend implements ``Delivery``
+(this module's seam) and hands the worker two publish callbacks. ``QueueOptions``,
+``backoff_delay``, ``DeadLetter`` and ``DEAD_LETTERED`` live here so the backends can import
+them without a cycle; ``runtime.queue`` re-exports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import ValidationError
+
+from runtime.jobs import Job, JobExecutor, JobResult, JobStatus, RetryableError
+from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
+
+if TYPE_CHECKING:
+    from runtime.store import IdempotencyStore
+
+__all__ = [
+    "DEAD_LETTERED",
+    "EXHAUSTED_ERROR",
+    "DeadLetter",
+    "Delivery",
+    "PublishDeadLetter",
+    "PublishResult",
+    "QueueOptions",
+    "Worker",
+    "backoff_delay",
+]
+
+# Every queue module logs as "runtime.queue": one name to filter the queue's records by.
+log = logging.getLogger("runtime.queue")
+
+DEAD_LETTERED = "dead_lettered"
+"""The ``xagent_jobs_total`` status of a job the queue gave up on."""
+EXHAUSTED_ERROR = (
+    "max deliveries ({deliveries}) exhausted without an ack; the last worker died or timed out"
+)
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """Worker tunables; ``runtime.main.queue_options`` fills them from the Settings."""
+
+    max_parallel_sessions: int = 4
+    ack_wait_seconds: float = 30.0
+    max_deliver: int = 5
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    fetch_timeout_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_parallel_sessions < 1:
+            raise ValueError("max_parallel_sessions must be at least 1")
+        if self.max_deliver < 1:
+            raise ValueError("max_deliver must be at least 1")
+        if self.ack_wait_seconds <= 0:
+            raise ValueError("ack_wait_seconds must be positive")
+
+
+def backoff_delay(attempt: int, options: QueueOptions) -> float:
+    """Delay before delivery ``attempt + 1`` after delivery ``attempt`` failed retryably."""
+    delay = options.backoff_base_seconds * 2 ** max(attempt - 1, 0)
+    return min(delay, options.backoff_max_seconds)
+
+
+@dataclass
+class DeadLetter:
+    """A job given up on: why, after how many deliveries, and what it was."""
+
+    error: str
+    attempts: int
+    payload: bytes
+    job_id: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """The dead-letter message body."""
+        try:
+            original: Any = json.loads(self.payload)
+        except (ValueError, UnicodeDecodeError):
+            original = {"base64": base64.b64encode(self.payload).decode()}
+        body = {
+            "job_id": self.job_id,
+            "error": self.error,
+            "attempts": self.attempts,
+            "source": self.source,
+            "payload": original,
+        }
+        return json.dumps(body).encode()
+
+
+class Delivery(Protocol):
+    """One delivery of a job message, whatever carried it."""
+
+    data: bytes
+    attempt: int
+
+    def describe(self) -> dict[str, Any]: ...
+    async def ack(self) -> None: ...
+    async def nak(self, delay: float) -> None: ...
+    async def term(self) -> None: ...
+    async def in_progress(self) -> None: ...
+
+
+PublishResult = Callable[[JobResult], Awaitable[None]]
+PublishDeadLetter = Callable[[DeadLetter], Awaitable[bool]]
+"""Publishes a dead letter; False when the stream already held it (a duplicate)."""
+
+
+class Worker:
+    """Runs deliveries with bounded parallelism, idempotency, retries and dead-lettering."""
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        store: IdempotencyStore | None,
+        options: QueueOptions,
+        publish_result: PublishResult,
+        publish_dead_letter: PublishDeadLetter,
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._options = options
+        self._publish_result = publish_result
+        self._publish_dead_letter = publish_dead_letter
+        self._slots = asyncio.Semaphore(options.max_parallel_sessions)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, asyncio.Future[JobResult]] = {}
+
+    # -- slots -------------------------------------------------------------------------------
+
+    async def acquire_slots(self, stopping: asyncio.Event) -> int:
+        """Wait for a free slot, then take every other free one; returns how many.
+
+        Returns 0, holding nothing, once ``stopping`` is set: a drain never waits for a
+        slot to free up before it stops fetching.
+        """
+        if stopping.is_set():
+            return 0
+        first = asyncio.ensure_future(self._slots.acquire())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({first, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            first.cancel()  # a no-op when it already holds the slot
+        await asyncio.wait({first})  # let a cancellation land before looking
+        if first.cancelled():
+            return 0
+        if stopping.is_set():
+            self._slots.release()
+            return 0
+        taken = 1
+        while not self._slots.locked():
+            await self._slots.acquire()  # free: returns at once
+            taken += 1
+        return taken
+
+    def release_slots(self, count: int) -> None:
+        """Give back ``count`` slots that were not used."""
+        for _ in range(count):
+            self._slots.release()
+
+    def spawn(self, delivery: Delivery) -> None:
+        """Handle ``delivery`` in the background on a slot the caller already holds."""
+        task = asyncio.create_task(self._handle_on_slot(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle_on_slot(self, delivery: Delivery) -> None:
+        try:
+            await self.handle(delivery)
+        finally:
+            self._slots.release()
+
+    async def run_now(self, job: Job) -> JobResult:
+        """Run ``job`` synchronously on a slot (the HTTP ``wait`` path); drain waits for it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            async with self._slots:
+                return await self.execute_once(job)
+        except _ExecutorError as exc:
+            raise exc.cause from None
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+
+    # -- one delivery ------------------------------------------------------------------------
+
+    async def handle(self, delivery: Delivery) -> None:
+        """Run one delivery to its ack, nak or termination; never raises but cancellation."""
+        try:
+            await self._handle(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The queue's own dependencies failed (publishing, the store): hand the message
+            # back for a later try; if even that fails it returns after ack_wait.
+            log.exception("job delivery failed; it will be redelivered", extra=delivery.describe())
+            with contextlib.suppress(Exception):
+                await delivery.nak(backoff_delay(delivery.attempt, self._options))
+
+    async def _handle(self, delivery: Delivery) -> None:
+        try:
+            job = Job.model_validate_json(delivery.data)
+        except ValidationError as exc:
+            await self._dead_letter(delivery, None, f"unparsable job: {_brief(exc)}")
+            return
+        if delivery.attempt > 1:
+            QUEUE_REDELIVERIES_TOTAL.inc()
+        keep_alive = asyncio.create_task(self._keep_alive(delivery))
+        try:
+            await self.execute_once(job)
+        except RetryableError as exc:
+            if delivery.attempt >= self._options.max_deliver:
+                await self._dead_letter(delivery, job, f"retryable error: {exc}")
+            else:
+                delay = backoff_delay(delivery.attempt, self._options)
+                log.warning(
+                    "job failed retryably; retrying in %.1fs: %s",
+                    delay,
+                    exc,
+                    extra={"job_id": job.job_id, "attempt": delivery.attempt},
+                )
+                await delivery.nak(delay)
+            return
+        except asyncio.CancelledError:
+            # Drain ran out of grace: hand the job back for immediate redelivery.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(delivery.nak(0))
+            raise
+        except _ExecutorError as exc:
+            # Not worth another delivery. Failures of the queue's own bookkeeping (store,
+            # publishing) are not caught here: handle() hands those back for a retry.
+            log.error("job failed", exc_info=exc.__cause__, extra={"job_id": job.job_id})
+            await self._dead_letter(delivery, job, str(exc))
+            return
+        finally:
+            keep_alive.cancel()
+        await delivery.ack()
+
+    async def execute_once(self, job: Job) -> JobResult:
+        """Run ``job`` unless its result is recorded; record and publish the result."""
+        running = self._running.get(job.job_id)
+        if running is not None:
+            # The same job id is already running here: share its outcome.
+            return await asyncio.shield(running)
+        future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
+        self._running[job.job_id] = future
+        try:
+            result = await self._execute(job)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark it retrieved: nobody may be sharing it
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            self._running.pop(job.job_id, None)
+
+    async def _execute(self, job: Job) -> JobResult:
+        store = self._store
+        if store is not None:
+            recorded = await store.get_result(job.job_id)
+            if recorded is None and not await store.claim(job.job_id):
+                recorded = await store.get_result(job.job_id)  # recorded in between
+            if recorded is not None:
+                result = JobResult.model_validate_json(recorded)
+                log.info("job already done; not running it again", extra={"job_id": job.job_id})
+                # Republishing is free: the results stream drops it by Nats-Msg-Id when the
+                # first publish landed, and delivers it when a crash came between the two.
+                await self._publish_result(result)
+                return result
+        # The executor counts jobs, their duration and the in-flight gauge itself.
+        try:
+            result = await self._executor.execute(job)
+        except RetryableError:
+            raise
+        except Exception as exc:
+            raise _ExecutorError(exc) from exc
+        if store is not None:
+            await store.record_result(job.job_id, result.model_dump_json())
+        await self._publish_result(result)
+        return result
+
+    async def dead_letter_exhausted(self, delivery: Delivery) -> None:
+        """Dead-letter a job whose deliveries ran out without an ack, unless it is done.
+
+        ``delivery`` is the stored message, with the server's delivery count as its attempt.
+        A recorded result means the job ran and only its ack was lost: nothing to do.
+        """
+        error = EXHAUSTED_ERROR.format(deliveries=delivery.attempt)
+        try:
+            job = Job.model_validate_json(delivery.data)
+        except ValidationError as exc:
+            await self._dead_letter(delivery, None, f"{error}; unparsable job: {_brief(exc)}")
+            return
+        if await self._recorded(job):
+            log.info(
+                "job ran out of deliveries but its result is recorded; not dead-lettering it",
+                extra={"job_id": job.job_id, **delivery.describe()},
+            )
+            return
+        await self._dead_letter(delivery, job, error)
+
+    async def _recorded(self, job: Job) -> bool:
+        """Whether the store holds the result of ``job``; False when it cannot say."""
+        if self._store is None:
+            return False
+        try:
+            return await self._store.get_result(job.job_id) is not None
+        except Exception:
+            # Nothing will announce this job again: a needless dead letter beats a lost job.
+            log.warning(
+                "result store unreachable; dead-lettering the job anyway",
+                exc_info=True,
+                extra={"job_id": job.job_id},
+            )
+            return False
+
+    async def _dead_letter(self, delivery: Delivery, job: Job | None, error: str) -> None:
+        letter = DeadLetter(
+            error=error,
+            attempts=delivery.attempt,
+            payload=delivery.data,
+            job_id=job.job_id if job else None,
+            source=delivery.describe(),
+        )
+        if await self._publish_dead_letter(letter):
+            log.error("job dead-lettered: %s", error, extra=delivery.describe())
+            JOBS_TOTAL.labels(status=DEAD_LETTERED).inc()
+        else:
+            # Another worker (or an earlier try of this one) dead-lettered it first.
+            log.info("job already dead-lettered: %s", error, extra=delivery.describe())
+        if job is not None:
+            # Whoever waits on the results subject learns the job ended. Not recorded in
+            # the store, so the same job id may be submitted again later.
+            failed = JobResult(
+                job_id=job.job_id, thread_id=job.thread, status=JobStatus.FAILED, error=error
+            )
+            await self._publish_result(failed)
+        await delivery.term()
+
+    async def _keep_alive(self, delivery: Delivery) -> None:
+        interval = max(self._options.ack_wait_seconds / 3, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await delivery.in_progress()
+            except Exception:
+                log.warning("in-progress ack failed", exc_info=True, extra=delivery.describe())
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        """How many deliveries are being handled."""
+        return len(self._tasks)
+
+    async def wait_idle(self, grace_seconds: float) -> None:
+        """Wait up to the grace for running deliveries; cancel (and so nak) the rest."""
+        tasks = set(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=max(grace_seconds, 0))
+        if pending:
+            log.warning("grace period over; handing %d job(s) back to the queue", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+class _ExecutorError(Exception):
+    """The executor raised something other than RetryableError: retrying will not help."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+def _brief(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    )

@@ -1,0 +1,168 @@
+"""The in-process queue: an asyncio.Queue feeding the shared worker, for embedded use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runtime._worker import DeadLetter, PublishResult, QueueOptions, Worker
+from runtime.jobs import Job, JobExecutor, JobResult
+
+if TYPE_CHECKING:
+    from runtime.store import IdempotencyStore
+
+__all__ = ["InProcessQueue"]
+
+# Every queue module logs as "runtime.queue": one name to filter the queue's records by.
+log = logging.getLogger("runtime.queue")
+
+
+@dataclass
+class _LocalDelivery:
+    queue: InProcessQueue
+    data: bytes
+    attempt: int = 1
+
+    def describe(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "queue": "in-process"}
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self, delay: float) -> None:
+        self.queue._redeliver(self, delay)
+
+    async def term(self) -> None:
+        return None
+
+    async def in_progress(self) -> None:
+        return None
+
+
+class InProcessQueue:
+    """An asyncio.Queue with the JetStream worker's semantics, minus durability.
+
+    For embedded use (no NATS configured): every published result and dead letter is kept
+    in ``results`` and ``dead_letters`` (and handed to the optional callbacks); a nak puts
+    the job back after its delay.
+    """
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        store: IdempotencyStore | None = None,
+        options: QueueOptions | None = None,
+        on_result: PublishResult | None = None,
+        on_dead_letter: Callable[[DeadLetter], Awaitable[None]] | None = None,
+    ) -> None:
+        self.options = options or QueueOptions()
+        self.results: list[JobResult] = []
+        self.dead_letters: list[DeadLetter] = []
+        self._on_result = on_result
+        self._on_dead_letter = on_dead_letter
+        self._queue: asyncio.Queue[_LocalDelivery] = asyncio.Queue()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._worker = Worker(
+            executor, store, self.options, self._publish_result, self._publish_dead_letter
+        )
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the worker loop."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._pull_loop())
+
+    async def submit(self, job: Job) -> None:
+        """Enqueue ``job``."""
+        if self._stopping.is_set():
+            raise RuntimeError("queue is draining")
+        self._queue.put_nowait(_LocalDelivery(self, job.model_dump_json().encode()))
+
+    async def submit_raw(self, data: bytes) -> None:
+        """Enqueue a raw message body, as a producer would publish it."""
+        self._queue.put_nowait(_LocalDelivery(self, data))
+
+    async def run(self, job: Job) -> JobResult:
+        """Run ``job`` now under the concurrency limit."""
+        return await self._worker.run_now(job)
+
+    async def ping(self) -> bool:
+        """Always reachable: it lives in this process."""
+        return True
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop taking jobs, wait for running ones within the grace, then stop."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        await self._worker.wait_idle(grace_seconds)
+        for timer in self._timers:
+            timer.cancel()
+        if self._queue.qsize() or self._timers:
+            log.warning(
+                "in-process queue stopped with %d job(s) queued; they are not durable",
+                self._queue.qsize() + len(self._timers),
+            )
+
+    async def _pull_loop(self) -> None:
+        while True:
+            taken = await self._worker.acquire_slots(self._stopping)
+            if not taken:
+                return
+            used = 0
+            try:
+                delivery = await self._next()
+                while delivery is not None:
+                    self._worker.spawn(delivery)
+                    used += 1
+                    delivery = (
+                        self._queue.get_nowait() if used < taken and self._queue.qsize() else None
+                    )
+            finally:
+                self._worker.release_slots(taken - used)
+
+    async def _next(self) -> _LocalDelivery | None:
+        """The next job, or None once stopping (the job stays queued then)."""
+        getter = asyncio.ensure_future(self._queue.get())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({getter, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            getter.cancel()  # a no-op when it already got a job
+        await asyncio.wait({getter})  # let a cancellation land before looking
+        if getter.cancelled():
+            return None
+        delivery = getter.result()
+        if self._stopping.is_set():
+            self._queue.put_nowait(delivery)
+            return None
+        return delivery
+
+    def _redeliver(self, delivery: _LocalDelivery, delay: float) -> None:
+        again = _LocalDelivery(self, delivery.data, delivery.attempt + 1)
+        if delay <= 0:
+            self._queue.put_nowait(again)
+            return
+
+        def put() -> None:
+            self._timers.discard(timer)
+            self._queue.put_nowait(again)
+
+        timer = asyncio.get_running_loop().call_later(delay, put)
+        self._timers.add(timer)
+
+    async def _publish_result(self, result: JobResult) -> None:
+        self.results.append(result)
+        if self._on_result is not None:
+            await self._on_result(result)
+
+    async def _publish_dead_letter(self, letter: DeadLetter) -> bool:
+        self.dead_letters.append(letter)
+        if self._on_dead_letter is not None:
+            await self._on_dead_letter(letter)
+        return True
