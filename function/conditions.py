@@ -86,7 +86,7 @@ def secrets_ready(verdicts: Mapping[str, Verdict]) -> Condition:
         return _condition(
             SECRETS_READY, True, Reason.ALL_SYNCED, f"{len(verdicts)} ExternalSecret(s) synced"
         )
-    detail = ", ".join(f"{k}: {v.reason}" for k, v in pending.items())
+    detail = ", ".join(f"{k}: {v}" for k, v in pending.items())
     return _condition(SECRETS_READY, False, Reason.SECRETS_PENDING, detail)
 
 
@@ -96,4 +96,4 @@ def runtime_ready(verdict: Verdict | None) -> Condition:
         return _condition(RUNTIME_READY, False, Reason.NOT_COMPOSED, "no runtime is composed")
     if verdict.ready:
         return _condition(RUNTIME_READY, True, Reason.AVAILABLE)
-    return _condition(RUNTIME_READY, False, Reason.UNAVAILABLE, verdict.reason)
+    return _condition(RUNTIME_READY, False, Reason.UNAVAILABLE, str(verdict))

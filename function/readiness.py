@@ -29,6 +29,9 @@ class Verdict:
     reason: str
     message: str = ""
 
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.message})" if self.message else self.reason
+
 
 Check = Callable[[Observed], Verdict]
 
