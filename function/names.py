@@ -13,7 +13,6 @@ import re
 __all__ = [
     "DNS_LABEL_MAX",
     "child_name",
-    "env_suffix",
     "nats_token",
     "short_hash",
 ]
@@ -49,11 +48,6 @@ def nats_token(*parts: str, max_length: int = 200) -> str:
         return full
     digest = short_hash(full)
     return f"{full[: max_length - len(digest) - 1]}_{digest}"
-
-
-def env_suffix(name: str) -> str:
-    """``my-tool.v2`` -> ``MY_TOOL_V2``: a name as part of an environment variable."""
-    return re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
 def _dns_safe(part: str) -> str:

@@ -81,11 +81,6 @@ DEFAULT_COMPOSITION = (
     Path(__file__).resolve().parent.parent / "compositions" / (f"{COMPOSITION_NAME}.yaml")
 )
 _MAX_REQUIREMENT_ROUNDS = 6
-_SEVERITY = {
-    fnv1.SEVERITY_FATAL: "Fatal",
-    fnv1.SEVERITY_WARNING: "Warning",
-    fnv1.SEVERITY_NORMAL: "Normal",
-}
 _STATUS = {
     fnv1.STATUS_CONDITION_TRUE: "True",
     fnv1.STATUS_CONDITION_FALSE: "False",
@@ -457,11 +452,6 @@ def _merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
         else:
             dst[key] = value
     return dst
-
-
-def results(rsp: fnv1.RunFunctionResponse) -> list[tuple[str, str]]:
-    """(severity, message) of every result, for callers that show warnings."""
-    return [(_SEVERITY.get(r.severity, "Unknown"), r.message) for r in rsp.results]
 
 
 # --- input files ----------------------------------------------------------------------------

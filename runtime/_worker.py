@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,6 +37,7 @@ __all__ = [
     "QueueOptions",
     "Worker",
     "backoff_delay",
+    "unless_stopped",
 ]
 
 # Every queue module logs as "runtime.queue": one name to filter the queue's records by.
@@ -149,15 +150,7 @@ class Worker:
         """
         if stopping.is_set():
             return 0
-        first = asyncio.ensure_future(self._slots.acquire())
-        stop = asyncio.ensure_future(stopping.wait())
-        try:
-            await asyncio.wait({first, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            first.cancel()  # a no-op when it already holds the slot
-        await asyncio.wait({first})  # let a cancellation land before looking
-        if first.cancelled():
+        if await unless_stopped(self._slots.acquire(), stopping) is None:
             return 0
         if stopping.is_set():
             self._slots.release()
@@ -374,6 +367,15 @@ class Worker:
         """How many deliveries are being handled."""
         return len(self._tasks)
 
+    async def stop(
+        self, stopping: asyncio.Event, loop: asyncio.Task[None] | None, grace_seconds: float
+    ) -> None:
+        """The start of every backend's drain: stop fetching, end its loop, let jobs finish."""
+        stopping.set()
+        if loop is not None:
+            await loop
+        await self.wait_idle(grace_seconds)
+
     async def wait_idle(self, grace_seconds: float) -> None:
         """Wait up to the grace for running deliveries; cancel (and so nak) the rest."""
         tasks = set(self._tasks)
@@ -385,6 +387,28 @@ class Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+T = TypeVar("T")
+
+
+async def unless_stopped(
+    awaitable: Awaitable[T], stopping: asyncio.Event
+) -> asyncio.Future[T] | None:
+    """Await ``awaitable`` unless ``stopping`` is set first.
+
+    Returns the finished future (read its result), or None when stopping won the race and
+    the awaitable was cancelled, so nothing it would have taken (a slot, a job) is held.
+    """
+    task = asyncio.ensure_future(awaitable)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        task.cancel()  # a no-op when it already finished
+    await asyncio.wait({task})  # let a cancellation land before looking
+    return None if task.cancelled() else task
 
 
 class _ExecutorError(Exception):

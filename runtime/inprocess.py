@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runtime._worker import DeadLetter, PublishResult, QueueOptions, Worker
+from runtime._worker import DeadLetter, PublishResult, QueueOptions, Worker, unless_stopped
 from runtime.jobs import Job, JobExecutor, JobResult
 
 if TYPE_CHECKING:
@@ -96,10 +96,7 @@ class InProcessQueue:
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop taking jobs, wait for running ones within the grace, then stop."""
-        self._stopping.set()
-        if self._loop_task is not None:
-            await self._loop_task
-        await self._worker.wait_idle(grace_seconds)
+        await self._worker.stop(self._stopping, self._loop_task, grace_seconds)
         for timer in self._timers:
             timer.cancel()
         if self._queue.qsize() or self._timers:
@@ -127,17 +124,10 @@ class InProcessQueue:
 
     async def _next(self) -> _LocalDelivery | None:
         """The next job, or None once stopping (the job stays queued then)."""
-        getter = asyncio.ensure_future(self._queue.get())
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({getter, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            getter.cancel()  # a no-op when it already got a job
-        await asyncio.wait({getter})  # let a cancellation land before looking
-        if getter.cancelled():
+        got = await unless_stopped(self._queue.get(), self._stopping)
+        if got is None:
             return None
-        delivery = getter.result()
+        delivery = got.result()
         if self._stopping.is_set():
             self._queue.put_nowait(delivery)
             return None

@@ -208,10 +208,7 @@ class JetStreamQueue:
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop fetching, let running jobs finish within the grace, nak the rest, close."""
-        self._stopping.set()
-        if self._loop_task is not None:
-            await self._loop_task
-        await self._worker.wait_idle(grace_seconds)
+        await self._worker.stop(self._stopping, self._loop_task, grace_seconds)
         advisories, self._advisories = self._advisories, None
         if advisories is not None:
             # Stop listening, but finish dead-lettering what was already announced.
