@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from runtime.config import Settings
+from runtime.runs import PostgresRunStore, RunStore, SqliteRunStore
 
 __all__ = [
     "JOB_RESULTS_TABLE",
@@ -71,12 +72,13 @@ class IdempotencyStore(Protocol):
 
 @dataclass
 class Stores:
-    """What `open_stores` yields: the checkpointer and the idempotency store."""
+    """What `open_stores` yields: the checkpointer, the idempotency store and run records."""
 
     checkpointer: BaseCheckpointSaver
     idempotency: IdempotencyStore
     backend: str
     """``postgres`` or ``sqlite``."""
+    runs: RunStore
 
     async def ping(self) -> None:
         """Raise when the database does not answer (for /ready)."""
@@ -108,16 +110,19 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
             await saver.setup()
             idempotency = PostgresIdempotencyStore(pool)
             await idempotency.setup()
-            yield Stores(saver, idempotency, "postgres")
+            runs = PostgresRunStore(pool)
+            await runs.setup()
+            yield Stores(saver, idempotency, "postgres", runs)
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     async with (
         aiosqlite.connect(settings.sqlite_path) as conn,
         SqliteIdempotencyStore.open(settings.state_dir / "jobs.sqlite") as idempotency,
+        SqliteRunStore.open(settings.state_dir / "runs.sqlite") as runs,
     ):
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
-        yield Stores(saver, idempotency, "sqlite")
+        yield Stores(saver, idempotency, "sqlite", runs)
 
 
 @contextlib.asynccontextmanager
