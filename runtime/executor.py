@@ -139,9 +139,11 @@ class GraphExecutor:
             if any(m.id == messages[0].id for m in state.values.get("messages", [])):
                 # A redelivery of a job this thread has seen: the run died after a
                 # checkpoint. Finish it from there instead of starting over; if it had
-                # already finished, its answer is in the checkpoint.
-                if not state.next:
-                    run.final = list(state.values["messages"])
+                # already finished, its answer is in the checkpoint. `state.tasks`, not
+                # `state.next`: a step whose writes were saved before the worker died is
+                # left out of `next` but not yet applied, and resuming applies it.
+                if not state.tasks:
+                    run.final = _turn(state.values["messages"], messages[-1].id)
                     return
                 log.info("resuming the job from its last checkpoint", extra={"next": state.next})
                 graph_input = None
@@ -150,6 +152,11 @@ class GraphExecutor:
         # execute returns; a job cut off mid-way resumes from its last saved step.
         async for event in self._graph.astream_events(graph_input, config, version="v2"):
             await self._on_event(job, run, event)
+        if graph_input is None:
+            # A resumed run may apply saved writes without running a node, so its stream
+            # carries no final state: read this turn back from the checkpoint.
+            state = await self._graph.aget_state(config)
+            run.final = _turn(state.values.get("messages", []), messages[-1].id)
 
     async def _on_event(self, job: Job, run: _Run, event: Any) -> None:
         kind, data = event["event"], event.get("data", {})
@@ -241,6 +248,14 @@ class GraphExecutor:
         if described is not None:
             extra[key] = described
         log.info(message, extra=extra)
+
+
+def _turn(history: list[BaseMessage], last_input_id: str | None) -> list[BaseMessage]:
+    """The messages of a thread's history from one job's last input message on."""
+    for i in range(len(history) - 1, -1, -1):
+        if history[i].id == last_input_id:
+            return list(history[i:])
+    return []
 
 
 def _describe(err: BaseException) -> str:
