@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from function.input import Policy
-from function.names import child_name, nats_token
+from function.names import DNS_LABEL_MAX, child_name, nats_token, root_name
 from function.spec import XAgentSpec
 from runtime.definition import AgentDefinition
 
@@ -40,19 +40,24 @@ class AgentContext:
 
     # --- names shared by more than one builder -----------------------------------------
 
-    def child(self, *suffixes: str, max_length: int = 63) -> str:
-        """Deterministic name of a composed object: ``<xr-name>-<suffix>``."""
-        return child_name(self.name, *suffixes, max_length=max_length)
+    def child(self, *role: str, max_length: int = DNS_LABEL_MAX) -> str:
+        """Name of a child object: ``<xr-name>-<role>-<hash>`` (function.names)."""
+        return child_name(self.name, *role, max_length=max_length)
+
+    @property
+    def root(self) -> str:
+        """Name of the runtime's own objects: the XR name when plain (function.names)."""
+        return root_name(self.name)
 
     @property
     def service_account_name(self) -> str:
         """The runtime's ServiceAccount."""
-        return self.child()
+        return self.root
 
     @property
     def deployment_name(self) -> str:
         """The runtime Deployment (also the Service and the selector's instance)."""
-        return self.child()
+        return self.root
 
     @property
     def service_host(self) -> str:
@@ -83,7 +88,7 @@ class AgentContext:
         """Labels that select the runtime pods (immutable once a Deployment exists)."""
         return {
             "app.kubernetes.io/name": "xagent-runtime",
-            "app.kubernetes.io/instance": child_name(self.name),
+            "app.kubernetes.io/instance": self.root,
         }
 
     def labels(self, component: str) -> dict[str, str]:
@@ -92,11 +97,11 @@ class AgentContext:
             "app.kubernetes.io/name": f"xagent-{component}"
             if component != "runtime"
             else "xagent-runtime",
-            "app.kubernetes.io/instance": child_name(self.name),
+            "app.kubernetes.io/instance": self.root,
             "app.kubernetes.io/component": component,
             "app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/managed-by": "crossplane",
-            "xagent.dev/agent": child_name(self.name),
+            "xagent.dev/agent": self.root,
             "xagent.dev/tenant": self.spec.tenant_id,
         }
 

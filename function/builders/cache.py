@@ -22,6 +22,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from function.builders.base import AgentContext, Desired, Manifest
+from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
 from runtime.contract import CACHE_ENV
 
@@ -81,7 +82,8 @@ def cache_env(ctx: AgentContext) -> list[Manifest]:
 
 def cache_name(ctx: AgentContext) -> str:
     """The Dragonfly instance, or the redis Deployment; also the Service of either."""
-    return ctx.child("cache")
+    # Dragonfly's limit, for the redis engine too: one name whichever engine runs.
+    return ctx.child("cache", max_length=DRAGONFLY_MAX)
 
 
 def cache_host(ctx: AgentContext) -> str:

@@ -17,12 +17,11 @@ always uses the default remote key. Providers that need no key (ollama) get no s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import short_hash
-from function.spec import DNS_LABEL, PROVIDERS_WITHOUT_KEY, Credentials
+from function.spec import PROVIDERS_WITHOUT_KEY, Credentials
 from runtime import contract
 
 __all__ = [
@@ -255,13 +254,8 @@ def _credential(
 
 
 def _target_name(ctx: AgentContext, family: str, name: str) -> str:
-    """``<xr>-<family>-<name>``.
-
-    A name that is not already a DNS label (``My_Tool``) also gets a hash of itself, so
-    ``My_Tool`` and ``my-tool`` never share a Secret.
-    """
-    suffix = name if re.fullmatch(DNS_LABEL, name) else f"{name}-{short_hash(name)}"
-    return ctx.child(family, suffix)
+    """``<xr>-<family>-<name>-<hash>``: the hash keeps ``My_Tool`` and ``my-tool`` apart."""
+    return ctx.child(family, name)
 
 
 def _external_secret(ctx: AgentContext, cred: Credential) -> Manifest:

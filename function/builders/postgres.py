@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from function.builders.base import AgentContext, Desired, Manifest
-from function.names import nats_token
+from function.names import CNPG_CLUSTER_MAX, nats_token
 from function.spec import DatabaseEngine
 from runtime.contract import DATABASE_ENV
 
@@ -102,7 +102,7 @@ def database_env(ctx: AgentContext) -> list[Manifest]:
 
 def cluster_name(ctx: AgentContext) -> str:
     """The CNPG Cluster, and the provider-sql Database and Role objects."""
-    return ctx.child("pg")
+    return ctx.child("pg", max_length=CNPG_CLUSTER_MAX)
 
 
 def cnpg_app_secret_name(ctx: AgentContext) -> str:

@@ -207,11 +207,11 @@ CASES = [
         reason="When every composed object reports ready, so do the XR's conditions.",
         xr=xr(),
         observed={
-            "cache": ready_observed("Dragonfly", "support-bot-cache"),
+            "cache": ready_observed("Dragonfly", "support-bot-cache-863ee341b0"),
             "configmap-definition": ready_observed("ConfigMap", "a"),
             "configmap-tool-grants": ready_observed("ConfigMap", "b"),
             "consumer": ready_observed("Consumer", "c"),
-            "database": ready_observed("Cluster", "support-bot-pg"),
+            "database": ready_observed("Cluster", "support-bot-pg-324eee0abd"),
             "deployment": ready_observed("Deployment", "support-bot"),
             "externalsecret-model-openai": ready_observed("ExternalSecret", "d"),
             "networkpolicy": ready_observed("NetworkPolicy", "e"),
@@ -366,7 +366,7 @@ CASES = [
         reason="A ConfigMap that vanished must not delete what exists (the database): "
         "observed resources are carried forward.",
         xr=xr(DEFINITION_REF),
-        observed={"database": ready_observed("Cluster", "support-bot-pg")},
+        observed={"database": ready_observed("Cluster", "support-bot-pg-324eee0abd")},
         required={"definition": []},
         want={
             "results": [],

@@ -12,17 +12,19 @@ from runtime.contract import CACHE_ENV
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
 
-HOST = "support-bot-cache.agents.svc.cluster.local"
+HOST = "support-bot-cache-863ee341b0.agents.svc.cluster.local"
 IN_CLUSTER_ENV = [
     {"name": CACHE_ENV.HOST, "value": HOST},
     {"name": CACHE_ENV.PORT, "value": "6379"},
 ]
 CONTAINER = ("cache", "spec", "template", "spec", "containers", 0)
 POD = ("cache", "spec", "template", "spec")
-DRAGONFLY_KINDS = {"cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache")}
+DRAGONFLY_KINDS = {
+    "cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache-863ee341b0")
+}
 REDIS_KINDS = {
-    "cache": ("apps/v1", "Deployment", "support-bot-cache"),
-    "cache-service": ("v1", "Service", "support-bot-cache"),
+    "cache": ("apps/v1", "Deployment", "support-bot-cache-863ee341b0"),
+    "cache-service": ("v1", "Service", "support-bot-cache-863ee341b0"),
 }
 
 
@@ -39,7 +41,7 @@ CASES = [
                 ("cache", "spec", "resources", "limits"): {"memory": "512Mi"},
                 ("cache", "spec", "resources", "requests", "memory"): "512Mi",
                 ("cache", "spec", "serviceSpec"): {
-                    "name": "support-bot-cache",
+                    "name": "support-bot-cache-863ee341b0",
                     "type": "ClusterIP",
                 },
                 ("cache", "spec", "podSecurityContext", "runAsNonRoot"): True,

@@ -30,7 +30,7 @@ def test_definition_is_the_runtime_json() -> None:
     ctx = make_ctx()
     desired = assert_valid(configmaps.build(ctx))
     cm = desired["configmap-definition"]
-    assert cm["metadata"]["name"] == "support-bot-definition"
+    assert cm["metadata"]["name"] == "support-bot-definition-9d2e497dff"
     assert set(cm["data"]) == {contract.DEFINITION_FILE}
     parsed = _data(desired, "configmap-definition", contract.DEFINITION_FILE)
     assert parsed == ctx.definition.to_runtime_json()

@@ -180,7 +180,7 @@ SECRET_ENV_CASES = [
         name="ModelKey",
         reason="The provider key reads the ExternalSecret's target Secret.",
         args={},
-        want={"OPENAI_API_KEY": ("support-bot-model-openai", "api-key")},
+        want={"OPENAI_API_KEY": ("support-bot-model-openai-844a45f68f", "api-key")},
     ),
     Case(
         name="UserSecretAndTool",
@@ -195,7 +195,7 @@ SECRET_ENV_CASES = [
         },
         want={
             "OPENAI_API_KEY": ("mine", "k"),
-            "TOOL_GH_TOKEN": ("support-bot-tool-gh", "token"),
+            "TOOL_GH_TOKEN": ("support-bot-tool-gh-4fe677de97", "token"),
         },
     ),
 ]

@@ -58,7 +58,7 @@ BUILD_CASES = [
         args={},
         want={
             "externalsecret-model-openai": _external_secret(
-                "support-bot-model-openai", {"key": "xagent/t1/openai"}
+                "support-bot-model-openai-844a45f68f", {"key": "xagent/t1/openai"}
             )
         },
     ),
@@ -68,7 +68,7 @@ BUILD_CASES = [
         args={"model": {"credentials": {"remoteRef": {"key": "llm/openai", "property": "k"}}}},
         want={
             "externalsecret-model-openai": _external_secret(
-                "support-bot-model-openai", {"key": "llm/openai", "property": "k"}
+                "support-bot-model-openai-844a45f68f", {"key": "llm/openai", "property": "k"}
             )
         },
     ),
@@ -96,7 +96,7 @@ BUILD_CASES = [
         },
         want={
             "externalsecret-model-openai": _external_secret(
-                "support-bot-model-openai",
+                "support-bot-model-openai-844a45f68f",
                 {"key": "xagent/t1/openai"},
                 store=("vault", "SecretStore"),
                 refresh="15m",
@@ -126,7 +126,7 @@ BUILD_CASES = [
         },
         want={
             "externalsecret-tool-github": _external_secret(
-                "support-bot-tool-github", {"key": "tools/github"}, secret_key="token"
+                "support-bot-tool-github-6081befc5e", {"key": "tools/github"}, secret_key="token"
             )
         },
     ),
@@ -183,7 +183,7 @@ def test_node_provider_remote_key() -> None:
     desired = external_secrets.build(make_ctx(make_spec(definition=TWO_NODES)))
     spec = desired["externalsecret-model-anthropic"]["spec"]
     assert spec["data"] == [{"secretKey": "api-key", "remoteRef": {"key": "xagent/t1/anthropic"}}]
-    assert spec["target"]["name"] == "support-bot-model-anthropic"
+    assert spec["target"]["name"] == "support-bot-model-anthropic-7d11b5225d"
 
 
 MODEL_ENV_CASES = [
@@ -191,7 +191,7 @@ MODEL_ENV_CASES = [
         name="SyncedSecret",
         reason="The provider's variable reads the synced Secret's api-key.",
         args={},
-        want=[_secret_env("OPENAI_API_KEY", "support-bot-model-openai", "api-key")],
+        want=[_secret_env("OPENAI_API_KEY", "support-bot-model-openai-844a45f68f", "api-key")],
     ),
     Case(
         name="UserSecret",
@@ -204,8 +204,8 @@ MODEL_ENV_CASES = [
         reason="Each provider's key under the name its SDK reads.",
         args={"definition": TWO_NODES},
         want=[
-            _secret_env("OPENAI_API_KEY", "support-bot-model-openai", "api-key"),
-            _secret_env("ANTHROPIC_API_KEY", "support-bot-model-anthropic", "api-key"),
+            _secret_env("OPENAI_API_KEY", "support-bot-model-openai-844a45f68f", "api-key"),
+            _secret_env("ANTHROPIC_API_KEY", "support-bot-model-anthropic-7d11b5225d", "api-key"),
         ],
     ),
     Case(
@@ -239,7 +239,7 @@ TOOL_CASES = [
         },
         want={
             "env": [
-                _secret_env("TOOL_GITHUB_TOKEN", "support-bot-tool-github", "token"),
+                _secret_env("TOOL_GITHUB_TOKEN", "support-bot-tool-github-6081befc5e", "token"),
                 _secret_env("TOOL_JIRA_TOKEN", "jira", "pat"),
             ],
             "keys": ["externalsecret-model-openai", "externalsecret-tool-github"],

@@ -9,14 +9,14 @@ from runtime.contract import DATABASE_ENV
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
 
-CNPG_SECRET = "support-bot-pg-app"
-ROLE_SECRET = "support-bot-pg-credentials"
+CNPG_SECRET = "support-bot-pg-324eee0abd-app"
+ROLE_SECRET = "support-bot-pg-credentials-677116374f"
 SQL_DB = "xagent_agents_support-bot"
 SQL_API = "postgresql.sql.m.crossplane.io/v1alpha1"
-CNPG_KINDS = {"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg")}
+CNPG_KINDS = {"database": ("postgresql.cnpg.io/v1", "Cluster", "support-bot-pg-324eee0abd")}
 SQL_KINDS = {
-    "database": (SQL_API, "Database", "support-bot-pg"),
-    "database-role": (SQL_API, "Role", "support-bot-pg"),
+    "database": (SQL_API, "Database", "support-bot-pg-324eee0abd"),
+    "database-role": (SQL_API, "Role", "support-bot-pg-324eee0abd"),
 }
 
 
@@ -88,7 +88,9 @@ CASES = [
                     "name": "shared-pg",
                     "kind": "ClusterProviderConfig",
                 },
-                ("database", "spec", "forProvider", "ownerRef"): {"name": "support-bot-pg"},
+                ("database", "spec", "forProvider", "ownerRef"): {
+                    "name": "support-bot-pg-324eee0abd"
+                },
                 ("database-role", "spec", "forProvider", "privileges"): {"login": True},
                 ("database-role", "spec", "forProvider", "passwordSecretRef"): None,
                 ("database-role", "spec", "writeConnectionSecretToRef"): {"name": ROLE_SECRET},

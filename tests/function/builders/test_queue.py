@@ -35,8 +35,8 @@ def env(**overrides: str) -> list[dict[str, str]]:
 
 
 KINDS = {
-    "stream": (NACK, "Stream", "support-bot-jobs"),
-    "consumer": (NACK, "Consumer", "support-bot-workers"),
+    "stream": (NACK, "Stream", "support-bot-jobs-9ed0c74745"),
+    "consumer": (NACK, "Consumer", "support-bot-workers-8464d0beac"),
 }
 
 CASES = [
