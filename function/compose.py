@@ -71,7 +71,9 @@ def compose(
             status={"phase": Phase.PENDING, "resolvedModel": resolved_model},
             xr_ready=False,
         )
-    violations = policy.check(spec, resolution.definition, platform_policy, resolution.path)
+    violations = policy.check(
+        spec, resolution.definition, platform_policy, resolution.path, namespace=namespace
+    )
     if violations:
         texts = [str(v) for v in violations]
         return Outcome(

@@ -11,10 +11,25 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from function.spec import ModelProvider, RiskTier, ToolKind
+from function import urls
+from function.spec import ModelProvider, RiskTier, SecretStoreKind, ToolKind
 from runtime.definition import CamelModel
 
-__all__ = ["INPUT_API_VERSION", "INPUT_KIND", "FunctionInput", "Policy", "TenantPolicy", "ToolRule"]
+__all__ = [
+    "HOSTED_ENDPOINTS",
+    "INPUT_API_VERSION",
+    "INPUT_KIND",
+    "CredentialPolicy",
+    "EndpointRule",
+    "FunctionInput",
+    "IdentityAnnotation",
+    "Policy",
+    "QueuePolicy",
+    "StoreRule",
+    "TenantPolicy",
+    "ToolRule",
+    "URLRules",
+]
 
 INPUT_GROUP = "fn.xagent.dev"
 INPUT_VERSION = "v1beta1"
@@ -22,8 +37,35 @@ INPUT_API_VERSION = f"{INPUT_GROUP}/{INPUT_VERSION}"
 INPUT_KIND = "Input"
 
 
+class EndpointRule(CamelModel):
+    """Endpoints one provider may be called at."""
+
+    provider: Annotated[ModelProvider, Field(description="The provider these URLs are for.")]
+    urls: Annotated[
+        list[Annotated[str, Field(max_length=2048)]],
+        Field(
+            max_length=100,
+            description="URL patterns scheme://host-glob[:port][/path-glob], e.g. "
+            "https://*.openai.azure.com or http://vllm.models.svc.cluster.local:8000/v1.",
+        ),
+    ] = []
+
+
+HOSTED_ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "openai": ("https://api.openai.com",),
+    "anthropic": ("https://api.anthropic.com",),
+    "azure-openai": (
+        "https://*.openai.azure.com",
+        "https://*.cognitiveservices.azure.com",
+        "https://*.services.ai.azure.com",
+    ),
+    "bedrock": ("https://bedrock-runtime.*.amazonaws.com",),
+}
+"""A hosted provider's official endpoints: what a tenant may call when its policy lists none."""
+
+
 class TenantPolicy(CamelModel):
-    """Which providers and models a tenant may use."""
+    """Which providers, models and endpoints a tenant may use."""
 
     tenant_id: Annotated[
         str, Field(min_length=1, description="Tenant ID, or * for every tenant not listed.")
@@ -33,6 +75,14 @@ class TenantPolicy(CamelModel):
     ] = []
     allowed_models: Annotated[
         list[str], Field(description="Model name globs (gpt-4o*); any when empty.")
+    ] = []
+    allowed_endpoints: Annotated[
+        list[EndpointRule],
+        Field(
+            description="Endpoint patterns per provider. A provider not listed may use only its "
+            "official endpoints when it is hosted (openai, anthropic, azure-openai, bedrock), "
+            "and any endpoint when it is self-hosted (ollama, openai-compatible)."
+        ),
     ] = []
 
     def allows_provider(self, provider: str) -> bool:
@@ -45,17 +95,140 @@ class TenantPolicy(CamelModel):
             fnmatch.fnmatchcase(model, pattern) for pattern in self.allowed_models
         )
 
+    def endpoint_patterns(self, provider: str) -> tuple[str, ...] | None:
+        """URL patterns ``provider`` may be called at; None when any endpoint is allowed."""
+        listed = [
+            url for rule in self.allowed_endpoints if rule.provider == provider for url in rule.urls
+        ]
+        if any(rule.provider == provider for rule in self.allowed_endpoints):
+            return tuple(listed)
+        return HOSTED_ENDPOINTS.get(provider)
+
 
 class ToolRule(CamelModel):
-    """The minimum risk tier an agent needs to be granted matching tools."""
+    """The minimum risk tier an agent needs to be granted matching tools.
 
-    tool: Annotated[str, Field(description="Tool name glob.")] = "*"
+    A rule matches what the runtime binds, not what the spec calls it: ``tool`` is compared
+    (case-insensitively) with the grant's name and, for a builtin, the builtin it runs; ``url``
+    with an http tool's URL; ``kind`` with a builtin's own kind (the grant's kind only for
+    other tools).
+    """
+
+    tool: Annotated[str, Field(description="Tool or builtin name glob.")] = "*"
+    url: Annotated[
+        str | None,
+        Field(
+            max_length=2048,
+            description="Only http tools whose URL matches scheme://host-glob[:port][/path-glob].",
+        ),
+    ] = None
     kind: Annotated[ToolKind | None, Field(description="Only tools of this kind.")] = None
     minimum_risk_tier: Annotated[RiskTier, Field(description="Lowest tier allowed.")]
 
-    def matches(self, name: str, kind: str) -> bool:
-        """Whether the rule covers a tool called ``name`` of ``kind``."""
-        return fnmatch.fnmatchcase(name, self.tool) and (self.kind is None or self.kind == kind)
+    def matches(self, names: list[str], kind: str, url: str | None = None) -> bool:
+        """Whether the rule covers a tool known by ``names`` of ``kind`` calling ``url``."""
+        pattern = self.tool.lower()
+        if not any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names):
+            return False
+        if self.url is not None and (url is None or not urls.matches(url, self.url)):
+            return False
+        return self.kind is None or self.kind == kind
+
+
+class URLRules(CamelModel):
+    """Which URLs http tools may call."""
+
+    allowed: Annotated[
+        list[Annotated[str, Field(max_length=2048)]],
+        Field(max_length=200, description="URL patterns http tools may call; any when empty."),
+    ] = []
+    denied: Annotated[
+        list[Annotated[str, Field(max_length=2048)]],
+        Field(max_length=200, description="URL patterns no http tool may call."),
+    ] = []
+
+    def problem(self, url: str) -> str | None:
+        """Why ``url`` may not be called, or None."""
+        for pattern in self.denied:
+            if urls.matches(url, pattern):
+                return f"matches denied pattern {pattern!r}"
+        if self.allowed and not any(urls.matches(url, p) for p in self.allowed):
+            return "matches no allowed pattern"
+        return None
+
+
+class StoreRule(CamelModel):
+    """An External Secrets store XAgents may read from."""
+
+    kind: Annotated[SecretStoreKind, Field(description="SecretStore or ClusterSecretStore.")]
+    name: Annotated[str, Field(min_length=1, description="Store name glob.")]
+
+
+class CredentialPolicy(CamelModel):
+    """Where credentials may come from: the tenant's own keys, allowed stores and Secrets."""
+
+    remote_key_prefix: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Every remoteRef key must start with this; {tenantId} and {namespace} "
+            "are replaced by the XAgent's.",
+        ),
+    ] = "xagent/{tenantId}/"
+    stores: Annotated[
+        list[StoreRule],
+        Field(description="Stores spec.secrets may name."),
+    ] = [
+        StoreRule(kind=SecretStoreKind.CLUSTER_SECRET_STORE, name="default"),
+        StoreRule(kind=SecretStoreKind.SECRET_STORE, name="*"),
+    ]
+    env_secrets: Annotated[
+        list[str],
+        Field(
+            description="Secret name globs spec.env valueFrom.secretKeyRef and spec.envFrom may "
+            "read besides the Secrets the XAgent composes or names as credentials; {name} is "
+            "the XAgent's name.",
+        ),
+    ] = []
+
+    def key_prefix(self, tenant_id: str, namespace: str) -> str:
+        """The prefix for one XAgent."""
+        return self.remote_key_prefix.replace("{tenantId}", tenant_id).replace(
+            "{namespace}", namespace
+        )
+
+    def allows_store(self, kind: str, name: str) -> bool:
+        """Whether spec.secrets may name this store."""
+        return any(r.kind == kind and fnmatch.fnmatchcase(name, r.name) for r in self.stores)
+
+
+class QueuePolicy(CamelModel):
+    """Which NATS streams and subjects an XAgent may name."""
+
+    stream_prefixes: Annotated[
+        list[str],
+        Field(
+            description="An explicit spec.queue.stream must start with one of these; "
+            "{namespace} and {tenantId} are replaced (namespace as a NATS token)."
+        ),
+    ] = ["xagent_{namespace}_"]
+    subject_prefixes: Annotated[
+        list[str],
+        Field(description="An explicit spec.queue.subjectPrefix must start with one of these."),
+    ] = ["xagent.{namespace}."]
+
+
+class IdentityAnnotation(CamelModel):
+    """A cloud identity annotation a ServiceAccount may carry."""
+
+    key: Annotated[str, Field(min_length=1, description="Annotation key glob.")]
+    value: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Value glob; {tenantId} and {namespace} are replaced.",
+        ),
+    ]
 
 
 class Policy(CamelModel):
@@ -70,6 +243,24 @@ class Policy(CamelModel):
         ),
     ] = []
     tools: Annotated[list[ToolRule], Field(description="Minimum risk tier per tool.")] = []
+    tool_urls: Annotated[URLRules, Field(description="URLs http tools may call.")] = URLRules()
+    credentials: CredentialPolicy = CredentialPolicy()
+    queues: QueuePolicy = QueuePolicy()
+    provider_configs: Annotated[
+        list[str],
+        Field(
+            description="provider-sql ProviderConfig name globs "
+            "spec.persistence.database.sql.providerConfigRef may name."
+        ),
+    ] = ["default"]
+    identity_annotations: Annotated[
+        list[IdentityAnnotation],
+        Field(
+            description="Cloud identity annotations (eks.amazonaws.com/*, iam.gke.io/*, "
+            "azure.workload.identity/*) spec.serviceAccount.annotations may carry; none when "
+            "empty. Other annotations are not restricted."
+        ),
+    ] = []
 
     def tenant(self, tenant_id: str) -> TenantPolicy | None:
         """The tenant's entry, else the * entry, else None."""

@@ -1,14 +1,29 @@
-"""Platform policy: per-tenant model allow-lists and minimum risk tiers per tool."""
+"""Platform policy: what a tenant's XAgent may use, checked before anything is composed.
+
+Rules, each reported with the field path to fix: per-tenant providers, models and endpoints;
+minimum risk tiers of the tools the runtime will actually bind (a builtin by what it runs,
+an http tool by its URL) and the URLs http tools may call; credentials confined to the
+tenant's remote-key prefix, allowed stores and the XAgent's own Secrets; no credentials
+inside URLs; NATS streams and subjects inside the XAgent's namespace; provider configs and
+cloud identity annotations from allow-lists.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
+from function import urls
 from function.input import Policy
-from function.spec import RiskTier, XAgentSpec
-from runtime.definition import AgentDefinition
+from function.names import nats_token
+from function.spec import DatabaseEngine, RiskTier, XAgentSpec
+from runtime._builtins import BUILTIN_KINDS
+from runtime.definition import AgentDefinition, ToolType
 
-__all__ = ["Violation", "check"]
+__all__ = ["IDENTITY_ANNOTATION_PREFIXES", "BoundTool", "Violation", "bound_tools", "check"]
+
+IDENTITY_ANNOTATION_PREFIXES = ("eks.amazonaws.com/", "iam.gke.io/", "azure.workload.identity/")
+"""ServiceAccount annotation keys that hand the pods a cloud identity."""
 
 
 @dataclass(frozen=True)
@@ -28,15 +43,23 @@ def check(
     definition: AgentDefinition,
     policy: Policy,
     definition_path: str = "spec.definition",
+    *,
+    namespace: str = "default",
 ) -> list[Violation]:
     """Every policy violation of an XAgent; empty when it complies.
 
     ``definition_path`` names where the definition came from (inline, or a ConfigMap), so a
-    node's violation points at the place to fix it.
+    node's violation points at the place to fix it; ``namespace`` is the XAgent's.
     """
-    return _model_violations(spec, definition, policy, definition_path) + _tool_violations(
-        spec, policy
-    )
+    return [
+        *_model_violations(spec, definition, policy, definition_path),
+        *_endpoint_violations(spec, policy),
+        *_tool_violations(spec, definition, policy, definition_path),
+        *_credential_violations(spec, policy, namespace),
+        *_url_secret_violations(spec, definition, definition_path),
+        *_queue_violations(spec, policy, namespace),
+        *_identity_violations(spec, policy, namespace),
+    ]
 
 
 def _model_violations(
@@ -86,18 +109,209 @@ def _model_violations(
     return out
 
 
-def _tool_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
-    tier = RiskTier(spec.risk_tier)
+def _endpoint_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
+    # Nodes of another provider get no endpoint (runtime models.resolve_model): only the
+    # spec's own endpoint can point a provider elsewhere.
+    endpoint = spec.model.endpoint
+    tenant = policy.tenant(spec.tenant_id) if policy.tenants else None
+    if endpoint is None or tenant is None:
+        return []
+    patterns = tenant.endpoint_patterns(spec.model.provider)
+    if patterns is None or any(urls.matches(endpoint, p) for p in patterns):
+        return []
+    allowed = ", ".join(patterns) or "none"
+    return [
+        Violation(
+            f"tenants[{policy.tenants.index(tenant)}] (tenantId {tenant.tenant_id})",
+            "spec.model.endpoint",
+            f"endpoint {endpoint!r} is not allowed for provider {spec.model.provider} of tenant "
+            f"{spec.tenant_id!r} (allowed: {allowed})",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class BoundTool:
+    """A granted tool as the runtime will bind it."""
+
+    grant: int
+    """Index in spec.tools.allowed."""
+    names: list[str]
+    """The grant's name and, for a builtin, the builtin it runs."""
+    kind: str
+    """The builtin's own kind, else the grant's."""
+    url: str | None = None
+
+
+def bound_tools(spec: XAgentSpec, definition: AgentDefinition) -> list[BoundTool]:
+    """Each grant with what the runtime binds for it (runtime tools.granted_tools)."""
+    by_name = {t.name: t for t in definition.tool_definitions}
     out = []
     for i, grant in enumerate(spec.tools.allowed):
+        tool = by_name.get(grant.name)
+        if tool is None:
+            out.append(BoundTool(i, [grant.name], grant.kind))
+        elif tool.type == ToolType.HTTP:
+            out.append(BoundTool(i, [grant.name], grant.kind, tool.url))
+        else:
+            impl = tool.builtin or tool.name
+            out.append(BoundTool(i, [grant.name, impl], BUILTIN_KINDS.get(impl, grant.kind)))
+    return out
+
+
+def _tool_violations(
+    spec: XAgentSpec, definition: AgentDefinition, policy: Policy, definition_path: str
+) -> list[Violation]:
+    tier = RiskTier(spec.risk_tier)
+    out = []
+    for bound in bound_tools(spec, definition):
         for j, rule in enumerate(policy.tools):
             needed = RiskTier(rule.minimum_risk_tier)
-            if rule.matches(grant.name, grant.kind) and tier.rank < needed.rank:
+            if rule.matches(bound.names, bound.kind, bound.url) and tier.rank < needed.rank:
                 out.append(
                     Violation(
                         f"tools[{j}] (tool {rule.tool}, minimumRiskTier {needed})",
-                        f"spec.tools.allowed[{i}]",
-                        f"tool {grant.name!r} needs riskTier {needed}, the agent has {tier}",
+                        f"spec.tools.allowed[{bound.grant}]",
+                        f"tool {bound.names[0]!r} needs riskTier {needed}, the agent has {tier}",
                     )
                 )
+    for i, tool in enumerate(definition.tool_definitions):
+        if tool.type == ToolType.HTTP and tool.url:
+            problem = policy.tool_urls.problem(tool.url)
+            if problem:
+                out.append(
+                    Violation(
+                        "toolUrls",
+                        f"{definition_path}.toolDefinitions[{i}].url",
+                        f"tool {tool.name!r} URL {tool.url!r} {problem}",
+                    )
+                )
+    return out
+
+
+def _credential_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[Violation]:
+    rules = policy.credentials
+    prefix = rules.key_prefix(spec.tenant_id, namespace)
+    refs = [("spec.model.credentials", spec.model.credentials)] + [
+        (f"spec.tools.allowed[{i}].credentials", g.credentials)
+        for i, g in enumerate(spec.tools.allowed)
+    ]
+    out = []
+    for path, creds in refs:
+        remote = creds.remote_ref if creds is not None else None
+        if remote is None:
+            continue
+        key = remote.key
+        if not key.startswith(prefix) or ".." in key.split("/") or "//" in key:
+            out.append(
+                Violation(
+                    "credentials.remoteKeyPrefix",
+                    f"{path}.remoteRef.key",
+                    f"remote key {key!r} is outside the tenant's prefix {prefix!r}",
+                )
+            )
+    store = spec.secrets
+    if not rules.allows_store(store.store_kind, store.store_name):
+        out.append(
+            Violation(
+                "credentials.stores",
+                "spec.secrets.storeName",
+                f"{store.store_kind} {store.store_name!r} is not an allowed secret store",
+            )
+        )
+    return out
+
+
+def _url_secret_violations(
+    spec: XAgentSpec, definition: AgentDefinition, definition_path: str
+) -> list[Violation]:
+    found: list[tuple[str, str | None]] = [
+        ("spec.model.endpoint", spec.model.endpoint),
+        ("spec.queue.url", spec.queue.url),
+        ("spec.observability.tracing.endpoint", spec.observability.tracing.endpoint),
+    ]
+    found += [
+        (f"{definition_path}.toolDefinitions[{i}].url", t.url)
+        for i, t in enumerate(definition.tool_definitions)
+    ]
+    out = []
+    for path, url in found:
+        problem = urls.credential_problem(url) if url else None
+        if problem:
+            out.append(Violation("secrets-as-references", path, f"URL {problem}"))
+    host = spec.persistence.database.sql.host
+    if host and any(c in host for c in "@/?#"):
+        out.append(
+            Violation(
+                "secrets-as-references",
+                "spec.persistence.database.sql.host",
+                "must be a bare host name; credentials come from the provider-sql connection "
+                "Secret",
+            )
+        )
+    return out
+
+
+def _queue_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[Violation]:
+    def expand(template: str) -> str:
+        return template.replace("{namespace}", nats_token(namespace)).replace(
+            "{tenantId}", spec.tenant_id
+        )
+
+    out = []
+    queue = spec.queue
+    for path, value, templates in (
+        ("spec.queue.stream", queue.stream, policy.queues.stream_prefixes),
+        ("spec.queue.subjectPrefix", queue.subject_prefix, policy.queues.subject_prefixes),
+    ):
+        if value is None:
+            continue
+        prefixes = [expand(t) for t in templates]
+        if not any(value.startswith(p) for p in prefixes):
+            out.append(
+                Violation(
+                    "queues",
+                    path,
+                    f"{value!r} is outside this namespace's NATS names (must start with "
+                    f"{' or '.join(repr(p) for p in prefixes) or 'nothing: none allowed'})",
+                )
+            )
+    sql = spec.persistence.database.sql
+    if (
+        spec.persistence.database.engine == DatabaseEngine.SQL
+        and sql.provider_config_kind == "ClusterProviderConfig"
+        and not any(
+            fnmatch.fnmatchcase(sql.provider_config_ref, g) for g in policy.provider_configs
+        )
+    ):
+        out.append(
+            Violation(
+                "providerConfigs",
+                "spec.persistence.database.sql.providerConfigRef",
+                f"ClusterProviderConfig {sql.provider_config_ref!r} is not allowed",
+            )
+        )
+    return out
+
+
+def _identity_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[Violation]:
+    def expand(template: str) -> str:
+        return template.replace("{tenantId}", spec.tenant_id).replace("{namespace}", namespace)
+
+    out = []
+    for key, value in spec.service_account.annotations.items():
+        if not key.lower().startswith(IDENTITY_ANNOTATION_PREFIXES):
+            continue
+        if not any(
+            fnmatch.fnmatchcase(key.lower(), rule.key.lower())
+            and fnmatch.fnmatchcase(value, expand(rule.value))
+            for rule in policy.identity_annotations
+        ):
+            out.append(
+                Violation(
+                    "identityAnnotations",
+                    f"spec.serviceAccount.annotations[{key}]",
+                    "cloud identity annotation is not allowed for this tenant",
+                )
+            )
     return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.external_secrets import tool_credential_env_names
+from function.policy import bound_tools
 from runtime import contract
 
 __all__ = [
@@ -72,9 +73,11 @@ def tool_grants(ctx: AgentContext) -> dict[str, Any]:
     ToolGrant.credential_env); it is present only for grants with credentials.
     """
     envs = tool_credential_env_names(ctx)
+    kinds = {b.grant: b.kind for b in bound_tools(ctx.spec, ctx.definition)}
     tools = []
-    for grant in ctx.spec.tools.allowed:
-        entry = {"name": grant.name, "kind": grant.kind}
+    for i, grant in enumerate(ctx.spec.tools.allowed):
+        # A builtin's kind is its own (runtime BUILTIN_KINDS), whatever the grant says.
+        entry = {"name": grant.name, "kind": kinds[i]}
         if grant.name in envs:
             entry["credentialEnv"] = envs[grant.name]
         tools.append(entry)

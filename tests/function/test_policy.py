@@ -125,6 +125,268 @@ CASES = [
         TOOLS,
         [("spec.tools.allowed[0]", "tools[1] (tool *, minimumRiskTier medium)")],
     ),
+    # --- endpoints (issue 9 item 2) ---
+    Case(
+        "HostedProviderOnlyAtOfficialEndpoint",
+        "openai pointed at another provider's API passes an openai-only allow-list no more.",
+        {"model": {"endpoint": "https://api.anthropic.com/v1/"}},
+        TENANTS,
+        [("spec.model.endpoint", "tenants[0] (tenantId t1)")],
+    ),
+    Case(
+        "OfficialEndpointAllowed",
+        "The official endpoint, spelled with a path, is a hosted provider's default.",
+        {"model": {"endpoint": "https://API.openai.com/v1/"}},
+        TENANTS,
+        [],
+    ),
+    Case(
+        "UserinfoDoesNotSpoofHost",
+        "api.openai.com@evil.example goes to evil.example (and carries credentials).",
+        {"model": {"endpoint": "https://api.openai.com@evil.example/v1"}},
+        TENANTS,
+        [
+            ("spec.model.endpoint", "tenants[0] (tenantId t1)"),
+            ("spec.model.endpoint", "secrets-as-references"),
+        ],
+    ),
+    Case(
+        "ListedEndpointsReplaceDefault",
+        "A tenant's endpoint rule for a provider is the whole list for it.",
+        {"model": {"provider": "openai-compatible", "endpoint": "http://llm.other.svc:8000/v1"}},
+        {
+            "tenants": [
+                {
+                    "tenantId": "t1",
+                    "allowedEndpoints": [
+                        {"provider": "openai-compatible", "urls": ["http://vllm.models.svc:8000"]}
+                    ],
+                }
+            ]
+        },
+        [("spec.model.endpoint", "tenants[0] (tenantId t1)")],
+    ),
+    Case(
+        "SelfHostedProviderAnyEndpointByDefault",
+        "ollama has no official endpoint: unrestricted unless the tenant lists some.",
+        {"model": {"provider": "ollama", "name": "llama3", "endpoint": "http://ollama:11434"}},
+        {"tenants": [{"tenantId": "t1"}]},
+        [],
+    ),
+    # --- tools bound by identity (item 3) ---
+    Case(
+        "RenamedHttpToolMatchedByURL",
+        "A tool called dev that calls the devcontainer URL needs the devcontainer's tier.",
+        {
+            "definition": {
+                "toolDefinitions": [
+                    {"name": "dev", "type": "http", "url": "http://DevContainer.tools.svc/exec"}
+                ],
+                "nodes": [{"type": "orchestrator", "name": "main", "tools": ["dev"]}],
+            },
+            "tools": {"allowed": [{"name": "dev", "kind": "domain"}]},
+        },
+        {"tools": [{"url": "http://devcontainer.tools.svc", "minimumRiskTier": "high"}]},
+        [("spec.tools.allowed[0]", "tools[0] (tool *, minimumRiskTier high)")],
+    ),
+    Case(
+        "RecasedNameStillMatches",
+        "Develop_In_Container is develop_in_container.",
+        {"tools": {"allowed": [{"name": "Develop_In_Container", "kind": "domain"}]}},
+        TOOLS,
+        [("spec.tools.allowed[0]", "tools[0] (tool develop_in_container, minimumRiskTier high)")],
+    ),
+    Case(
+        "AliasedBuiltinMatchedByBuiltin",
+        "calc2 runs the calculator builtin: a rule on calculator covers it.",
+        {
+            "definition": {
+                "toolDefinitions": [{"name": "calc2", "builtin": "calculator"}],
+                "nodes": [{"type": "orchestrator", "name": "main", "tools": ["calc2"]}],
+            },
+            "tools": {"allowed": [{"name": "calc2", "kind": "domain"}]},
+        },
+        {"tools": [{"tool": "calculator", "minimumRiskTier": "high"}]},
+        [("spec.tools.allowed[0]", "tools[0] (tool calculator, minimumRiskTier high)")],
+    ),
+    Case(
+        "BuiltinKindFromBuiltin",
+        "A grant calling the calculator builtin domain is still a primitive.",
+        {
+            "definition": {
+                "toolDefinitions": [{"name": "calculator"}],
+                "nodes": [{"type": "orchestrator", "name": "main", "tools": ["calculator"]}],
+            },
+            "tools": {"allowed": [{"name": "calculator", "kind": "domain"}]},
+        },
+        TOOLS,
+        [("spec.tools.allowed[0]", "tools[1] (tool *, minimumRiskTier medium)")],
+    ),
+    Case(
+        "DeniedToolURL",
+        "Tool URLs are checked against the deny-list, by host, case-insensitively.",
+        {
+            "definition": {
+                "toolDefinitions": [
+                    {"name": "meta", "type": "http", "url": "http://169.254.169.254/latest"}
+                ],
+                "nodes": [{"type": "orchestrator", "name": "main"}],
+            },
+        },
+        {"toolUrls": {"denied": ["http://169.254.169.254"]}},
+        [("spec.definition.toolDefinitions[0].url", "toolUrls")],
+    ),
+    Case(
+        "ToolURLOutsideAllowList",
+        "With an allow-list, a URL on another host is refused.",
+        {
+            "definition": {
+                "toolDefinitions": [
+                    {"name": "x", "type": "http", "url": "https://tools.example.com.evil.io/x"}
+                ],
+                "nodes": [{"type": "orchestrator", "name": "main"}],
+            },
+        },
+        {"toolUrls": {"allowed": ["https://tools.example.com"]}},
+        [("spec.definition.toolDefinitions[0].url", "toolUrls")],
+    ),
+    # --- credentials tied to the tenant (item 4) ---
+    Case(
+        "RemoteKeyOfAnotherTenant",
+        "t1 may not read acme's key, by default policy.",
+        {"model": {"credentials": {"remoteRef": {"key": "xagent/acme/openai"}}}},
+        {},
+        [("spec.model.credentials.remoteRef.key", "credentials.remoteKeyPrefix")],
+    ),
+    Case(
+        "RemoteKeyTraversal",
+        "xagent/t1/../acme/openai leaves the prefix.",
+        {
+            "tools": {
+                "allowed": [
+                    {
+                        "name": "gh",
+                        "kind": "domain",
+                        "credentials": {"remoteRef": {"key": "xagent/t1/../acme/gh"}},
+                    }
+                ]
+            }
+        },
+        {},
+        [("spec.tools.allowed[0].credentials.remoteRef.key", "credentials.remoteKeyPrefix")],
+    ),
+    Case(
+        "OwnRemoteKeyAllowed",
+        "A key under xagent/t1/ is the tenant's own.",
+        {"model": {"credentials": {"remoteRef": {"key": "xagent/t1/openai-prod"}}}},
+        {},
+        [],
+    ),
+    Case(
+        "StoreNotAllowed",
+        "Only allow-listed stores: the default ClusterSecretStore and namespaced stores.",
+        {"secrets": {"storeName": "other-team-vault"}},
+        {},
+        [("spec.secrets.storeName", "credentials.stores")],
+    ),
+    Case(
+        "NamespacedStoreAllowed",
+        "A SecretStore lives in the tenant's namespace.",
+        {"secrets": {"storeName": "mine", "storeKind": "SecretStore"}},
+        {},
+        [],
+    ),
+    # --- no secret literals (item 5) ---
+    Case(
+        "TokenInQueryOfEndpoint",
+        "?api_key= in model.endpoint would land in env values.",
+        {"model": {"endpoint": "https://api.openai.com/v1?api_key=sk-123"}},
+        {},
+        [("spec.model.endpoint", "secrets-as-references")],
+    ),
+    Case(
+        "PasswordInQueueURL",
+        "nats://user:pass@ would land in NACK resources.",
+        {"queue": {"url": "nats://u:p@nats:4222"}},
+        {},
+        [("spec.queue.url", "secrets-as-references")],
+    ),
+    Case(
+        "TokenInTracingAndToolURL",
+        "Tracing endpoint and tool URLs too.",
+        {
+            "observability": {"tracing": {"endpoint": "http://otel:4317/?token=x"}},
+            "definition": {
+                "toolDefinitions": [
+                    {"name": "t", "type": "http", "url": "http://svc/x?Access_Token=y"}
+                ],
+                "nodes": [{"type": "orchestrator", "name": "main"}],
+            },
+        },
+        {},
+        [
+            ("spec.observability.tracing.endpoint", "secrets-as-references"),
+            ("spec.definition.toolDefinitions[0].url", "secrets-as-references"),
+        ],
+    ),
+    Case(
+        "CredentialsInSqlHost",
+        "The SQL host is a host, not a URL with a password.",
+        {"persistence": {"database": {"engine": "sql", "sql": {"host": "u:p@pg.db"}}}},
+        {},
+        [("spec.persistence.database.sql.host", "secrets-as-references")],
+    ),
+    # --- queues and identity (item 7) ---
+    Case(
+        "StreamOfAnotherNamespace",
+        "An XAgent in agents may not name team-b's stream or subjects.",
+        {"queue": {"stream": "xagent_team-b_bot", "subjectPrefix": "xagent.team-b.bot"}},
+        {},
+        [("spec.queue.stream", "queues"), ("spec.queue.subjectPrefix", "queues")],
+    ),
+    Case(
+        "OwnNamespaceStream",
+        "Names under the XAgent's own namespace are fine.",
+        {"queue": {"stream": "xagent_agents_custom", "subjectPrefix": "xagent.agents.custom"}},
+        {},
+        [],
+    ),
+    Case(
+        "ProviderConfigNotAllowed",
+        "A ClusterProviderConfig outside the allow-list reaches someone else's server.",
+        {"persistence": {"database": {"engine": "sql", "sql": {"providerConfigRef": "finance"}}}},
+        {},
+        [("spec.persistence.database.sql.providerConfigRef", "providerConfigs")],
+    ),
+    Case(
+        "IdentityAnnotationNotAllowed",
+        "An IAM role annotation needs an allow rule; other annotations are free.",
+        {
+            "serviceAccount": {
+                "annotations": {
+                    "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/admin",
+                    "example.com/owner": "me",
+                }
+            }
+        },
+        {},
+        [("spec.serviceAccount.annotations[eks.amazonaws.com/role-arn]", "identityAnnotations")],
+    ),
+    Case(
+        "IdentityAnnotationTemplated",
+        "The tenant's own role matches the templated allow rule.",
+        {
+            "serviceAccount": {
+                "annotations": {"EKS.amazonaws.com/role-arn": "arn:aws:iam::1:role/t1-x"}
+            }
+        },
+        {
+            "identityAnnotations": [
+                {"key": "eks.amazonaws.com/role-arn", "value": "arn:aws:iam::1:role/{tenantId}-*"}
+            ]
+        },
+        [],
+    ),
 ]
 
 
@@ -133,7 +395,10 @@ def test_policy(case: Case) -> None:
     spec = make_spec(**case.spec)
     assert spec.definition is not None
     got = [
-        (v.path, v.rule) for v in check(spec, spec.definition, Policy.model_validate(case.policy))
+        (v.path, v.rule)
+        for v in check(
+            spec, spec.definition, Policy.model_validate(case.policy), namespace="agents"
+        )
     ]
     assert got == case.want, case.reason
 
