@@ -142,35 +142,49 @@ class Worker:
 
     # -- slots -------------------------------------------------------------------------------
 
-    async def acquire_slots(self, stopping: asyncio.Event) -> int:
-        """Wait for a free slot, then take every other free one; returns how many.
+    async def free_slots(self, stopping: asyncio.Event) -> int:
+        """Wait until a slot is free; return how many are free now, holding none.
 
-        Returns 0, holding nothing, once ``stopping`` is set: a drain never waits for a
-        slot to free up before it stops fetching.
+        The pull loops wait for jobs without holding slots, so a synchronous run (the
+        HTTP ``wait`` path) never waits for an idle fetch. Returns 0 once ``stopping``.
         """
         if stopping.is_set():
             return 0
         if await unless_stopped(self._slots.acquire(), stopping) is None:
             return 0
-        if stopping.is_set():
-            self._slots.release()
-            return 0
         taken = 1
         while not self._slots.locked():
             await self._slots.acquire()  # free: returns at once
             taken += 1
-        return taken
-
-    def release_slots(self, count: int) -> None:
-        """Give back ``count`` slots that were not used."""
-        for _ in range(count):
+        for _ in range(taken):
             self._slots.release()
+        return 0 if stopping.is_set() else taken
 
-    def spawn(self, delivery: Delivery) -> None:
-        """Handle ``delivery`` in the background on a slot the caller already holds."""
+    async def dispatch(self, delivery: Delivery, stopping: asyncio.Event) -> bool:
+        """Handle ``delivery`` in the background on the next free slot.
+
+        A synchronous run may have taken the slot the loop saw free: the delivery then
+        waits for one, kept alive by in-progress acks. Once ``stopping``, it is handed back
+        (nak) instead and False returned.
+        """
+        if stopping.is_set():
+            await _nak_quietly(delivery)
+            return False
+        if self._slots.locked():
+            keep_alive = asyncio.create_task(self._keep_alive(delivery))
+            try:
+                got = await unless_stopped(self._slots.acquire(), stopping)
+            finally:
+                keep_alive.cancel()
+            if got is None:
+                await _nak_quietly(delivery)
+                return False
+        else:
+            await self._slots.acquire()  # free: returns at once
         task = asyncio.create_task(self._handle_on_slot(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     async def _handle_on_slot(self, delivery: Delivery) -> None:
         try:
@@ -409,6 +423,11 @@ async def unless_stopped(
         task.cancel()  # a no-op when it already finished
     await asyncio.wait({task})  # let a cancellation land before looking
     return None if task.cancelled() else task
+
+
+async def _nak_quietly(delivery: Delivery) -> None:
+    with contextlib.suppress(Exception):
+        await delivery.nak(0)
 
 
 class _ExecutorError(Exception):

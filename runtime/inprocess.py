@@ -107,20 +107,19 @@ class InProcessQueue:
 
     async def _pull_loop(self) -> None:
         while True:
-            taken = await self._worker.acquire_slots(self._stopping)
-            if not taken:
+            free = await self._worker.free_slots(self._stopping)
+            if not free:
                 return
-            used = 0
-            try:
-                delivery = await self._next()
-                while delivery is not None:
-                    self._worker.spawn(delivery)
-                    used += 1
-                    delivery = (
-                        self._queue.get_nowait() if used < taken and self._queue.qsize() else None
-                    )
-            finally:
-                self._worker.release_slots(taken - used)
+            delivery = await self._next()
+            batch = []
+            while delivery is not None:
+                batch.append(delivery)
+                more = len(batch) < free and self._queue.qsize()
+                delivery = self._queue.get_nowait() if more else None
+            for one in batch:
+                await self._worker.dispatch(one, self._stopping)
+            if not batch:
+                return
 
     async def _next(self) -> _LocalDelivery | None:
         """The next job, or None once stopping (the job stays queued then)."""

@@ -280,35 +280,24 @@ class JetStreamQueue:
 
     async def _pull_loop(self) -> None:
         while True:
-            taken = await self._worker.acquire_slots(self._stopping)
-            if not taken:
+            free = await self._worker.free_slots(self._stopping)
+            if not free:
                 return
-            used = 0
             try:
-                try:
-                    # Never cancelled: a pull request abandoned mid-way could capture jobs
-                    # that then wait out ack_wait; the short timeout bounds a drain instead.
-                    msgs = await self._sub.fetch(
-                        batch=taken, timeout=self.options.fetch_timeout_seconds
-                    )
-                except TimeoutError:  # no job within the fetch timeout (nats raises both kinds)
-                    continue
-                except Exception:
-                    if self._stopping.is_set():
-                        return
-                    log.warning("fetching jobs failed; retrying", exc_info=True)
-                    await asyncio.sleep(1)
-                    continue
-                for msg in msgs:
-                    if self._stopping.is_set():
-                        # Fetched while shutting down: hand it straight back.
-                        with contextlib.suppress(Exception):
-                            await msg.nak()
-                        continue
-                    self._worker.spawn(_JsDelivery(msg, self._attempt(msg)))
-                    used += 1
-            finally:
-                self._worker.release_slots(taken - used)
+                # Never cancelled: a pull request abandoned mid-way could capture jobs
+                # that then wait out ack_wait; the short timeout bounds a drain instead.
+                msgs = await self._sub.fetch(batch=free, timeout=self.options.fetch_timeout_seconds)
+            except TimeoutError:  # no job within the fetch timeout (nats raises both kinds)
+                continue
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.warning("fetching jobs failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                # Fetched while shutting down: dispatch hands it straight back.
+                await self._worker.dispatch(_JsDelivery(msg, self._attempt(msg)), self._stopping)
 
     def _attempt(self, msg: Any) -> int:
         """Which delivery of its job ``msg`` is, by the server and by this worker's count.

@@ -282,3 +282,29 @@ async def _running_count(scripted) -> int:
 
 async def _running(scripted) -> bool:
     return scripted.running > 0
+
+
+async def test_sync_run_on_an_idle_queue_does_not_wait_for_the_pull_loop(
+    queues, scripted, job_factory
+):
+    # The pull loop waits for jobs as long as a fetch lasts; it must not hold the only slot
+    # meanwhile, or a synchronous request on an idle pod waits for an async job to arrive.
+    queue = await queues.start(scripted, max_parallel_sessions=1, fetch_timeout_seconds=4.0)
+    await asyncio.sleep(0.2)  # the loop is idle, waiting for a job
+
+    result = await asyncio.wait_for(queue.run(job_factory(text="now")), 2.0)
+
+    assert result.output == "echo: now"
+
+
+async def test_sync_and_queued_jobs_share_the_limit(queues, scripted, job_factory):
+    queue = await queues.start(scripted, max_parallel_sessions=2)
+    queued = [job_factory(sleep=0.3) for _ in range(4)]
+    for job in queued:
+        await queues.publish_job(job)
+
+    sync = await asyncio.gather(*(queue.run(job_factory(sleep=0.3)) for _ in range(3)))
+
+    assert all(r.status == JobStatus.COMPLETED for r in sync)
+    await queues.wait_results(len(queued) + len(sync))
+    assert scripted.peak == 2
