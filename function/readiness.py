@@ -247,6 +247,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): always_ready,
     ("policy/v1", "PodDisruptionBudget"): always_ready,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): always_ready,
+    # Its status (v0.93) lists the Prometheus workloads that loaded it, which an XAgent
+    # cannot know to expect; loading is not readiness of the agent anyway.
+    ("monitoring.coreos.com/v1", "PrometheusRule"): always_ready,
     ("apps/v1", "Deployment"): deployment,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
     ("external-secrets.io/v1", "ExternalSecret"): _condition_check("Ready"),

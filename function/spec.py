@@ -7,10 +7,12 @@ composition function validates an XR against, so the two can never disagree.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 from runtime.definition import AgentDefinition, CamelModel, ModelProvider
 
@@ -19,8 +21,10 @@ __all__ = [
     "DURATION",
     "QUANTITY",
     "AgentBehavior",
+    "AlertsSpec",
     "Autoscaler",
     "CacheEngine",
+    "DashboardSpec",
     "DatabaseEngine",
     "DefinitionRef",
     "ImageSpec",
@@ -579,6 +583,99 @@ class ServiceMonitorSpec(CamelModel):
     ] = {}
 
 
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+_OWN_LABEL_PREFIXES = ("app.kubernetes.io/", "xagent.dev/", "crossplane.io/")
+
+
+class AlertsSpec(CamelModel):
+    """Prometheus alerting rules on the runtime's metrics (a PrometheusRule)."""
+
+    enabled: Annotated[
+        bool, Field(description="Compose a PrometheusRule; only with serviceMonitor.enabled.")
+    ] = True
+    dead_letters: Annotated[
+        int,
+        Field(ge=1, le=1_000_000, description="Dead letters within deadLetterWindow that alert."),
+    ] = 1
+    dead_letter_window: Annotated[
+        str, Field(pattern=DURATION, description="Window dead letters are counted over.")
+    ] = "15m"
+    error_rate: Annotated[
+        float,
+        Field(gt=0, le=1, description="Share of finished jobs failing over errorRateWindow."),
+    ] = 0.1
+    error_rate_window: Annotated[
+        str, Field(pattern=DURATION, description="Window the job error rate is measured over.")
+    ] = "10m"
+    queue_lag: Annotated[
+        int, Field(ge=1, le=10_000_000, description="Pending jobs in the queue that alert.")
+    ] = 100
+    queue_lag_for: Annotated[
+        str, Field(pattern=DURATION, description="How long the lag must last before alerting.")
+    ] = "10m"
+    not_ready_for: Annotated[
+        str,
+        Field(
+            pattern=DURATION,
+            description="How long a runtime replica may be unavailable before alerting.",
+        ),
+    ] = "5m"
+    labels: Annotated[
+        dict[str, str],
+        Field(description="Extra labels on every alert, e.g. team or routing labels."),
+    ] = {}
+
+    @model_validator(mode="after")
+    def _windows(self) -> AlertsSpec:
+        for name in self.labels:
+            # Prometheus label names; the rule would be rejected by the operator otherwise.
+            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or name.startswith("__"):
+                raise ValueError(f"labels: {name!r} is not a Prometheus label name")
+        # A PromQL range of zero is a parse error: the rule would be rejected.
+        for field in ("dead_letter_window", "error_rate_window"):
+            if not re.search(r"[1-9]", getattr(self, field)):
+                raise ValueError(f"{to_camel(field)} must be longer than zero")
+        return self
+
+
+class DashboardSpec(CamelModel):
+    """A Grafana dashboard in a ConfigMap, picked up by the Grafana dashboard sidecar."""
+
+    enabled: Annotated[
+        bool,
+        Field(description="Compose the dashboard ConfigMap; only with serviceMonitor.enabled."),
+    ] = True
+    sidecar_label: Annotated[
+        str,
+        Field(
+            pattern=LABEL_KEY,
+            max_length=253,
+            description="Label the Grafana sidecar selects dashboard ConfigMaps by.",
+        ),
+    ] = "grafana_dashboard"
+    sidecar_label_value: Annotated[
+        str, Field(pattern=LABEL_VALUE, max_length=63, description="Value of sidecarLabel.")
+    ] = "1"
+    folder: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            description="Grafana folder (the sidecar's grafana_folder annotation); the "
+            "sidecar's default folder when unset.",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _not_ours(self) -> DashboardSpec:
+        if self.sidecar_label.startswith(_OWN_LABEL_PREFIXES):
+            raise ValueError(f"sidecarLabel {self.sidecar_label!r} is a label xagent sets itself")
+        return self
+
+
 class ObservabilitySpec(CamelModel):
     """Logs, metrics and traces of the runtime."""
 
@@ -593,6 +690,8 @@ class ObservabilitySpec(CamelModel):
     ] = "INFO"
     tracing: TracingSpec = TracingSpec()
     service_monitor: ServiceMonitorSpec = ServiceMonitorSpec()
+    alerts: AlertsSpec = AlertsSpec()
+    dashboard: DashboardSpec = DashboardSpec()
 
 
 class AgentBehavior(CamelModel):

@@ -7,9 +7,11 @@ from the registry, or when a builder emits a kind that readiness.py has no check
 from __future__ import annotations
 
 from function.builders import (
+    alerts,
     autoscaler,
     cache,
     configmaps,
+    dashboard,
     deployment,
     disruption,
     external_secrets,
@@ -37,6 +39,8 @@ BUILDERS: tuple[tuple[str, Builder], ...] = (
     ("network_policy", network_policy.build),
     ("disruption", disruption.build),
     ("service_monitor", service_monitor.build),
+    ("alerts", alerts.build),
+    ("dashboard", dashboard.build),
 )
 
 

@@ -1,0 +1,133 @@
+"""The Prometheus operator PrometheusRule that alerts on the runtime's own metrics.
+
+Composed only when the ServiceMonitor is (spec.observability.serviceMonitor.enabled): the
+rules query the series that ServiceMonitor scrapes, and Prometheus selects rules by the same
+release label it selects ServiceMonitors by, so the rule carries serviceMonitor.labels.
+
+Every expression is scoped to this agent by the ``namespace`` and ``service`` target labels
+the Prometheus operator gives every series a ServiceMonitor scrapes. ``XAgentNotReady``
+reads kube-state-metrics (``kube_deployment_status_replicas_unavailable``), which the usual
+Prometheus stacks run; without it that one rule never fires.
+"""
+
+from __future__ import annotations
+
+from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.service_monitor import prometheus_duration
+from runtime.metric_names import LABELS, METRICS, STATUS
+
+__all__ = ["ERROR_RATE_FOR", "KEY", "build", "group_name", "rules", "selector"]
+
+KEY = "prometheusrule"
+COMPONENT = "runtime"
+API_VERSION = "monitoring.coreos.com/v1"
+ERROR_RATE_FOR = "5m"
+"""How long the error rate must stay above the threshold: one bad minute is not an incident."""
+
+
+def build(ctx: AgentContext) -> Desired:
+    """A PrometheusRule with one group of this agent's alerts, when monitoring is on."""
+    obs = ctx.spec.observability
+    if not (obs.service_monitor.enabled and obs.alerts.enabled):
+        return {}
+    metadata = ctx.metadata(ctx.child("alerts"), COMPONENT)
+    # xagent's own labels win, as on the ServiceMonitor.
+    metadata["labels"] = {**obs.service_monitor.labels, **metadata["labels"]}
+    return {
+        KEY: {
+            "apiVersion": API_VERSION,
+            "kind": "PrometheusRule",
+            "metadata": metadata,
+            "spec": {"groups": [{"name": group_name(ctx), "rules": rules(ctx)}]},
+        }
+    }
+
+
+def group_name(ctx: AgentContext) -> str:
+    """The rule group; unique per agent, as Prometheus requires across loaded files."""
+    return f"xagent.{ctx.namespace}.{ctx.name}"
+
+
+def selector(ctx: AgentContext, **extra: str) -> str:
+    """A PromQL label matcher for this agent's scraped series (``=~`` when a value has |)."""
+    pairs = {"namespace": ctx.namespace, "service": ctx.deployment_name, **extra}
+    return "{" + ",".join(f'{k}{"=~" if "|" in v else "="}"{v}"' for k, v in pairs.items()) + "}"
+
+
+def rules(ctx: AgentContext) -> list[Manifest]:
+    """The alerting rules, thresholds from spec.observability.alerts."""
+    alerts = ctx.spec.observability.alerts
+    jobs = METRICS.JOBS_TOTAL
+    failed = f"{STATUS.FAILED}|{STATUS.DEAD_LETTERED}"
+    finished = f"{STATUS.COMPLETED}|{failed}"
+    dead_window = prometheus_duration(alerts.dead_letter_window)
+    rate_window = prometheus_duration(alerts.error_rate_window)
+    agent = f"{ctx.namespace}/{ctx.name}"
+    return [
+        _rule(
+            ctx,
+            "XAgentDeadLetters",
+            f"sum(increase({jobs}{selector(ctx, **{LABELS.STATUS: STATUS.DEAD_LETTERED})}"
+            f"[{dead_window}])) >= {alerts.dead_letters}",
+            "0",
+            "warning",
+            f"Agent {agent} dead-lettered jobs",
+            f"{{{{ $value }}}} jobs went to the dead-letter subject in {dead_window}: they "
+            "failed every delivery. Read them from the agent's .dead subject.",
+        ),
+        _rule(
+            ctx,
+            "XAgentJobErrorRate",
+            f"sum(rate({jobs}{selector(ctx, **{LABELS.STATUS: failed})}[{rate_window}])) / "
+            f"sum(rate({jobs}{selector(ctx, **{LABELS.STATUS: finished})}[{rate_window}])) "
+            f"> {alerts.error_rate:g}",
+            ERROR_RATE_FOR,
+            "warning",
+            f"Agent {agent} fails too many jobs",
+            f"{{{{ $value | humanizePercentage }}}} of finished jobs failed over {rate_window} "
+            f"(threshold {alerts.error_rate:g}).",
+        ),
+        _rule(
+            ctx,
+            "XAgentQueueLag",
+            f"max({METRICS.QUEUE_PENDING_JOBS}{selector(ctx)}) > {alerts.queue_lag}",
+            prometheus_duration(alerts.queue_lag_for),
+            "warning",
+            f"Agent {agent} falls behind its queue",
+            f"{{{{ $value }}}} jobs are waiting (threshold {alerts.queue_lag}); the agent "
+            "may be at maxReplicas or stuck.",
+        ),
+        _rule(
+            ctx,
+            "XAgentNotReady",
+            "max(kube_deployment_status_replicas_unavailable"
+            f'{{namespace="{ctx.namespace}",deployment="{ctx.deployment_name}"}}) > 0',
+            prometheus_duration(alerts.not_ready_for),
+            "critical",
+            f"Agent {agent} has replicas that are not ready",
+            "{{ $value }} runtime replicas are unavailable: /ready fails (Postgres, cache "
+            "or NATS unreachable) or the pods do not start.",
+        ),
+    ]
+
+
+def _rule(
+    ctx: AgentContext,
+    name: str,
+    expr: str,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+) -> Manifest:
+    rule: Manifest = {"alert": name, "expr": expr}
+    if for_ != "0":
+        rule["for"] = for_
+    rule["labels"] = {
+        **ctx.spec.observability.alerts.labels,
+        "severity": severity,
+        "namespace": ctx.namespace,
+        "xagent": ctx.name,
+    }
+    rule["annotations"] = {"summary": summary, "description": description}
+    return rule
