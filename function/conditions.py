@@ -36,6 +36,7 @@ class Reason:
     """CamelCase reasons, one constant each so tests and docs name the same strings."""
 
     INLINE = "InlineDefinition"
+    MINIMAL = "SingleOrchestrator"
     CONFIG_MAP_FOUND = "ConfigMapFound"
     CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
     CONFIG_MAP_KEY_MISSING = "ConfigMapKeyMissing"

@@ -19,12 +19,16 @@ from function import conditions
 from function.conditions import Reason
 from function.errors import InputError, messages
 from function.spec import XAgentSpec
-from runtime.definition import AgentDefinition
+from runtime._builtins import BUILTINS
+from runtime.definition import AgentDefinition, Node, NodeType, ToolDefinition
 
-__all__ = ["REQUIREMENT", "Resolution", "resolve"]
+__all__ = ["MINIMAL_NODE", "REQUIREMENT", "Resolution", "minimal_definition", "resolve"]
 
 REQUIREMENT = "definition"
 """Name of the required-resources entry that carries the referenced ConfigMap."""
+
+MINIMAL_NODE = "agent"
+"""The orchestrator of an XAgent that sets neither definition nor definitionRef."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,13 @@ def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | Non
     if spec.definition is not None:
         return _resolved(spec.definition, xr_name, Reason.INLINE, "inline definition")
     ref = spec.definition_ref
-    assert ref is not None  # the spec validator guarantees one of the two
+    if ref is None:
+        return _resolved(
+            minimal_definition(spec),
+            xr_name,
+            Reason.MINIMAL,
+            "single orchestrator from spec.model, spec.systemPrompt and spec.tools.allowed",
+        )
     if required is None:
         return Resolution(
             conditions.definition_unresolved(
@@ -89,6 +99,30 @@ def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | Non
         Reason.CONFIG_MAP_FOUND,
         f"ConfigMap {ref.name} key {ref.key}",
         path=where,
+    )
+
+
+def minimal_definition(spec: XAgentSpec) -> AgentDefinition:
+    """One orchestrator that may call every granted tool, each a builtin of the same name.
+
+    Its system prompt is spec.systemPrompt, which reaches the runtime as SYSTEM_PROMPT (the
+    prompt of nodes that set none), so it is not copied into the graph.
+
+    Raises:
+        InputError: A granted tool is not a builtin the runtime ships; a custom tool needs a
+            definition that says what it is.
+    """
+    for i, grant in enumerate(spec.tools.allowed):
+        if grant.name not in BUILTINS:
+            raise InputError(
+                f"spec.tools.allowed[{i}].name: {grant.name!r} is not a builtin tool "
+                f"({', '.join(sorted(BUILTINS))}); without a definition only builtins can be "
+                "bound, so describe other tools in spec.definition.toolDefinitions"
+            )
+    names = [grant.name for grant in spec.tools.allowed]
+    return AgentDefinition(
+        tool_definitions=[ToolDefinition(name=name) for name in names],
+        nodes=[Node(type=NodeType.ORCHESTRATOR, name=MINIMAL_NODE, tools=names)],
     )
 
 

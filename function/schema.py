@@ -44,8 +44,8 @@ _CEL_RULES: dict[str, list[dict[str, str]]] = {
     # thing, so the API server rejects what the function would reject.
     "XAgentSpec": [
         {
-            "rule": "has(self.definition) != has(self.definitionRef)",
-            "message": "set exactly one of definition or definitionRef",
+            "rule": "!(has(self.definition) && has(self.definitionRef))",
+            "message": "set at most one of definition or definitionRef",
         },
     ],
     "Credentials": [

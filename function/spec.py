@@ -778,7 +778,10 @@ class XAgentSpec(CamelModel):
     image: ImageSpec = ImageSpec()
     definition: Annotated[
         AgentDefinition | None,
-        Field(description="Inline agent graph (seed 001). Set this or definitionRef."),
+        Field(
+            description="Inline agent graph (seed 001). Set this or definitionRef, or neither "
+            "for a single orchestrator built from model, systemPrompt and tools.allowed."
+        ),
     ] = None
     definition_ref: Annotated[
         DefinitionRef | None, Field(description="Agent graph in a ConfigMap.")
@@ -817,8 +820,8 @@ class XAgentSpec(CamelModel):
 
     @model_validator(mode="after")
     def _one_definition(self) -> XAgentSpec:
-        if (self.definition is None) == (self.definition_ref is None):
-            raise ValueError("set exactly one of definition or definitionRef")
+        if self.definition is not None and self.definition_ref is not None:
+            raise ValueError("set at most one of definition or definitionRef")
         return self
 
 

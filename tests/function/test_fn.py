@@ -206,6 +206,35 @@ CASES = [
         want=provisioning(),
     ),
     Case(
+        name="ModelAndPromptAloneComposeAnAgent",
+        reason="The smallest XAgent (tenantId, model, systemPrompt, a builtin grant) composes "
+        "a single-orchestrator agent with every default resource.",
+        xr=xr(
+            {
+                "definition": None,
+                "systemPrompt": "You help.",
+                "tools": {"allowed": [{"name": "calculator", "kind": "primitive"}]},
+            }
+        ),
+        want={
+            **provisioning(),
+            "conditions": [
+                ("DefinitionResolved", "True", "SingleOrchestrator"),
+                *CONDITIONS_OK_UNOBSERVED[1:],
+            ],
+        },
+    ),
+    Case(
+        name="MinimalAgentRefusesNonBuiltinTool",
+        reason="Without a definition a granted tool must be a builtin; the error names it.",
+        xr=xr({"definition": None, "tools": {"allowed": [{"name": "github", "kind": "domain"}]}}),
+        want=fatal(
+            "spec.tools.allowed[0].name: 'github' is not a builtin tool (calculator, "
+            "current_time, echo); without a definition only builtins can be bound, so describe "
+            "other tools in spec.definition.toolDefinitions"
+        ),
+    ),
+    Case(
         name="ObservedReadyMakesEverythingReady",
         reason="When every composed object reports ready, so do the XR's conditions.",
         xr=xr(),
@@ -266,7 +295,7 @@ CASES = [
         name="BothDefinitionSourcesRejected",
         reason="definition and definitionRef are mutually exclusive.",
         xr=xr({"definitionRef": {"name": "defs"}}),
-        want=fatal("spec: set exactly one of definition or definitionRef"),
+        want=fatal("spec: set at most one of definition or definitionRef"),
     ),
     Case(
         name="DefinitionUnknownToolNamesNode",

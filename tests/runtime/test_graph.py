@@ -179,3 +179,24 @@ def test_context_window(limit: int | None, want: list[str]) -> None:
         AIMessage("a2"),
     ]
     assert [m.content for m in context_window(messages, limit)] == want
+
+
+async def test_minimal_xagent_definition_runs_with_the_spec_prompt(
+    llm: StubLLM, make_settings: SettingsFactory
+) -> None:
+    """What the function composes for tenantId + model + systemPrompt + a builtin grant."""
+    from function.definition_source import minimal_definition
+    from tests.function.factories import make_spec
+
+    spec = make_spec(
+        definition=None,
+        systemPrompt="Answer briefly.",
+        tools={"allowed": [{"name": "calculator", "kind": "primitive"}]},
+    )
+    definition = AgentDefinition.model_validate(minimal_definition(spec).to_runtime_json())
+    settings = make_settings(system_prompt=spec.system_prompt)
+    graph = build_graph(definition, settings, grant_all(definition), InMemorySaver())
+    await graph.ainvoke({"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "m"}})
+    first = llm.requests[0]
+    assert first["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    assert llm.tool_names(0) == ["calculator"]
