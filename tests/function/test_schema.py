@@ -75,7 +75,7 @@ def test_every_spec_field_is_in_the_schema() -> None:
 @pytest.mark.parametrize(
     ("model_name", "rule_fragment"),
     [
-        ("definitionRef", "has(self.definition) != has(self.definitionRef)"),
+        ("definitionRef", "!(has(self.definition) && has(self.definitionRef))"),
         ("model", "has(self.endpoint)"),
         ("scaling", "self.minReplicas <= self.maxReplicas"),
     ],
