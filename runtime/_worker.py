@@ -23,8 +23,10 @@ from pydantic import ValidationError
 
 from runtime.jobs import Job, JobExecutor, JobResult, JobStatus, RetryableError
 from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
+from runtime.runs import RunLog
 
 if TYPE_CHECKING:
+    from runtime.runs import RunStore
     from runtime.store import IdempotencyStore
 
 __all__ = [
@@ -130,8 +132,10 @@ class Worker:
         options: QueueOptions,
         publish_result: PublishResult,
         publish_dead_letter: PublishDeadLetter,
+        runs: RunStore | None = None,
     ) -> None:
         self._executor = executor
+        self._runs = RunLog(runs)
         self._store = store
         self._options = options
         self._publish_result = publish_result
@@ -235,6 +239,7 @@ class Worker:
             if delivery.attempt >= self._options.max_deliver:
                 await self._dead_letter(delivery, job, f"retryable error: {exc}")
             else:
+                await self._runs.retrying(job.job_id, str(exc))
                 delay = backoff_delay(delivery.attempt, self._options)
                 log.warning(
                     "job failed retryably; retrying in %.1fs: %s",
@@ -295,6 +300,7 @@ class Worker:
                 # first publish landed, and delivers it when a crash came between the two.
                 await self._publish_result(result)
                 return result
+        await self._runs.started(job.job_id, job.thread)
         # The executor counts jobs, their duration and the in-flight gauge itself.
         try:
             result = await self._executor.execute(job)
@@ -302,6 +308,8 @@ class Worker:
             raise
         except Exception as exc:
             raise _ExecutorError(exc) from exc
+        # The run record first: a result message too large to carry the answer points to it.
+        await self._runs.finished(result)
         if store is not None:
             await store.record_result(job.job_id, result.model_dump_json())
         await self._publish_result(result)
@@ -357,6 +365,7 @@ class Worker:
             # Another worker (or an earlier try of this one) dead-lettered it first.
             log.info("job already dead-lettered: %s", error, extra=delivery.describe())
         if job is not None:
+            await self._runs.dead_lettered(job.job_id, job.thread, error)
             # Whoever waits on the results subject learns the job ended. Not recorded in
             # the store, so the same job id may be submitted again later.
             failed = JobResult(

@@ -8,6 +8,10 @@ or database client, only the protocols it talks to. Routes:
   answer is the result as a CloudEvent in the request's mode; otherwise the job is enqueued
   and the answer is ``202`` with the job id. A bad event is a ``400`` naming the problem.
 - ``GET /threads/{thread_id}/events`` streams a thread's events as server-sent events.
+- ``GET /runs/{job_id}``: the job's run record (status, timings, tokens, error, approvals and
+  the whole answer); ``GET /threads/{thread_id}``: the thread, its runs and its messages.
+- With an authenticator, every route but the probes and metrics needs a bearer token: 401
+  without a valid one, 403 on a thread or run another principal owns (``runtime.auth``).
 - ``GET /health`` says the process lives; ``GET /ready`` is ``200`` only when every
   dependency answers its ping within a short timeout (and not while draining);
   ``GET /metrics`` is Prometheus text.
@@ -35,9 +39,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from runtime.auth import Authenticator, AuthError, bearer_token
 from runtime.jobs import Job, RetryableError
 from runtime.observability import render_metrics
 from runtime.queue import JobQueue
+from runtime.runs import RunRecord, RunStatus, RunStore
 from runtime.stream import EventSink
 
 __all__ = [
@@ -56,6 +62,11 @@ WAIT_HEADER = "x-xagent-wait"
 """Header that asks for a synchronous run, like the ``wait=true`` query parameter."""
 _DEFINITION_FIELD = "agent_definition"
 _TRUE = {"1", "true", "yes", "on"}
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
+"""The only routes that answer without authentication."""
+
+ThreadMessages = Callable[[str], Awaitable[list[dict[str, Any]]]]
+"""A thread's checkpointed messages as JSON objects (role, content, id)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,10 @@ class ApiDeps:
     sse_block_ms: int = 5_000
     resources: AbstractAsyncContextManager[Any] | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    auth: Authenticator | None = None
+    """None: no authentication (only for local runs; the function always configures one)."""
+    runs: RunStore | None = None
+    thread_messages: ThreadMessages | None = None
 
 
 class BadEventError(ValueError):
@@ -107,8 +122,28 @@ def create_app(deps: ApiDeps) -> FastAPI:
             finally:
                 deps.stopping.set()
 
-    app = FastAPI(title="xagent runtime", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="xagent runtime",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.deps = deps
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Callable[..., Any]) -> Response:
+        request.state.principal = None
+        if deps.auth is not None and request.url.path not in OPEN_PATHS:
+            try:
+                token = bearer_token(request.headers.get("authorization"))
+                request.state.principal = await deps.auth.authenticate(token)
+            except AuthError as exc:
+                headers = {"WWW-Authenticate": 'Bearer realm="xagent"'}
+                if exc.status == 401:
+                    return _error(401, exc.reason, headers=headers)
+                return _error(exc.status, exc.reason, retry_after=5 if exc.status == 503 else None)
+        return await call_next(request)
 
     @app.post("/")
     async def receive(request: Request) -> Response:
@@ -117,6 +152,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
             job = _job_from_event(event)
         except BadEventError as exc:
             return _error(400, str(exc))
+        principal = request.state.principal
+        denied = await _claim(deps, job, principal)
+        if denied is not None:
+            return denied
         if _wants_wait(request):
             return await _run_now(deps, job, structured)
         try:
@@ -130,10 +169,42 @@ def create_app(deps: ApiDeps) -> FastAPI:
             headers={"Location": f"/threads/{job.thread}/events"},
         )
 
+    @app.get("/runs/{job_id}")
+    async def get_run(request: Request, job_id: str) -> Response:
+        if deps.runs is None:
+            return _error(404, "run records are not configured")
+        record = await deps.runs.get(job_id)
+        if record is None:
+            return _error(404, f"no run of job {job_id!r}")
+        if not _may_use(record.owner, request.state.principal):
+            return _error(403, f"job {job_id!r} belongs to another client")
+        return JSONResponse(record.model_dump(mode="json"))
+
+    @app.get("/threads/{thread_id}")
+    async def get_thread(request: Request, thread_id: str) -> Response:
+        if deps.runs is None:
+            return _error(404, "run records are not configured")
+        thread = await deps.runs.get_thread(thread_id)
+        if thread is None:
+            return _error(404, f"no thread {thread_id!r}")
+        if not _may_use(thread.owner, request.state.principal):
+            return _error(403, f"thread {thread_id!r} belongs to another client")
+        runs = await deps.runs.thread_runs(thread_id)
+        messages = await deps.thread_messages(thread_id) if deps.thread_messages else []
+        body = thread.model_dump(mode="json") | {
+            "runs": [r.model_dump(mode="json", exclude={"output"}) for r in runs],
+            "messages": messages,
+        }
+        return JSONResponse(body)
+
     @app.get("/threads/{thread_id}/events")
     async def thread_events(request: Request, thread_id: str, last_id: str = "0") -> Response:
         if deps.events is None:
             return _error(404, "event streaming is not configured")
+        if deps.runs is not None:
+            thread = await deps.runs.get_thread(thread_id)
+            if thread is not None and not _may_use(thread.owner, request.state.principal):
+                return _error(403, f"thread {thread_id!r} belongs to another client")
         start = request.headers.get("last-event-id") or last_id
         return StreamingResponse(
             _sse(deps.events, deps, request, thread_id, start),
@@ -233,9 +304,43 @@ async def _run_now(deps: ApiDeps, job: Job, structured: bool) -> Response:
     return Response(message.body, status_code=200, headers=message.headers)
 
 
-def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(
+    status: int,
+    message: str,
+    retry_after: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+# --- ownership --------------------------------------------------------------------------------
+
+
+def _may_use(owner: str | None, principal: str | None) -> bool:
+    """Whether ``principal`` may use what ``owner`` owns.
+
+    Without authentication (principal None) everything is shared; a thread or run with no
+    owner came in on the queue, whose publishers NATS itself authorizes.
+    """
+    return principal is None or owner is None or owner == principal
+
+
+async def _claim(deps: ApiDeps, job: Job, principal: str | None) -> Response | None:
+    """Record the job as queued for ``principal``; a 403 when the thread or job is another's."""
+    if deps.runs is None:
+        return None
+    thread = await deps.runs.claim_thread(job.thread, principal)
+    if not _may_use(thread.owner, principal):
+        return _error(403, f"thread {job.thread!r} belongs to another client")
+    record = await deps.runs.create(
+        RunRecord(job_id=job.job_id, thread_id=job.thread, owner=principal, status=RunStatus.QUEUED)
+    )
+    if not _may_use(record.owner, principal) or record.thread_id != job.thread:
+        return _error(403, f"job id {job.job_id!r} is taken by another job")
+    return None
 
 
 # --- events and readiness ---------------------------------------------------------------------

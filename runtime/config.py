@@ -185,6 +185,16 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535, validation_alias=_env(ENV.PORT, "port"))] = (
         contract.HTTP_PORT
     )
+    api_auth_mode: Annotated[
+        Literal["none", "token", "serviceAccount"],
+        Field(validation_alias=_env(ENV.API_AUTH_MODE, "api_auth_mode")),
+    ] = "none"
+    api_auth_tokens_path: Annotated[
+        Path, Field(validation_alias=_env(ENV.API_AUTH_TOKENS_PATH, "api_auth_tokens_path"))
+    ] = Path(contract.API_TOKENS_MOUNT) / contract.API_TOKENS_FILE
+    api_auth_audience: Annotated[
+        str | None, Field(validation_alias=_env(ENV.API_AUTH_AUDIENCE, "api_auth_audience"))
+    ] = None
     state_dir: Annotated[Path, Field(validation_alias=_env(ENV.STATE_DIR, "state_dir"))] = Path(
         contract.STATE_DIR
     )
@@ -260,6 +270,9 @@ class Settings(BaseSettings):
         self.nats_results_subject = self.nats_results_subject or f"{base}.results"
         self.nats_dead_letter_subject = self.nats_dead_letter_subject or f"{base}.dead"
         self.otel_service_name = self.otel_service_name or f"xagent-{self.agent_name}"
+        self.api_auth_audience = self.api_auth_audience or contract.api_audience(
+            self.agent_namespace, self.agent_name
+        )
         return self
 
     @property

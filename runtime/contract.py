@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "API_TOKENS_FILE",
+    "API_TOKENS_MOUNT",
     "CACHE_ENV",
     "DATABASE_ENV",
     "DEFINITION_FILE",
@@ -21,6 +23,7 @@ __all__ = [
     "STATE_DIR",
     "TOOL_GRANTS_FILE",
     "TOOL_GRANTS_MOUNT",
+    "api_audience",
     "provider_api_key_env",
     "tool_credential_env",
 ]
@@ -32,6 +35,8 @@ DEFINITION_MOUNT: Final = "/etc/xagent/definition"
 DEFINITION_FILE: Final = "definition.json"
 TOOL_GRANTS_MOUNT: Final = "/etc/xagent/tools"
 TOOL_GRANTS_FILE: Final = "grants.json"
+API_TOKENS_MOUNT: Final = "/etc/xagent/api-auth"
+API_TOKENS_FILE: Final = "tokens"
 STATE_DIR: Final = "/tmp/xagent"  # noqa: S108 - an emptyDir mount, private to the pod
 """Writable scratch space: the only writable path under a read-only root filesystem."""
 
@@ -72,6 +77,10 @@ class ENV:
     OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
 
     PORT: Final = "PORT"
+    API_AUTH_MODE: Final = "API_AUTH_MODE"
+    """none, token or serviceAccount (runtime.auth); the function always writes it."""
+    API_AUTH_TOKENS_PATH: Final = "API_AUTH_TOKENS_PATH"
+    API_AUTH_AUDIENCE: Final = "API_AUTH_AUDIENCE"
     STATE_DIR: Final = "XAGENT_STATE_DIR"
     SHUTDOWN_GRACE_SECONDS: Final = "SHUTDOWN_GRACE_SECONDS"
 
@@ -123,6 +132,11 @@ PROVIDER_API_KEY_ENV: Final[dict[str, str]] = {
 def provider_api_key_env(provider: str) -> str:
     """Return the variable that carries the API key of ``provider``."""
     return PROVIDER_API_KEY_ENV.get(provider, provider.upper().replace("-", "_") + "_API_KEY")
+
+
+def api_audience(namespace: str, name: str) -> str:
+    """The audience a ServiceAccount token must be bound to for an agent's API."""
+    return f"xagent.dev/{namespace}/{name}"
 
 
 def tool_credential_env(tool: str) -> str:

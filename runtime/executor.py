@@ -43,6 +43,7 @@ __all__ = ["DEFAULT_RECURSION_LIMIT", "AgentRuntime", "GraphExecutor", "open_age
 log = logging.getLogger(__name__)
 
 DEFAULT_RECURSION_LIMIT = 50
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 """Graph steps one job may take; each tool round trip costs two."""
 
 
@@ -98,6 +99,16 @@ class GraphExecutor:
                     return await self._execute(job)
                 finally:
                     obs.IN_FLIGHT_JOBS.dec()
+
+    async def thread_messages(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's checkpointed messages, oldest first (``GET /threads/{id}``)."""
+        if not self._graph.checkpointer:
+            return []
+        state = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})
+        return [
+            {"id": m.id, "role": _ROLES.get(m.type, m.type), "content": text_of(m)}
+            for m in state.values.get("messages", [])
+        ]
 
     async def _execute(self, job: Job) -> JobResult:
         started = time.monotonic()

@@ -12,6 +12,7 @@ from runtime._worker import DeadLetter, PublishResult, QueueOptions, Worker, unl
 from runtime.jobs import Job, JobExecutor, JobResult
 
 if TYPE_CHECKING:
+    from runtime.runs import RunStore
     from runtime.store import IdempotencyStore
 
 __all__ = ["InProcessQueue"]
@@ -55,6 +56,7 @@ class InProcessQueue:
         executor: JobExecutor,
         store: IdempotencyStore | None = None,
         options: QueueOptions | None = None,
+        runs: RunStore | None = None,
         on_result: PublishResult | None = None,
         on_dead_letter: Callable[[DeadLetter], Awaitable[None]] | None = None,
     ) -> None:
@@ -66,7 +68,12 @@ class InProcessQueue:
         self._queue: asyncio.Queue[_LocalDelivery] = asyncio.Queue()
         self._timers: set[asyncio.TimerHandle] = set()
         self._worker = Worker(
-            executor, store, self.options, self._publish_result, self._publish_dead_letter
+            executor,
+            store,
+            self.options,
+            self._publish_result,
+            self._publish_dead_letter,
+            runs,
         )
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()

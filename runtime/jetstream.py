@@ -19,6 +19,7 @@ from runtime._worker import DeadLetter, QueueOptions, Worker
 from runtime.jobs import Job, JobExecutor, JobResult
 
 if TYPE_CHECKING:
+    from runtime.runs import RunStore
     from runtime.store import IdempotencyStore
 
 __all__ = ["JetStreamOptions", "JetStreamQueue"]
@@ -134,11 +135,17 @@ class JetStreamQueue:
         executor: JobExecutor,
         store: IdempotencyStore | None = None,
         options: QueueOptions | None = None,
+        runs: RunStore | None = None,
     ) -> None:
         self.connection = connection
         self.options = options or QueueOptions()
         self._worker = Worker(
-            executor, store, self.options, self._publish_result, self._publish_dead_letter
+            executor,
+            store,
+            self.options,
+            self._publish_result,
+            self._publish_dead_letter,
+            runs,
         )
         self._nc: Any = None
         self._js: Any = None

@@ -20,13 +20,22 @@ from collections.abc import Iterator
 import uvicorn
 
 from runtime.api import ApiDeps, ReadinessCheck, create_app
+from runtime.auth import Authenticator, StaticTokens, TokenReviewer
 from runtime.config import ConfigError, DefinitionError, Settings, load_settings
+from runtime.contract import ENV
 from runtime.executor import AgentRuntime, open_agent
 from runtime.jobs import JobExecutor
 from runtime.observability import configure_logging, configure_tracing
 from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
 
-__all__ = ["build_queue", "main", "queue_options", "readiness_checks", "serve"]
+__all__ = [
+    "build_authenticator",
+    "build_queue",
+    "main",
+    "queue_options",
+    "readiness_checks",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,7 @@ def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) 
     """JetStream when NATS_URL is set, the in-process queue otherwise."""
     store = agent.stores.idempotency
     if not settings.nats_url:
-        return InProcessQueue(executor, store, queue_options(settings))
+        return InProcessQueue(executor, store, queue_options(settings), runs=agent.stores.runs)
     connection = JetStreamOptions(
         url=settings.nats_url,
         stream=settings.nats_stream or "",
@@ -53,7 +62,19 @@ def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) 
         results_subject=settings.nats_results_subject or "",
         dead_letter_subject=settings.nats_dead_letter_subject or "",
     )
-    return JetStreamQueue(connection, executor, store, queue_options(settings))
+    return JetStreamQueue(
+        connection, executor, store, queue_options(settings), runs=agent.stores.runs
+    )
+
+
+def build_authenticator(settings: Settings) -> Authenticator | None:
+    """What API_AUTH_MODE asks for: bearer tokens from a file, TokenReview, or nothing."""
+    if settings.api_auth_mode == "token":
+        return StaticTokens(settings.api_auth_tokens_path)
+    if settings.api_auth_mode == "serviceAccount":
+        return TokenReviewer(settings.api_auth_audience or "")
+    log.warning("%s is none: the HTTP API accepts every caller", ENV.API_AUTH_MODE)
+    return None
 
 
 async def serve(settings: Settings) -> None:
@@ -67,6 +88,9 @@ async def serve(settings: Settings) -> None:
                 events=agent.sink,
                 checks=readiness_checks(settings, agent, queue),
                 source=f"xagent/{settings.agent_namespace}/{settings.agent_name}",
+                auth=build_authenticator(settings),
+                runs=agent.stores.runs,
+                thread_messages=agent.executor.thread_messages,
             )
             await queue.start()
             await _serve_until(stop, queue, deps, settings)

@@ -25,12 +25,13 @@ import aiosqlite
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
-from runtime.jobs import TokenUsage
+from runtime.jobs import JobResult, JobStatus, TokenUsage
 
 __all__ = [
     "MIGRATIONS",
     "TERMINAL",
     "PostgresRunStore",
+    "RunLog",
     "RunRecord",
     "RunStatus",
     "RunStore",
@@ -397,3 +398,64 @@ class SqliteRunStore(_SqlRunStore):
             await self._conn.rollback()
             raise
         await self._conn.commit()
+
+
+_RESULT_STATUS = {JobStatus.COMPLETED: RunStatus.SUCCEEDED, JobStatus.FAILED: RunStatus.FAILED}
+
+
+class RunLog:
+    """The queue's view of run records: one call per event of a job's life.
+
+    A no-op without a store (tests of queue semantics alone). Failures propagate: the
+    worker then hands the delivery back, as for any failure of its own bookkeeping.
+    """
+
+    def __init__(self, store: RunStore | None) -> None:
+        """Record into ``store``, when there is one."""
+        self.store = store
+
+    async def started(self, job_id: str, thread_id: str) -> None:
+        """A delivery of the job starts running (creates the record of a queue-only job)."""
+        if self.store is None:
+            return
+        record = await self.store.create(
+            RunRecord(job_id=job_id, thread_id=thread_id, status=RunStatus.RUNNING)
+        )
+        await self.store.update(
+            job_id,
+            status=RunStatus.RUNNING,
+            attempts=record.attempts + 1,
+            started_at=time.time(),
+            finished_at=None,
+            error=None,
+        )
+
+    async def retrying(self, job_id: str, error: str) -> None:
+        """The delivery failed retryably; the job waits for its next delivery."""
+        if self.store is not None:
+            await self.store.update(job_id, status=RunStatus.QUEUED, error=error)
+
+    async def finished(self, result: JobResult) -> None:
+        """The job ended with ``result`` (its whole answer is kept, however large)."""
+        if self.store is None:
+            return
+        await self.store.create(RunRecord(job_id=result.job_id, thread_id=result.thread_id))
+        await self.store.update(
+            result.job_id,
+            status=_RESULT_STATUS.get(result.status, RunStatus.FAILED),
+            finished_at=time.time(),
+            duration_seconds=result.duration_seconds,
+            tokens=result.tokens,
+            model=result.model,
+            error=result.error,
+            output=result.output,
+        )
+
+    async def dead_lettered(self, job_id: str, thread_id: str, error: str) -> None:
+        """The queue gave up on the job."""
+        if self.store is None:
+            return
+        await self.store.create(RunRecord(job_id=job_id, thread_id=thread_id))
+        await self.store.update(
+            job_id, status=RunStatus.DEAD_LETTERED, error=error, finished_at=time.time()
+        )

@@ -30,7 +30,7 @@ from runtime.config import Settings, load_settings
 from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
 from runtime.executor import AgentRuntime, open_agent
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError
-from runtime.main import build_queue, readiness_checks
+from runtime.main import build_authenticator, build_queue, readiness_checks
 from runtime.queue import (
     InProcessQueue,
     JetStreamOptions,
@@ -463,6 +463,9 @@ async def start_agent(
             checks=readiness_checks(settings, agent, queue),
             source=f"xagent/test/{settings.agent_name}",
             sse_block_ms=500,
+            auth=build_authenticator(settings),
+            runs=agent.stores.runs,
+            thread_messages=agent.executor.thread_messages,
         )
         server = _QuietServer(
             uvicorn.Config(
