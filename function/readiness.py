@@ -213,6 +213,20 @@ def crossplane_managed(obj: Observed) -> Verdict:
     return Verdict(True, ready.get("reason") or "Available", ready.get("message") or "")
 
 
+def cnpg_scheduled_backup(obj: Observed) -> Verdict:
+    """Scheduled (the operator set a check or schedule time) and no scheduling error.
+
+    A ScheduledBackup has no conditions; ``status.error`` says why it cannot schedule.
+    """
+    status = _status(obj)
+    if status.get("error"):
+        return Verdict(False, "ScheduleError", str(status["error"]))
+    scheduled = status.get("nextScheduleTime") or status.get("lastCheckTime")
+    if not scheduled:
+        return Verdict(False, NO_STATUS, "not scheduled yet")
+    return Verdict(True, "Scheduled", f"next backup at {scheduled}")
+
+
 DRAGONFLY_READY_PHASE = "ready"
 
 
@@ -254,6 +268,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
     ("external-secrets.io/v1", "ExternalSecret"): _condition_check("Ready"),
     ("postgresql.cnpg.io/v1", "Cluster"): cnpg_cluster,
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"): cnpg_scheduled_backup,
     **{
         (group, kind): crossplane_managed
         for group in _CROSSPLANE_SQL

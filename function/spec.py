@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from function import cron
 from runtime.definition import AgentDefinition, CamelModel, ModelProvider
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "AgentBehavior",
     "AlertsSpec",
     "Autoscaler",
+    "BackupSpec",
     "CacheEngine",
     "DashboardSpec",
     "DatabaseEngine",
@@ -419,6 +421,103 @@ class SqlProviderSpec(CamelModel):
     ] = 5432
 
 
+class BackupProvider(StrEnum):
+    """The object store CloudNativePG's barman-cloud writes base backups and WAL to."""
+
+    S3 = "s3"
+    GCS = "gcs"
+    AZURE = "azure"
+
+
+class BackupCredentials(CamelModel):
+    """A Secret of the XAgent's namespace holding the object store credentials.
+
+    Key names default to the ones the CloudNativePG documentation uses.
+    """
+
+    secret_name: Annotated[
+        str | None,
+        Field(
+            pattern=DNS_SUBDOMAIN,
+            max_length=253,
+            description="The Secret; unset with inheritFromIdentity.",
+        ),
+    ] = None
+    access_key_id_key: Annotated[
+        str, Field(min_length=1, description="s3: key of the access key ID.")
+    ] = "ACCESS_KEY_ID"
+    secret_access_key_key: Annotated[
+        str, Field(min_length=1, description="s3: key of the secret access key.")
+    ] = "ACCESS_SECRET_KEY"  # noqa: S105 - a key name, not a secret
+    region_key: Annotated[
+        str | None, Field(min_length=1, description="s3: key of the region, when needed.")
+    ] = None
+    application_credentials_key: Annotated[
+        str, Field(min_length=1, description="gcs: key of the service account JSON.")
+    ] = "gcsCredentials"
+    connection_string_key: Annotated[
+        str, Field(min_length=1, description="azure: key of the storage connection string.")
+    ] = "AZURE_CONNECTION_STRING"
+    inherit_from_identity: Annotated[
+        bool,
+        Field(
+            description="Use the pod's cloud identity instead of a Secret (s3: IAM role, "
+            "gcs: GKE workload identity, azure: Azure AD workload identity)."
+        ),
+    ] = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BackupCredentials:
+        if (self.secret_name is None) != self.inherit_from_identity:
+            raise ValueError("set exactly one of secretName or inheritFromIdentity")
+        return self
+
+
+class BackupSpec(CamelModel):
+    """CloudNativePG backups to an object store: base backups on a schedule, WAL continuously."""
+
+    destination_path: Annotated[
+        str,
+        Field(
+            pattern=r"^(s3|gs)://[^/\s]+(/\S*)?$|^https://\S+$",
+            description="Where backups go: s3://bucket/path, gs://bucket/path, or the "
+            "https:// URL of an Azure Blob container.",
+        ),
+    ]
+    provider: Annotated[BackupProvider, Field(description="s3, gcs or azure.")] = BackupProvider.S3
+    endpoint_url: Annotated[
+        str | None,
+        Field(pattern=r"^https?://", description="S3-compatible endpoint (MinIO, Ceph ...)."),
+    ] = None
+    credentials: BackupCredentials
+    schedule: Annotated[
+        str,
+        Field(
+            max_length=100,
+            description="Cron schedule of base backups (5 fields or @daily; UTC).",
+        ),
+    ] = "0 2 * * *"
+    retention: Annotated[
+        str,
+        Field(
+            pattern=r"^[1-9][0-9]*[dwm]$",
+            description="How long backups and WAL are kept: days, weeks or months, e.g. 30d.",
+        ),
+    ] = "30d"
+    immediate: Annotated[
+        bool, Field(description="Take the first base backup as soon as the schedule exists.")
+    ] = True
+
+    @model_validator(mode="after")
+    def _valid(self) -> BackupSpec:
+        if problem := cron.error(self.schedule):
+            raise ValueError(f"schedule: {problem}")
+        scheme = {"s3": "s3://", "gcs": "gs://", "azure": "https://"}[self.provider]
+        if not self.destination_path.startswith(scheme):
+            raise ValueError(f"destinationPath: provider {self.provider} needs a {scheme} path")
+        return self
+
+
 class DatabaseSpec(CamelModel):
     """Postgres for LangGraph checkpoints and job idempotency."""
 
@@ -438,11 +537,17 @@ class DatabaseSpec(CamelModel):
     ] = None
     sql: SqlProviderSpec = SqlProviderSpec()
     external: ExternalConnection | None = None
+    backup: Annotated[
+        BackupSpec | None,
+        Field(description="Backups of the cnpg engine's Cluster; none when unset."),
+    ] = None
 
     @model_validator(mode="after")
     def _external_needs_secret(self) -> DatabaseSpec:
         if self.engine == DatabaseEngine.EXTERNAL and self.external is None:
             raise ValueError("engine external needs external.secretName")
+        if self.backup is not None and self.engine != DatabaseEngine.CNPG:
+            raise ValueError("backup: only the cnpg engine is backed up by xagent")
         return self
 
 

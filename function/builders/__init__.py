@@ -9,6 +9,7 @@ from __future__ import annotations
 from function.builders import (
     alerts,
     autoscaler,
+    backup,
     cache,
     configmaps,
     dashboard,
@@ -31,6 +32,7 @@ BUILDERS: tuple[tuple[str, Builder], ...] = (
     ("configmaps", configmaps.build),
     ("external_secrets", external_secrets.build),
     ("postgres", postgres.build),
+    ("backup", backup.build),
     ("cache", cache.build),
     ("queue", queue.build),
     ("deployment", deployment.build),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from function.builders import backup
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import CNPG_CLUSTER_MAX, nats_token
 from function.spec import DatabaseEngine
@@ -145,6 +146,8 @@ def build_cnpg(ctx: AgentContext) -> Desired:
     }
     if db.image_name:
         spec["imageName"] = db.image_name
+    if (backup_config := backup.cluster_backup(ctx)) is not None:
+        spec["backup"] = backup_config
     return {
         "database": {
             "apiVersion": CNPG_API_VERSION,

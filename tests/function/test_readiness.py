@@ -201,6 +201,7 @@ EMITTED_KINDS = [
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("external-secrets.io/v1", "ExternalSecret"),
     ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"),
     ("postgresql.sql.m.crossplane.io/v1alpha1", "Database"),
     ("postgresql.sql.m.crossplane.io/v1alpha1", "Role"),
     ("postgresql.sql.crossplane.io/v1alpha1", "Database"),
