@@ -22,13 +22,42 @@ from function.spec import XAgentSpec
 from runtime._builtins import BUILTINS
 from runtime.definition import AgentDefinition, Node, NodeType, ToolDefinition
 
-__all__ = ["MINIMAL_NODE", "REQUIREMENT", "Resolution", "minimal_definition", "resolve"]
+__all__ = [
+    "MAX_DEFINITION_BYTES",
+    "MINIMAL_NODE",
+    "REQUIREMENT",
+    "Resolution",
+    "load_yaml",
+    "minimal_definition",
+    "resolve",
+]
 
 REQUIREMENT = "definition"
 """Name of the required-resources entry that carries the referenced ConfigMap."""
 
 MINIMAL_NODE = "agent"
 """The orchestrator of an XAgent that sets neither definition nor definitionRef."""
+
+MAX_DEFINITION_BYTES = 1024 * 1024
+"""The rendered definition ConfigMap holds at most this (the API server's 1 MiB object limit)."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses aliases: a few hundred bytes of nested aliases expand to
+    gigabytes (a "billion laughs"), and a definition has no use for them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} is not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse a definition's JSON or YAML, refusing aliases."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -86,7 +115,7 @@ def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | Non
         )
     where = f"spec.definitionRef (ConfigMap {ref.name}, key {ref.key})"
     try:
-        raw = yaml.safe_load(data[ref.key])
+        raw = load_yaml(data[ref.key])
     except yaml.YAMLError as e:
         raise InputError(f"{where}: not JSON or YAML: {e}") from e
     try:
@@ -130,6 +159,13 @@ def _resolved(
     definition: AgentDefinition, def_id: str, reason: str, msg: str, path: str = "spec.definition"
 ) -> Resolution:
     canonical = json.dumps(definition.to_runtime_json(), sort_keys=True, separators=(",", ":"))
+    # The ConfigMap holds it indented (builders.configmaps); bound that form, not this one.
+    size = len(json.dumps(definition.to_runtime_json(), indent=2, ensure_ascii=False).encode())
+    if size > MAX_DEFINITION_BYTES:
+        raise InputError(
+            f"{path}: the definition renders to {size} bytes, more than a ConfigMap holds "
+            f"({MAX_DEFINITION_BYTES})"
+        )
     return Resolution(
         condition=conditions.definition_resolved(reason, msg),
         definition=definition,

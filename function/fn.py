@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import grpc
 from crossplane.function import logging, request, resource, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
@@ -11,21 +14,57 @@ from pydantic import ValidationError
 from function import compose, definition_source, observed
 from function.errors import InputError, messages
 from function.input import FunctionInput
+from function.server import Undecodable
 from function.spec import XAgentSpec
 
-__all__ = ["FunctionRunner"]
+__all__ = ["DEADLINE_SECONDS", "FunctionRunner"]
+
+DEADLINE_SECONDS = 30.0
+"""Longest one request may compose before it is answered with a Fatal result."""
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="compose")
+"""Shared by every FunctionRunner: threads start on demand and are reused."""
 
 
 class FunctionRunner(grpcv1.FunctionRunnerService):
-    """Serves the xagent composition function over gRPC."""
+    """Serves the xagent composition function over gRPC.
 
-    def __init__(self) -> None:
+    Composing is CPU work in plain Python: it runs on a worker thread, so the event loop keeps
+    taking requests and one slow XAgent cannot stall every other; a request that outlives
+    ``deadline`` seconds is answered with a Fatal result (its thread finishes on its own, the
+    inputs being bounded).
+    """
+
+    def __init__(self, deadline: float = DEADLINE_SECONDS) -> None:
         self.log = logging.get_logger()
+        self.deadline = deadline
 
     async def RunFunction(
-        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
+        self,
+        req: fnv1.RunFunctionRequest | Undecodable,
+        _: grpc.aio.ServicerContext | None = None,
     ) -> fnv1.RunFunctionResponse:
         """Compose an XAgent. Never raises: every failure becomes one Fatal result."""
+        if isinstance(req, Undecodable):
+            self.log.info("undecodable request", size=req.size, error=req.error)
+            rsp = fnv1.RunFunctionResponse()
+            response.fatal(
+                rsp,
+                f"cannot decode the request ({req.size} bytes): {req.error}. The XR nests "
+                "deeper than protobuf decodes; flatten free-form fields such as "
+                "spec.definition.toolDefinitions[].parameters",
+            )
+            return rsp
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(_POOL, self._respond, req)
+        try:
+            return await asyncio.wait_for(work, self.deadline)
+        except TimeoutError:
+            self.log.warning("deadline exceeded", tag=req.meta.tag, seconds=self.deadline)
+            rsp = response.to(req)
+            response.fatal(rsp, f"composing took longer than {self.deadline:g}s; gave up")
+            return rsp
+
+    def _respond(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         log = self.log.bind(tag=req.meta.tag)
         rsp = response.to(req)
         try:

@@ -33,13 +33,14 @@ def serve(
     """Serve the composition function over gRPC (what Crossplane calls)."""
     from crossplane.function import logging, runtime
 
+    from function import server
     from function.fn import FunctionRunner
 
     logging.configure(logging.Level.DEBUG if debug else logging.Level.INFO)
     if not insecure and not tls_certs_dir:
         _fail("--tls-certs-dir (or TLS_SERVER_CERTS_DIR) is required unless --insecure")
     creds = runtime.load_credentials(tls_certs_dir) if tls_certs_dir else None
-    runtime.serve(FunctionRunner(), address, creds=creds, insecure=insecure)
+    server.serve(FunctionRunner(), address, creds=creds, insecure=insecure)
 
 
 @app.command()

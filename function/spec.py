@@ -163,7 +163,9 @@ class SecretKeyRef(CamelModel):
 class RemoteRef(CamelModel):
     """A secret in the external store, synced by an ExternalSecret."""
 
-    key: Annotated[str, Field(min_length=1, description="Key (path) in the external store.")]
+    key: Annotated[
+        str, Field(min_length=1, max_length=512, description="Key (path) in the external store.")
+    ]
     property: Annotated[
         str | None,
         Field(description="Property within the remote secret; the whole value when unset."),
@@ -191,9 +193,9 @@ class Credentials(CamelModel):
 class ImageSpec(CamelModel):
     """The runtime image."""
 
-    repository: Annotated[str, Field(min_length=1, description="Image repository.")] = (
-        "ghcr.io/xagent-dev/xagent-runtime"
-    )
+    repository: Annotated[
+        str, Field(min_length=1, max_length=512, description="Image repository.")
+    ] = "ghcr.io/xagent-dev/xagent-runtime"
     tag: Annotated[
         str,
         Field(
@@ -205,7 +207,8 @@ class ImageSpec(CamelModel):
         PullPolicy.IF_NOT_PRESENT
     )
     image_pull_secrets: Annotated[
-        list[LocalObjectReference], Field(description="Secrets for a private registry.")
+        list[LocalObjectReference],
+        Field(max_length=20, description="Secrets for a private registry."),
     ] = []
 
     @property
@@ -248,10 +251,13 @@ class ModelSpec(CamelModel):
         str | None,
         Field(
             pattern=r"^https?://",
+            max_length=2048,
             description="API base URL; required for ollama, azure-openai and openai-compatible.",
         ),
     ] = None
-    api_version: Annotated[str | None, Field(description="API version (azure-openai).")] = None
+    api_version: Annotated[
+        str | None, Field(max_length=64, description="API version (azure-openai).")
+    ] = None
     fallback_model: Annotated[
         str | None, Field(max_length=200, description="Model used when the primary fails.")
     ] = None
@@ -589,9 +595,9 @@ class QueueSpec(CamelModel):
     engine: Annotated[QueueEngine, Field(description="nats: JetStream; none: HTTP only.")] = (
         QueueEngine.NATS
     )
-    url: Annotated[str, Field(pattern=r"^(nats|tls)://", description="NATS server URL.")] = (
-        "nats://nats.nats.svc.cluster.local:4222"
-    )
+    url: Annotated[
+        str, Field(pattern=r"^(nats|tls)://", max_length=2048, description="NATS server URL.")
+    ] = "nats://nats.nats.svc.cluster.local:4222"
     stream: Annotated[
         str | None,
         Field(
@@ -669,7 +675,7 @@ class TracingSpec(CamelModel):
     """OpenTelemetry traces."""
 
     endpoint: Annotated[
-        str | None, Field(description="OTLP gRPC endpoint; no traces when unset.")
+        str | None, Field(max_length=2048, description="OTLP gRPC endpoint; no traces when unset.")
     ] = None
     sample_ratio: Annotated[float, Field(ge=0, le=1, description="Share of jobs traced.")] = 0.1
 
@@ -682,8 +688,9 @@ class ServiceMonitorSpec(CamelModel):
     labels: Annotated[
         dict[str, str],
         Field(
+            max_length=32,
             description="Extra labels on the ServiceMonitor, e.g. the release label a "
-            "Prometheus selects ServiceMonitors by."
+            "Prometheus selects ServiceMonitors by.",
         ),
     ] = {}
 
@@ -845,7 +852,10 @@ class NetworkPolicySpec(CamelModel):
 
     enabled: Annotated[bool, Field(description="Compose a NetworkPolicy.")] = True
     ingress_namespaces: Annotated[
-        list[str], Field(description="Namespaces (by name) allowed in besides the agent's own.")
+        list[Annotated[str, Field(max_length=63)]],
+        Field(
+            max_length=100, description="Namespaces (by name) allowed in besides the agent's own."
+        ),
     ] = []
 
 
@@ -862,7 +872,7 @@ class ServiceAccountSpec(CamelModel):
     """The runtime's ServiceAccount (e.g. IRSA or workload identity annotations)."""
 
     annotations: Annotated[
-        dict[str, str], Field(description="Annotations of the ServiceAccount.")
+        dict[str, str], Field(max_length=64, description="Annotations of the ServiceAccount.")
     ] = {}
 
 
@@ -913,14 +923,15 @@ class XAgentSpec(CamelModel):
     env: Annotated[
         list[EnvVar],
         Field(
+            max_length=200,
             description="Extra environment variables. One named "
             "like xagent's own replaces it, except identity and "
-            "policy variables (tenant, risk tier, model)."
+            "policy variables (tenant, risk tier, model).",
         ),
     ] = []
     env_from: Annotated[
         list[EnvFromSource],
-        Field(description="ConfigMaps and Secrets whose keys become variables."),
+        Field(max_length=50, description="ConfigMaps and Secrets whose keys become variables."),
     ] = []
 
     @model_validator(mode="after")

@@ -8,10 +8,11 @@ the runtime can build. It depends on pydantic only.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -28,6 +29,14 @@ __all__ = [
 
 NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
 """Node and tool names become LLM tool names, which providers limit to this alphabet."""
+
+MAX_PARAMETERS_DEPTH = 20
+"""Nesting (objects and arrays) of a tool's parameters schema. Deeper is no real schema, and
+past about 27 levels inside an XR the protobuf request Crossplane sends cannot be decoded."""
+MAX_PARAMETERS_BYTES = 64 * 1024
+"""JSON size of a tool's parameters schema: it is sent to the model with every call."""
+MAX_TEXT = 100_000
+"""Characters of one prompt or description."""
 
 
 class CamelModel(BaseModel):
@@ -76,15 +85,22 @@ class ToolDefinition(CamelModel):
     """A tool the graph's nodes may call."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, description="Tool name, unique.")]
-    description: Annotated[str, Field(description="What the tool does; shown to the model.")] = ""
+    description: Annotated[
+        str, Field(max_length=MAX_TEXT, description="What the tool does; shown to the model.")
+    ] = ""
     type: Annotated[
         ToolType, Field(description="builtin: shipped with the runtime; http: a JSON POST to url.")
     ] = ToolType.BUILTIN
     builtin: Annotated[
         str | None,
-        Field(description="Name of the builtin implementation (defaults to the tool name)."),
+        Field(
+            max_length=64,
+            description="Name of the builtin implementation (defaults to the tool name).",
+        ),
     ] = None
-    url: Annotated[str | None, Field(description="Endpoint of an http tool.")] = None
+    url: Annotated[str | None, Field(max_length=2048, description="Endpoint of an http tool.")] = (
+        None
+    )
     method: Annotated[
         str, Field(pattern=r"^(GET|POST|PUT|PATCH)$", description="HTTP method of an http tool.")
     ] = "POST"
@@ -93,6 +109,18 @@ class ToolDefinition(CamelModel):
         dict[str, Any] | None,
         Field(description="JSON Schema of the tool's arguments (an object schema)."),
     ] = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if _depth(value) > MAX_PARAMETERS_DEPTH:
+            raise ValueError(f"nests more than {MAX_PARAMETERS_DEPTH} levels deep")
+        size = len(json.dumps(value, separators=(",", ":"), default=str))
+        if size > MAX_PARAMETERS_BYTES:
+            raise ValueError(f"is {size} bytes of JSON, more than {MAX_PARAMETERS_BYTES}")
+        return value
 
     @model_validator(mode="after")
     def _http_needs_url(self) -> ToolDefinition:
@@ -107,7 +135,9 @@ class DefinitionModel(CamelModel):
     provider: Annotated[ModelProvider | None, Field(description="Model provider of this node.")] = (
         None
     )
-    model_name: Annotated[str | None, Field(description="Model name of this node.")] = None
+    model_name: Annotated[
+        str | None, Field(max_length=200, description="Model name of this node.")
+    ] = None
     temperature: Annotated[float | None, Field(ge=0, le=2, description="Sampling temperature.")] = (
         None
     )
@@ -125,17 +155,21 @@ class Node(CamelModel):
     description: Annotated[
         str,
         Field(
+            max_length=MAX_TEXT,
             description="What a sub-agent is for; the orchestrator "
-            "sees it when it decides to delegate."
+            "sees it when it decides to delegate.",
         ),
     ] = ""
     model: Annotated[DefinitionModel | None, Field(description="Overrides spec.model.")] = None
-    system_prompt: Annotated[str | None, Field(description="The node's system prompt.")] = None
+    system_prompt: Annotated[
+        str | None, Field(max_length=MAX_TEXT, description="The node's system prompt.")
+    ] = None
     tools: Annotated[
-        list[str],
+        list[Annotated[str, Field(max_length=64)]],
         Field(
+            max_length=100,
             description="Names of tool_definitions this node may "
-            "call; a tool node names exactly one."
+            "call; a tool node names exactly one.",
         ),
     ] = []
 
@@ -143,20 +177,21 @@ class Node(CamelModel):
 class Edge(CamelModel):
     """A directed edge: the orchestrator delegates to a sub-agent or calls a tool node."""
 
-    source: Annotated[str, Field(description="Name of the node the edge leaves.")]
-    target: Annotated[str, Field(description="Name of the node the edge enters.")]
+    source: Annotated[str, Field(max_length=64, description="Name of the node the edge leaves.")]
+    target: Annotated[str, Field(max_length=64, description="Name of the node the edge enters.")]
 
 
 class AgentDefinition(CamelModel):
     """The agent graph (seed 001): tool definitions, nodes and edges."""
 
     tool_definitions: Annotated[
-        list[ToolDefinition], Field(description="Tools nodes may use.")
+        list[ToolDefinition], Field(max_length=100, description="Tools nodes may use.")
     ] = []
     nodes: Annotated[
-        list[Node], Field(min_length=1, description="Graph nodes; exactly one orchestrator.")
+        list[Node],
+        Field(min_length=1, max_length=100, description="Graph nodes; exactly one orchestrator."),
     ]
-    edges: Annotated[list[Edge], Field(description="Edges between nodes.")] = []
+    edges: Annotated[list[Edge], Field(max_length=1000, description="Edges between nodes.")] = []
 
     @model_validator(mode="after")
     def _graph_is_buildable(self) -> AgentDefinition:
@@ -210,6 +245,22 @@ class AgentDefinition(CamelModel):
     def to_runtime_json(self) -> dict[str, Any]:
         """The seed-001 form (snake_case) that the runtime reads from its ConfigMap."""
         return self.model_dump(mode="json", by_alias=False, exclude_none=True)
+
+
+def _depth(value: Any, limit: int = MAX_PARAMETERS_DEPTH + 1) -> int:
+    """Nesting depth of JSON ``value``, counted iteratively (no recursion to exhaust) and
+    only up to ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level >= limit:
+                continue
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _duplicates(field: str, names: list[str]) -> list[str]:
