@@ -11,10 +11,10 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from function import cron
+from function import cron, units
 from runtime.definition import AgentDefinition, CamelModel, ModelProvider
 
 __all__ = [
@@ -44,11 +44,38 @@ __all__ = [
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+DURATION = units.DURATION
+QUANTITY = units.QUANTITY
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 SUBJECT = r"^[^\s*>]+(\.[^\s*>]+)*$"
 
+
+def _duration(positive: bool):
+    def check(text: str) -> str:
+        if units.duration_seconds(text) == 0 and positive:
+            raise ValueError(f"{text!r}: must be longer than 0")
+        return text
+
+    return AfterValidator(check)
+
+
+def _quantity(positive: bool):
+    def check(text: str) -> str:
+        if units.quantity_value(text) == 0 and positive:
+            raise ValueError(f"{text!r}: must be more than 0")
+        return text
+
+    return AfterValidator(check)
+
+
+Duration = Annotated[str, _duration(positive=True)]
+"""A Go duration above 0 that fits time.Duration (the runtime and the operators need > 0)."""
+DurationOrZero = Annotated[str, _duration(positive=False)]
+"""A Go duration that fits time.Duration; 0 means no limit (maxAge) or never (refresh)."""
+Quantity = Annotated[str, _quantity(positive=False)]
+"""A Kubernetes quantity within 2^63-1 (requests and limits may be 0)."""
+PositiveQuantity = Annotated[str, _quantity(positive=True)]
+"""A Kubernetes quantity above 0 (a volume size, a memory limit)."""
 
 # --- enums ---------------------------------------------------------------------------------
 
@@ -367,11 +394,11 @@ class ScalingSpec(CamelModel):
 class ResourceList(CamelModel):
     """CPU and memory quantities."""
 
-    cpu: Annotated[str | None, Field(pattern=QUANTITY, description="CPU quantity, e.g. 500m.")] = (
-        None
-    )
+    cpu: Annotated[
+        Quantity | None, Field(pattern=QUANTITY, description="CPU quantity, e.g. 500m.")
+    ] = None
     memory: Annotated[
-        str | None, Field(pattern=QUANTITY, description="Memory quantity, e.g. 1Gi.")
+        Quantity | None, Field(pattern=QUANTITY, description="Memory quantity, e.g. 1Gi.")
     ] = None
 
 
@@ -381,11 +408,20 @@ class ResourcesSpec(CamelModel):
     requests: ResourceList = ResourceList(cpu="250m", memory="512Mi")
     limits: ResourceList = ResourceList(cpu="1", memory="1Gi")
 
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ResourcesSpec:
+        # The API server rejects a container whose request exceeds its limit.
+        for resource in ("cpu", "memory"):
+            request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
+            if request and limit and units.quantity_value(request) > units.quantity_value(limit):
+                raise ValueError(f"requests.{resource} {request} exceeds limits.{resource} {limit}")
+        return self
+
 
 class StorageSpec(CamelModel):
     """A volume's size and class."""
 
-    size: Annotated[str, Field(pattern=QUANTITY, description="Volume size.")] = "1Gi"
+    size: Annotated[PositiveQuantity, Field(pattern=QUANTITY, description="Volume size.")] = "1Gi"
     storage_class: Annotated[
         str | None, Field(description="StorageClass; the cluster default when unset.")
     ] = None
@@ -572,7 +608,9 @@ class CacheSpec(CamelModel):
         int, Field(ge=1, le=9, description="Dragonfly replicas (the redis engine always runs one).")
     ] = 1
     image: Annotated[str, Field(description="Image of the redis engine.")] = "redis:7.4-alpine"
-    memory: Annotated[str, Field(pattern=QUANTITY, description="Memory limit.")] = "512Mi"
+    memory: Annotated[PositiveQuantity, Field(pattern=QUANTITY, description="Memory limit.")] = (
+        "512Mi"
+    )
     external: ExternalConnection | None = None
 
     @model_validator(mode="after")
@@ -615,7 +653,7 @@ class QueueSpec(CamelModel):
         ),
     ] = None
     ack_wait: Annotated[
-        str,
+        Duration,
         Field(
             pattern=DURATION,
             description="Time a job may run between progress acks before redelivery.",
@@ -625,7 +663,9 @@ class QueueSpec(CamelModel):
         int,
         Field(ge=1, le=100, description="Deliveries before a job goes to the dead-letter subject."),
     ] = 5
-    max_age: Annotated[str, Field(pattern=DURATION, description="Stream retention.")] = "168h"
+    max_age: Annotated[DurationOrZero, Field(pattern=DURATION, description="Stream retention.")] = (
+        "168h"
+    )
     replicas: Annotated[int, Field(ge=1, le=5, description="Stream replicas.")] = 1
     storage: Annotated[
         str,
@@ -667,7 +707,8 @@ class SecretsSpec(CamelModel):
         SecretStoreKind.CLUSTER_SECRET_STORE
     )
     refresh_interval: Annotated[
-        str, Field(pattern=DURATION, description="How often ESO re-reads the store (rotation).")
+        DurationOrZero,
+        Field(pattern=DURATION, description="How often ESO re-reads the store (rotation)."),
     ] = "1h"
 
 
@@ -684,7 +725,7 @@ class ServiceMonitorSpec(CamelModel):
     """Prometheus operator scraping."""
 
     enabled: Annotated[bool, Field(description="Compose a ServiceMonitor.")] = True
-    interval: Annotated[str, Field(pattern=DURATION, description="Scrape interval.")] = "30s"
+    interval: Annotated[Duration, Field(pattern=DURATION, description="Scrape interval.")] = "30s"
     labels: Annotated[
         dict[str, str],
         Field(
@@ -714,23 +755,24 @@ class AlertsSpec(CamelModel):
         Field(ge=1, le=1_000_000, description="Dead letters within deadLetterWindow that alert."),
     ] = 1
     dead_letter_window: Annotated[
-        str, Field(pattern=DURATION, description="Window dead letters are counted over.")
+        Duration, Field(pattern=DURATION, description="Window dead letters are counted over.")
     ] = "15m"
     error_rate: Annotated[
         float,
         Field(gt=0, le=1, description="Share of finished jobs failing over errorRateWindow."),
     ] = 0.1
     error_rate_window: Annotated[
-        str, Field(pattern=DURATION, description="Window the job error rate is measured over.")
+        Duration, Field(pattern=DURATION, description="Window the job error rate is measured over.")
     ] = "10m"
     queue_lag: Annotated[
         int, Field(ge=1, le=10_000_000, description="Pending jobs in the queue that alert.")
     ] = 100
     queue_lag_for: Annotated[
-        str, Field(pattern=DURATION, description="How long the lag must last before alerting.")
+        DurationOrZero,
+        Field(pattern=DURATION, description="How long the lag must last before alerting."),
     ] = "10m"
     not_ready_for: Annotated[
-        str,
+        DurationOrZero,
         Field(
             pattern=DURATION,
             description="How long a runtime replica may be unavailable before alerting.",
@@ -810,7 +852,7 @@ class AgentBehavior(CamelModel):
     """Conversation handling (seed 002's runtime behaviour)."""
 
     conversation_ttl: Annotated[
-        str,
+        Duration,
         Field(
             alias="conversationTTL",
             pattern=DURATION,

@@ -17,10 +17,10 @@ are the boundary.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from function import units
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
@@ -43,22 +43,6 @@ REDIS_UID = 999
 """The ``redis`` user of the official images (and ``dfly`` of Dragonfly's)."""
 MAXMEMORY_RATIO = Decimal("0.9")
 """Share of the memory limit Redis may fill with data; the rest is buffers and overhead."""
-
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-}
-_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$")
-_EXPONENT = re.compile(r"^[eE]([+-]?[0-9]+)$")
 
 
 def build(ctx: AgentContext) -> Desired:
@@ -95,25 +79,9 @@ def quantity_bytes(quantity: str) -> int:
     """A Kubernetes quantity (``512Mi``, ``1G``, ``1.5Gi``, ``1e9``) in whole bytes.
 
     Raises:
-        ValueError: If ``quantity`` is not a Kubernetes quantity.
+        ValueError: If ``quantity`` is not a Kubernetes quantity (function.units).
     """
-    match = _QUANTITY.match(quantity.strip())
-    if match is None:
-        raise ValueError(f"not a quantity: {quantity!r}")
-    number, suffix = match.groups()
-    try:
-        value = Decimal(number)
-    except InvalidOperation:
-        raise ValueError(f"not a quantity: {quantity!r}") from None
-    if suffix in _BINARY:
-        value *= _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value *= _DECIMAL[suffix]
-    elif exponent := _EXPONENT.match(suffix):
-        value *= Decimal(10) ** int(exponent.group(1))
-    else:
-        raise ValueError(f"not a quantity: {quantity!r}")
-    return int(value)
+    return int(units.quantity_value(quantity))
 
 
 # --- backends ------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ duplicate window de-duplicates.
 
 from __future__ import annotations
 
-import re
-
+from function import units
 from function.builders.base import AgentContext, Desired, Manifest
 from function.spec import Autoscaler, QueueEngine
 from runtime.contract import QUEUE_ENV
@@ -30,9 +29,6 @@ NACK_API_VERSION = "jetstream.nats.io/v1beta2"
 DUPLICATE_WINDOW = "2m"
 """How long the stream remembers a Nats-Msg-Id: covers a publisher's retries after a crash."""
 
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-
 
 def build(ctx: AgentContext) -> Desired:
     """The Stream and Consumer for engine nats; nothing for engine none."""
@@ -48,8 +44,8 @@ def subjects(ctx: AgentContext) -> dict[str, str]:
 
 
 def duration_seconds(duration: str) -> float:
-    """``1m30s`` -> 90.0: a duration of ``spec.DURATION``'s form, in seconds."""
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration))
+    """``1m30s`` -> 90.0: a duration of ``spec.DURATION``'s form, in seconds (function.units)."""
+    return float(units.duration_seconds(duration))
 
 
 def max_ack_pending(ctx: AgentContext) -> int:

@@ -191,5 +191,5 @@ def test_quantity_bytes(case: QuantityCase) -> None:
 
 @pytest.mark.parametrize("text", ["", "Mi", "12Qi", "1.2.3Gi", "abc"])
 def test_quantity_bytes_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="not a quantity"):
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         cache.quantity_bytes(text)
