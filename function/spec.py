@@ -68,13 +68,13 @@ def _quantity(positive: bool):
     return AfterValidator(check)
 
 
-Duration = Annotated[str, _duration(positive=True)]
+Duration = Annotated[str, Field(pattern=DURATION), _duration(positive=True)]
 """A Go duration above 0 that fits time.Duration (the runtime and the operators need > 0)."""
-DurationOrZero = Annotated[str, _duration(positive=False)]
+DurationOrZero = Annotated[str, Field(pattern=DURATION), _duration(positive=False)]
 """A Go duration that fits time.Duration; 0 means no limit (maxAge) or never (refresh)."""
-Quantity = Annotated[str, _quantity(positive=False)]
+Quantity = Annotated[str, Field(pattern=QUANTITY), _quantity(positive=False)]
 """A Kubernetes quantity within 2^63-1 (requests and limits may be 0)."""
-PositiveQuantity = Annotated[str, _quantity(positive=True)]
+PositiveQuantity = Annotated[str, Field(pattern=QUANTITY), _quantity(positive=True)]
 """A Kubernetes quantity above 0 (a volume size, a memory limit)."""
 
 # --- enums ---------------------------------------------------------------------------------
@@ -394,12 +394,8 @@ class ScalingSpec(CamelModel):
 class ResourceList(CamelModel):
     """CPU and memory quantities."""
 
-    cpu: Annotated[
-        Quantity | None, Field(pattern=QUANTITY, description="CPU quantity, e.g. 500m.")
-    ] = None
-    memory: Annotated[
-        Quantity | None, Field(pattern=QUANTITY, description="Memory quantity, e.g. 1Gi.")
-    ] = None
+    cpu: Annotated[Quantity | None, Field(description="CPU quantity, e.g. 500m.")] = None
+    memory: Annotated[Quantity | None, Field(description="Memory quantity, e.g. 1Gi.")] = None
 
 
 class ResourcesSpec(CamelModel):
@@ -421,7 +417,7 @@ class ResourcesSpec(CamelModel):
 class StorageSpec(CamelModel):
     """A volume's size and class."""
 
-    size: Annotated[PositiveQuantity, Field(pattern=QUANTITY, description="Volume size.")] = "1Gi"
+    size: Annotated[PositiveQuantity, Field(description="Volume size.")] = "1Gi"
     storage_class: Annotated[
         str | None, Field(description="StorageClass; the cluster default when unset.")
     ] = None
@@ -608,9 +604,7 @@ class CacheSpec(CamelModel):
         int, Field(ge=1, le=9, description="Dragonfly replicas (the redis engine always runs one).")
     ] = 1
     image: Annotated[str, Field(description="Image of the redis engine.")] = "redis:7.4-alpine"
-    memory: Annotated[PositiveQuantity, Field(pattern=QUANTITY, description="Memory limit.")] = (
-        "512Mi"
-    )
+    memory: Annotated[PositiveQuantity, Field(description="Memory limit.")] = "512Mi"
     external: ExternalConnection | None = None
 
     @model_validator(mode="after")
@@ -655,7 +649,6 @@ class QueueSpec(CamelModel):
     ack_wait: Annotated[
         Duration,
         Field(
-            pattern=DURATION,
             description="Time a job may run between progress acks before redelivery.",
         ),
     ] = "60s"
@@ -663,9 +656,7 @@ class QueueSpec(CamelModel):
         int,
         Field(ge=1, le=100, description="Deliveries before a job goes to the dead-letter subject."),
     ] = 5
-    max_age: Annotated[DurationOrZero, Field(pattern=DURATION, description="Stream retention.")] = (
-        "168h"
-    )
+    max_age: Annotated[DurationOrZero, Field(description="Stream retention.")] = "168h"
     replicas: Annotated[int, Field(ge=1, le=5, description="Stream replicas.")] = 1
     storage: Annotated[
         str,
@@ -708,7 +699,7 @@ class SecretsSpec(CamelModel):
     )
     refresh_interval: Annotated[
         DurationOrZero,
-        Field(pattern=DURATION, description="How often ESO re-reads the store (rotation)."),
+        Field(description="How often ESO re-reads the store (rotation)."),
     ] = "1h"
 
 
@@ -725,7 +716,7 @@ class ServiceMonitorSpec(CamelModel):
     """Prometheus operator scraping."""
 
     enabled: Annotated[bool, Field(description="Compose a ServiceMonitor.")] = True
-    interval: Annotated[Duration, Field(pattern=DURATION, description="Scrape interval.")] = "30s"
+    interval: Annotated[Duration, Field(description="Scrape interval.")] = "30s"
     labels: Annotated[
         dict[str, str],
         Field(
@@ -755,26 +746,25 @@ class AlertsSpec(CamelModel):
         Field(ge=1, le=1_000_000, description="Dead letters within deadLetterWindow that alert."),
     ] = 1
     dead_letter_window: Annotated[
-        Duration, Field(pattern=DURATION, description="Window dead letters are counted over.")
+        Duration, Field(description="Window dead letters are counted over.")
     ] = "15m"
     error_rate: Annotated[
         float,
         Field(gt=0, le=1, description="Share of finished jobs failing over errorRateWindow."),
     ] = 0.1
     error_rate_window: Annotated[
-        Duration, Field(pattern=DURATION, description="Window the job error rate is measured over.")
+        Duration, Field(description="Window the job error rate is measured over.")
     ] = "10m"
     queue_lag: Annotated[
         int, Field(ge=1, le=10_000_000, description="Pending jobs in the queue that alert.")
     ] = 100
     queue_lag_for: Annotated[
         DurationOrZero,
-        Field(pattern=DURATION, description="How long the lag must last before alerting."),
+        Field(description="How long the lag must last before alerting."),
     ] = "10m"
     not_ready_for: Annotated[
         DurationOrZero,
         Field(
-            pattern=DURATION,
             description="How long a runtime replica may be unavailable before alerting.",
         ),
     ] = "5m"
@@ -855,7 +845,6 @@ class AgentBehavior(CamelModel):
         Duration,
         Field(
             alias="conversationTTL",
-            pattern=DURATION,
             description="How long a thread's event stream is kept.",
         ),
     ] = "1h"

@@ -117,3 +117,19 @@ async def test_bad_quantities_and_durations_are_fatal_naming_the_field(
 async def test_request_within_default_limit_composes() -> None:
     rsp = await _run({"resources": {"requests": {"cpu": "1"}}, "queue": {"maxAge": "0s"}})
     assert [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL] == []
+
+
+def test_the_xrd_carries_the_grammars() -> None:
+    """The API server checks the same grammar the function does (the patterns once vanished)."""
+    from pathlib import Path
+
+    import yaml
+
+    xrd = yaml.safe_load((Path(__file__).parents[2] / "xrds" / "xagent.yaml").read_text())
+    spec = xrd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    props = spec["properties"]
+    cache = props["persistence"]["properties"]["cache"]["properties"]
+    assert cache["memory"]["pattern"] == units.QUANTITY
+    limits = props["resources"]["properties"]["limits"]["properties"]
+    assert limits["cpu"]["pattern"] == units.QUANTITY
+    assert props["queue"]["properties"]["ackWait"]["pattern"] == units.DURATION
