@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from crossplane.function import resource, response
+from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.resource import Condition
 
-from function import conditions, observed, policy, readiness
+from function import _struct, conditions, observed, policy, readiness
 from function.builders import (
     AgentContext,
     Desired,
@@ -142,11 +142,11 @@ def _ungranted_tools(ctx: AgentContext) -> list[str]:
 def apply(outcome: Outcome, rsp: fnv1.RunFunctionResponse) -> None:
     """Write an Outcome into the gRPC response."""
     for key, manifest in outcome.desired.items():
-        resource.update(rsp.desired.resources[key], manifest)
+        _struct.update(rsp.desired.resources[key].resource, manifest)
         rsp.desired.resources[key].ready = (
             fnv1.READY_TRUE if outcome.ready.get(key) else fnv1.READY_FALSE
         )
-    resource.update(rsp.desired.composite, {"status": outcome.status})
+    _struct.update(rsp.desired.composite.resource, {"status": outcome.status})
     if outcome.xr_ready is False:
         rsp.desired.composite.ready = fnv1.READY_FALSE
     response.set_conditions(rsp, *outcome.conditions)

@@ -6,14 +6,15 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from crossplane.function import logging, request, resource, response
+from crossplane.function import logging, request, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from function import compose, definition_source, observed
+from function import _struct, compose, definition_source, observed
 from function.errors import InputError, messages
 from function.input import FunctionInput
+from function.memo import Memo
 from function.server import Undecodable
 from function.spec import XAgentSpec
 
@@ -37,6 +38,7 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
     def __init__(self, deadline: float = DEADLINE_SECONDS) -> None:
         self.log = logging.get_logger()
         self.deadline = deadline
+        self.memo = Memo()
 
     async def RunFunction(
         self,
@@ -54,17 +56,27 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
                 "spec.definition.toolDefinitions[].parameters",
             )
             return rsp
+        # The memo is only touched here, on the event loop: a remembered answer costs no
+        # thread hop, and the memo needs no lock.
+        key = self.memo.key(req)
+        rsp = self.memo.get(key, req.meta.tag)
+        if rsp is not None:
+            return rsp
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(_POOL, self._respond, req)
         try:
-            return await asyncio.wait_for(work, self.deadline)
+            rsp, remember = await asyncio.wait_for(work, self.deadline)
         except TimeoutError:
             self.log.warning("deadline exceeded", tag=req.meta.tag, seconds=self.deadline)
             rsp = response.to(req)
             response.fatal(rsp, f"composing took longer than {self.deadline:g}s; gave up")
             return rsp
+        if remember:
+            self.memo.put(key, rsp)
+        return rsp
 
-    def _respond(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+    def _respond(self, req: fnv1.RunFunctionRequest) -> tuple[fnv1.RunFunctionResponse, bool]:
+        """The answer, and whether it may be remembered (not after an unexpected error)."""
         log = self.log.bind(tag=req.meta.tag)
         rsp = response.to(req)
         try:
@@ -75,11 +87,12 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
         except Exception as e:
             log.exception("unexpected error")
             response.fatal(rsp, f"internal error composing XAgent: {type(e).__name__}: {e}")
-        return rsp
+            return rsp, False
+        return rsp, True
 
 
 def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> None:
-    policy = _parse(FunctionInput, resource.struct_to_dict(req.input), "input").policy
+    policy = _parse(FunctionInput, _struct.to_dict(req.input), "input").policy
     xr = observed.xr(req)
     name = (xr.get("metadata") or {}).get("name") or "xagent"
     namespace = observed.xr_namespace(xr)

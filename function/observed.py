@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from function import _struct
 from function.errors import InputError
 
 __all__ = [
@@ -54,7 +54,7 @@ _SERVER_FIELDS = (
 
 def xr(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
     """The observed composite resource as a dict."""
-    return resource.struct_to_dict(req.observed.composite.resource)
+    return _struct.to_dict(req.observed.composite.resource)
 
 
 def xr_spec(observed_xr: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def xr_namespace(observed_xr: dict[str, Any]) -> str:
 
 def composed(req: fnv1.RunFunctionRequest) -> dict[str, dict[str, Any]]:
     """Observed composed resources by composition-resource name."""
-    return {key: resource.struct_to_dict(r.resource) for key, r in req.observed.resources.items()}
+    return {key: _struct.to_dict(r.resource) for key, r in req.observed.resources.items()}
 
 
 def carry_forward(observed: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -63,6 +63,8 @@ __all__ = [
     "FUNCTION_NAME",
     "RenderError",
     "RenderInputs",
+    "first_request",
+    "load_inputs",
     "render",
     "render_files",
     "to_yaml",
@@ -126,34 +128,43 @@ def render_files(
     include_full_xr: bool = False,
 ) -> str:
     """Load the files and render; return the YAML stream."""
+    inputs = load_inputs(
+        xr_file,
+        composition=composition,
+        function_input=function_input,
+        observed=observed,
+        required=required,
+    )
+    return to_yaml(render(inputs, include_full_xr=include_full_xr))
+
+
+def load_inputs(
+    xr_file: Path,
+    *,
+    composition: Path | None = None,
+    function_input: Path | None = None,
+    observed: Path | None = None,
+    required: Path | None = None,
+) -> RenderInputs:
+    """Read the files of one render."""
     docs = _load(xr_file)
     if len(docs) != 1:
         raise RenderError(f"{xr_file}: want exactly one XR document, found {len(docs)}")
-    inputs = RenderInputs(
+    return RenderInputs(
         xr=docs[0],
         composition=_single(composition or DEFAULT_COMPOSITION),
         function_input=_single(function_input) if function_input else None,
         observed=_load(observed) if observed else [],
         required=_load(required) if required else [],
     )
-    return to_yaml(render(inputs, include_full_xr=include_full_xr))
 
 
 def render(inputs: RenderInputs, *, include_full_xr: bool = False) -> list[dict[str, Any]]:
     """Render to a list of objects: the XR first, then composed resources."""
-    step = _our_step(inputs.composition)
-    fn_input = inputs.function_input or step.get("input") or {}
     sent = _xr_as_sent(inputs.xr, inputs.composition, inputs.observed)
     _check_observed(sent, inputs.observed)
-    req = fnv1.RunFunctionRequest(
-        meta=fnv1.RequestMeta(tag="xagent-render", capabilities=_CAPABILITIES)
-    )
-    resource.update(req.observed.composite, sent)
+    req = _request(inputs, sent)
     observed = {_resource_name(obj): obj for obj in inputs.observed}
-    for key, obj in observed.items():
-        resource.update(req.observed.resources[key], obj)
-    if fn_input:
-        req.input.CopyFrom(resource.dict_to_struct(fn_input))
     rsp = _run_until_stable(req, inputs.required)
     fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
     if fatal:
@@ -166,6 +177,27 @@ def render(inputs: RenderInputs, *, include_full_xr: bool = False) -> list[dict[
     for obj in composed:
         _stable_condition_times(obj)
     return [xr, *composed]
+
+
+def first_request(inputs: RenderInputs) -> fnv1.RunFunctionRequest:
+    """The first RunFunctionRequest Crossplane sends for these inputs (bench/ drives it)."""
+    sent = _xr_as_sent(inputs.xr, inputs.composition, inputs.observed)
+    _check_observed(sent, inputs.observed)
+    return _request(inputs, sent)
+
+
+def _request(inputs: RenderInputs, sent: dict[str, Any]) -> fnv1.RunFunctionRequest:
+    step = _our_step(inputs.composition)
+    fn_input = inputs.function_input or step.get("input") or {}
+    req = fnv1.RunFunctionRequest(
+        meta=fnv1.RequestMeta(tag="xagent-render", capabilities=_CAPABILITIES)
+    )
+    resource.update(req.observed.composite, sent)
+    for obj in inputs.observed:
+        resource.update(req.observed.resources[_resource_name(obj)], obj)
+    if fn_input:
+        req.input.CopyFrom(resource.dict_to_struct(fn_input))
+    return req
 
 
 # --- the XR Crossplane sends ----------------------------------------------------------------
