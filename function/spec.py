@@ -23,6 +23,10 @@ __all__ = [
     "QUANTITY",
     "AgentBehavior",
     "AlertsSpec",
+    "ApiAuthMode",
+    "ApiAuthSpec",
+    "ApiSpec",
+    "ApiTokenSecret",
     "Autoscaler",
     "BackupSpec",
     "CacheEngine",
@@ -910,6 +914,62 @@ class ServiceAccountSpec(CamelModel):
 # --- the spec ------------------------------------------------------------------------------
 
 
+class ApiAuthMode(StrEnum):
+    """How the runtime's HTTP API authenticates callers."""
+
+    SERVICE_ACCOUNT = "serviceAccount"
+    TOKEN = "token"  # noqa: S105 - a mode name, not a secret
+    NONE = "none"
+
+
+class ApiTokenSecret(CamelModel):
+    """A Secret key holding the API's bearer tokens, one ``principal:token`` per line."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Secret name.")]
+    key: Annotated[
+        str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key in the Secret.")
+    ] = "tokens"
+
+
+class ApiAuthSpec(CamelModel):
+    """Who may call the runtime's HTTP API (everything but /health, /ready and /metrics)."""
+
+    mode: Annotated[
+        ApiAuthMode,
+        Field(
+            description="serviceAccount: Kubernetes ServiceAccount tokens bound to audience, "
+            "verified with TokenReview (the runtime's ServiceAccount needs the "
+            "system:auth-delegator ClusterRole); token: bearer tokens from tokenSecretRef; "
+            "none: no authentication."
+        ),
+    ] = ApiAuthMode.SERVICE_ACCOUNT
+    audience: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="Audience a ServiceAccount token must be bound to; "
+            "xagent.dev/<namespace>/<name> when unset.",
+        ),
+    ] = None
+    token_secret_ref: Annotated[
+        ApiTokenSecret | None,
+        Field(description="The Secret key with the bearer tokens; required for mode token."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _token_source(self) -> ApiAuthSpec:
+        if self.mode == ApiAuthMode.TOKEN and self.token_secret_ref is None:
+            raise ValueError("tokenSecretRef is required when mode is token")
+        return self
+
+
+class ApiSpec(CamelModel):
+    """The runtime's HTTP API."""
+
+    auth: ApiAuthSpec = ApiAuthSpec()
+
+
 class XAgentSpec(CamelModel):
     """An AI agent: its graph, model, tools, policy tier and the infrastructure it runs on."""
 
@@ -948,6 +1008,7 @@ class XAgentSpec(CamelModel):
     secrets: SecretsSpec = SecretsSpec()
     observability: ObservabilitySpec = ObservabilitySpec()
     behavior: AgentBehavior = AgentBehavior()
+    api: ApiSpec = ApiSpec()
     network_policy: NetworkPolicySpec = NetworkPolicySpec()
     disruption: DisruptionSpec = DisruptionSpec()
     service_account: ServiceAccountSpec = ServiceAccountSpec()

@@ -25,7 +25,7 @@ from function.builders.configmaps import (
     tool_grants_data,
 )
 from function.builders.external_secrets import model_key_env, tool_credential_env
-from function.spec import ResourceList
+from function.spec import ApiAuthMode, ResourceList
 from runtime import contract
 from runtime.contract import ENV
 
@@ -73,6 +73,9 @@ PROTECTED_ENV = frozenset(
         ENV.MODEL_NAME,
         ENV.MODEL_FALLBACK,
         ENV.MODEL_ENDPOINT,
+        ENV.API_AUTH_MODE,
+        ENV.API_AUTH_AUDIENCE,
+        ENV.API_AUTH_TOKENS_PATH,
     }
 )
 """Variables spec.env may not set: the policy checks ran on the values the function writes."""
@@ -80,6 +83,10 @@ PROTECTED_ENV = frozenset(
 _VOLUME_DEFINITION = "definition"
 _VOLUME_TOOL_GRANTS = "tool-grants"
 _VOLUME_TMP = "tmp"
+_VOLUME_API_TOKENS = "api-tokens"
+_VOLUME_KUBE_API = "kube-api-access"
+KUBE_API_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""Where the runtime finds its own token and the cluster CA (for TokenReview)."""
 
 
 def build(ctx: AgentContext) -> Desired:
@@ -158,6 +165,7 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.STATE_DIR, contract.STATE_DIR),
         (ENV.PORT, contract.HTTP_PORT),
         (ENV.SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS),
+        *_api_auth_env(ctx),
     ]
     # A protected variable is written even when unset (as "", which the runtime reads as
     # unset): otherwise an envFrom ConfigMap could supply it and slip past the policy check.
@@ -228,6 +236,53 @@ def _whole_seconds(duration: str) -> int:
     return max(1, math.ceil(queue.duration_seconds(duration)))
 
 
+def _api_auth_env(ctx: AgentContext) -> list[tuple[str, object]]:
+    auth = ctx.spec.api.auth
+    pairs: list[tuple[str, object]] = [(ENV.API_AUTH_MODE, ApiAuthMode(auth.mode).value)]
+    if auth.mode == ApiAuthMode.SERVICE_ACCOUNT:
+        audience = auth.audience or contract.api_audience(ctx.namespace, ctx.name)
+        pairs.append((ENV.API_AUTH_AUDIENCE, audience))
+    elif auth.mode == ApiAuthMode.TOKEN:
+        path = f"{contract.API_TOKENS_MOUNT}/{contract.API_TOKENS_FILE}"
+        pairs.append((ENV.API_AUTH_TOKENS_PATH, path))
+    return pairs
+
+
+def _api_auth_volumes(ctx: AgentContext) -> tuple[list[Manifest], list[Manifest]]:
+    """Volumes and mounts the API's authentication needs: the token Secret, or the pod's own
+    ServiceAccount token and cluster CA (the pod does not automount them otherwise)."""
+    auth = ctx.spec.api.auth
+    if auth.mode == ApiAuthMode.TOKEN and auth.token_secret_ref is not None:
+        ref = auth.token_secret_ref
+        volume = {
+            "name": _VOLUME_API_TOKENS,
+            "secret": {
+                "secretName": ref.name,
+                "items": [{"key": ref.key, "path": contract.API_TOKENS_FILE}],
+            },
+        }
+        mount = {"name": _VOLUME_API_TOKENS, "mountPath": contract.API_TOKENS_MOUNT}
+        return [volume], [mount | {"readOnly": True}]
+    if auth.mode == ApiAuthMode.SERVICE_ACCOUNT:
+        volume = {
+            "name": _VOLUME_KUBE_API,
+            "projected": {
+                "sources": [
+                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                    {
+                        "configMap": {
+                            "name": "kube-root-ca.crt",
+                            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                        }
+                    },
+                ]
+            },
+        }
+        mount = {"name": _VOLUME_KUBE_API, "mountPath": KUBE_API_MOUNT, "readOnly": True}
+        return [volume], [mount]
+    return [], []
+
+
 # --- pod -----------------------------------------------------------------------------------
 
 
@@ -251,6 +306,7 @@ def _container(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest])
                 "readOnly": True,
             },
             {"name": _VOLUME_TMP, "mountPath": TMP_MOUNT},
+            *_api_auth_volumes(ctx)[1],
         ],
         # /health only says the process lives; /ready checks Postgres, Redis and NATS, so a
         # pod that lost a backend leaves the Service without being restarted.
@@ -301,6 +357,7 @@ def _pod_spec(ctx: AgentContext, container: Manifest) -> Manifest:
             {"name": _VOLUME_DEFINITION, "configMap": {"name": definition_configmap_name(ctx)}},
             {"name": _VOLUME_TOOL_GRANTS, "configMap": {"name": tool_grants_configmap_name(ctx)}},
             {"name": _VOLUME_TMP, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+            *_api_auth_volumes(ctx)[0],
         ],
     }
     if ctx.spec.image.image_pull_secrets:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from pydantic import ValidationError
 
 from function.builders import configmaps, deployment
 from function.builders.deployment import CHECKSUM_ANNOTATION, container_env
@@ -75,6 +78,8 @@ def test_default_env() -> None:
         "XAGENT_STATE_DIR",
         "PORT",
         "SHUTDOWN_GRACE_SECONDS",
+        "API_AUTH_MODE",
+        "API_AUTH_AUDIENCE",
         "OPENAI_API_KEY",
     ]
     values = {e["name"]: e.get("value") for e in env}
@@ -531,3 +536,49 @@ def test_runtime_reads_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
         str(settings.definition_path) == f"{contract.DEFINITION_MOUNT}/{contract.DEFINITION_FILE}"
     )
     assert settings.nats_consumer == make_ctx().consumer_name
+
+
+# --- API authentication ----------------------------------------------------------------------
+
+
+def test_api_auth_defaults_to_audience_bound_serviceaccount_tokens() -> None:
+    pod = _pod()
+    values = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert values[ENV.API_AUTH_MODE] == "serviceAccount"
+    assert values[ENV.API_AUTH_AUDIENCE] == "xagent.dev/agents/support-bot"
+    # The pod automounts no token; the runtime's own one (for TokenReview) is projected.
+    assert pod["automountServiceAccountToken"] is False
+    [volume] = [v for v in pod["volumes"] if v["name"] == "kube-api-access"]
+    sources = volume["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["path"] == "token"
+    assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["kube-api-access"]["mountPath"] == deployment.KUBE_API_MOUNT
+    assert mounts["kube-api-access"]["readOnly"] is True
+
+
+def test_api_auth_token_mode_mounts_the_secret_key_as_a_file() -> None:
+    auth = {"mode": "token", "tokenSecretRef": {"name": "api-callers", "key": "list"}}
+    pod = _pod(api={"auth": auth})
+    values = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert values[ENV.API_AUTH_MODE] == "token"
+    assert values[ENV.API_AUTH_TOKENS_PATH] == "/etc/xagent/api-auth/tokens"
+    assert ENV.API_AUTH_AUDIENCE not in values
+    [volume] = [v for v in pod["volumes"] if v["name"] == "api-tokens"]
+    assert volume["secret"] == {
+        "secretName": "api-callers",
+        "items": [{"key": "list", "path": "tokens"}],
+    }
+    assert not [v for v in pod["volumes"] if v["name"] == "kube-api-access"]
+    # The token travels as a reference: no env value carries it.
+    assert "api-callers" not in json.dumps(pod["containers"][0]["env"])
+
+
+def test_api_auth_cannot_be_switched_off_through_spec_env() -> None:
+    values = _values(env=[{"name": ENV.API_AUTH_MODE, "value": "none"}])
+    assert values[ENV.API_AUTH_MODE] == "serviceAccount"
+
+
+def test_api_auth_token_mode_needs_a_secret() -> None:
+    with pytest.raises(ValidationError, match="tokenSecretRef is required"):
+        make_spec(api={"auth": {"mode": "token"}})
