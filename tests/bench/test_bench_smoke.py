@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.runtime.conftest import require_service
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,3 +29,16 @@ def test_function_grpc_bench_prints_ratios_for_every_server_and_workload():
     }
     assert all(float(r[5]) > 0 and float(r[6]) > 0 for r in rows)
     assert {r[5] for r in rows if r[1] == "floor"} == {"1.00"}
+
+
+@pytest.mark.services
+def test_runtime_bench_prints_ratios_worker_figures_and_cli_time():
+    for env in ("XAGENT_TEST_NATS_URL", "XAGENT_TEST_DATABASE_URL", "XAGENT_TEST_REDIS_URL"):
+        require_service(env)
+    out = _run("bench/bench_runtime.py", "--jobs", "2", "--rounds", "1", "--queue-jobs", "4")
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    assert {"bare", "features", "executor"} <= rows.keys()
+    assert rows["bare"][2] == "1.00"
+    assert all(float(rows[k][2]) > 0 for k in ("features", "executor"))
+    for key in ("start_to_ready_s", "idle_rss_mib", "jobs_per_s_1_workers", "xagent_run_s"):
+        assert float(rows[key][0]) > 0, key
