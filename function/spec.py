@@ -849,9 +849,17 @@ class AgentBehavior(CamelModel):
         Duration,
         Field(
             alias="conversationTTL",
-            description="How long a thread's event stream is kept.",
+            description="How long an idle thread is kept: its event stream, checkpoints and "
+            "run records are deleted after this long without a job.",
         ),
-    ] = "1h"
+    ] = "24h"
+    results_ttl: Annotated[
+        Duration,
+        Field(
+            alias="resultsTTL",
+            description="How long a finished job's run record (GET /runs) is kept.",
+        ),
+    ] = "24h"
     max_context_messages: Annotated[
         int | None, Field(ge=1, le=10_000, description="Messages sent to the model per turn.")
     ] = None

@@ -158,6 +158,10 @@ class Settings(BaseSettings):
             ge=1, validation_alias=_env(ENV.CONVERSATION_TTL_SECONDS, "conversation_ttl_seconds")
         ),
     ] = 86_400
+    results_ttl_seconds: Annotated[
+        int,
+        Field(ge=1, validation_alias=_env(ENV.RESULTS_TTL_SECONDS, "results_ttl_seconds")),
+    ] = 86_400
 
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],

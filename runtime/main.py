@@ -27,6 +27,7 @@ from runtime.executor import AgentRuntime, open_agent
 from runtime.jobs import JobExecutor
 from runtime.observability import configure_logging, configure_tracing
 from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
+from runtime.retention import Sweeper
 
 __all__ = [
     "build_authenticator",
@@ -67,6 +68,12 @@ def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) 
     )
 
 
+def sweep_interval(settings: Settings) -> float:
+    """How often retention sweeps: a quarter of the shorter TTL, between 10 s and 5 min."""
+    shortest = min(settings.conversation_ttl_seconds, settings.results_ttl_seconds)
+    return min(max(shortest / 4, 10.0), 300.0)
+
+
 def build_authenticator(settings: Settings) -> Authenticator | None:
     """What API_AUTH_MODE asks for: bearer tokens from a file, TokenReview, or nothing."""
     if settings.api_auth_mode == "token":
@@ -92,8 +99,18 @@ async def serve(settings: Settings) -> None:
                 runs=agent.stores.runs,
                 thread_messages=agent.executor.thread_messages,
             )
+            sweeper = Sweeper(
+                agent.stores,
+                settings.conversation_ttl_seconds,
+                settings.results_ttl_seconds,
+                interval=sweep_interval(settings),
+            )
             await queue.start()
-            await _serve_until(stop, queue, deps, settings)
+            sweeper.start()
+            try:
+                await _serve_until(stop, queue, deps, settings)
+            finally:
+                await sweeper.stop()
     log.info("stopped")
 
 

@@ -69,6 +69,10 @@ class IdempotencyStore(Protocol):
         """Raise when the backing database does not answer."""
         ...
 
+    async def forget_before(self, before: float) -> None:
+        """Forget results recorded before ``before`` (epoch seconds): retention."""
+        ...
+
 
 @dataclass
 class Stores:
@@ -210,6 +214,13 @@ class PostgresIdempotencyStore:
         async with self._pool.connection(timeout=5) as conn:
             await conn.execute("SELECT 1")
 
+    async def forget_before(self, before: float) -> None:
+        """See IdempotencyStore.forget_before."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM xagent_job_results WHERE completed_at < to_timestamp(%s)", (before,)
+            )
+
 
 class SqliteIdempotencyStore:
     """IdempotencyStore in an embedded SQLite file, for single-pod and local runs."""
@@ -275,3 +286,11 @@ class SqliteIdempotencyStore:
         """See IdempotencyStore.ping."""
         async with self._conn.execute("SELECT 1") as cur:
             await cur.fetchone()
+
+    async def forget_before(self, before: float) -> None:
+        """See IdempotencyStore.forget_before."""
+        await self._conn.execute(
+            "DELETE FROM xagent_job_results WHERE completed_at < datetime(?, 'unixepoch')",
+            (before,),
+        )
+        await self._conn.commit()

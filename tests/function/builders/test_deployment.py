@@ -71,6 +71,7 @@ def test_default_env() -> None:
         "MAX_PARALLEL_SESSIONS",
         "MAX_CONCURRENT_CONVERSATIONS",
         "CONVERSATION_TTL_SECONDS",
+        "RESULTS_TTL_SECONDS",
         "LOG_LEVEL",
         "LOG_PROMPTS",
         "EMIT_TOKENS",
@@ -96,7 +97,7 @@ def test_default_env() -> None:
         ENV.MODEL_TEMPERATURE: "0.7",
         ENV.MAX_PARALLEL_SESSIONS: "4",
         ENV.MAX_CONCURRENT_CONVERSATIONS: "100",
-        ENV.CONVERSATION_TTL_SECONDS: "3600",
+        ENV.CONVERSATION_TTL_SECONDS: "86400",
         ENV.LOG_LEVEL: "INFO",
         ENV.LOG_PROMPTS: "none",
         ENV.EMIT_TOKENS: "true",
@@ -162,7 +163,7 @@ def test_unset_optionals_are_omitted() -> None:
 
 
 TTL_CASES = [
-    Case(name="Hour", reason="The default, one hour.", args={"ttl": "1h"}, want="3600"),
+    Case(name="Hour", reason="One hour.", args={"ttl": "1h"}, want="3600"),
     Case(name="Mixed", reason="Units add up.", args={"ttl": "1m30s"}, want="90"),
     Case(name="Decimal", reason="Decimals are allowed.", args={"ttl": "1.5h"}, want="5400"),
     Case(
@@ -231,7 +232,7 @@ USER_ENV_CASES = [
         name="OverrideInPlace",
         reason="A user entry replaces the generated one of its name, in its place.",
         args={"env": [{"name": "LOG_LEVEL", "value": "DEBUG"}]},
-        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 15)},
+        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 16)},
     ),
     Case(
         name="ValueFrom",

@@ -1,0 +1,96 @@
+"""Retention sweeps Postgres/SQLite: idle threads lose checkpoints and runs, old runs go."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from runtime.config import Settings, ToolGrants
+from runtime.executor import open_agent
+from runtime.jobs import Job, JobInput, Message
+from runtime.main import sweep_interval
+from runtime.retention import Sweeper, SweepReport, sweep
+from runtime.runs import RunRecord, RunStatus
+from runtime.stream import MemoryEventSink
+from tests.runtime.conftest import SettingsFactory, example
+
+HOUR = 3600.0
+
+
+def _job(job_id: str, thread: str) -> Job:
+    return Job(
+        job_id=job_id,
+        thread_id=thread,
+        input=JobInput(messages=[Message(role="user", content="hi")]),
+    )
+
+
+async def test_sweep_deletes_idle_threads_and_old_runs(backend_settings: Settings) -> None:
+    async with open_agent(
+        backend_settings, definition=example("single"), grants=ToolGrants(), sink=MemoryEventSink()
+    ) as agent:
+        stores = agent.stores
+        runs = stores.runs
+        for job_id, thread in [("j-old", "old"), ("j-new", "new")]:
+            result = await agent.executor.execute(_job(job_id, thread))
+            await runs.create(RunRecord(job_id=job_id, thread_id=thread))
+            await runs.update(job_id, status=RunStatus.SUCCEEDED, finished_at=time.time())
+            await stores.idempotency.record_result(job_id, result.model_dump_json())
+
+        def messages(thread: str):
+            return agent.graph.aget_state({"configurable": {"thread_id": thread}})
+
+        # Nothing is old enough yet.
+        assert await sweep(stores, HOUR, 24 * HOUR) == SweepReport(threads=0, runs=0)
+        assert (await messages("old")).values["messages"]
+
+        # An hour and a bit later, both threads are idle: checkpoints and runs go.
+        report = await sweep(stores, HOUR, 24 * HOUR, now=time.time() + HOUR + 60)
+        assert report == SweepReport(threads=2, runs=0)
+        for thread in ("old", "new"):
+            assert (await messages(thread)).values == {}
+            assert await runs.get_thread(thread) is None
+            assert await runs.thread_runs(thread) == []
+
+        # Results TTL on its own: a run that ended long ago goes, with its idempotency entry.
+        await runs.create(RunRecord(job_id="j-kept", thread_id="t"))
+        await runs.update("j-kept", status=RunStatus.SUCCEEDED, finished_at=time.time())
+        await stores.idempotency.record_result("j-kept", "{}")
+        report = await sweep(stores, 100 * HOUR, 24 * HOUR, now=time.time() + 25 * HOUR)
+        assert (report.threads, report.runs) == (0, 1)
+        assert await runs.get("j-kept") is None
+        assert await stores.idempotency.get_result("j-kept") is None
+        assert await runs.get_thread("t") is not None
+
+
+async def test_the_sweeper_runs_in_the_background(make_settings: SettingsFactory) -> None:
+    settings = make_settings()
+    async with open_agent(
+        settings, definition=example("single"), grants=ToolGrants(), sink=MemoryEventSink()
+    ) as agent:
+        await agent.stores.runs.create(RunRecord(job_id="j", thread_id="t", created_at=0))
+        sweeper = Sweeper(agent.stores, conversation_ttl=1e-3, results_ttl=1e-3, interval=0.05)
+        sweeper.start()
+        try:
+            for _ in range(100):
+                if await agent.stores.runs.get_thread("t") is None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await sweeper.stop()
+        assert await agent.stores.runs.get_thread("t") is None
+
+
+@pytest.mark.parametrize(
+    ("ttls", "want"),
+    [
+        pytest.param((86_400, 86_400), 300.0, id="CappedAtFiveMinutes"),
+        pytest.param((60, 86_400), 15.0, id="QuarterOfTheShorter"),
+        pytest.param((1, 1), 10.0, id="AtLeastTenSeconds"),
+    ],
+)
+def test_sweep_interval(make_settings: SettingsFactory, ttls, want) -> None:
+    settings = make_settings(conversation_ttl_seconds=ttls[0], results_ttl_seconds=ttls[1])
+    assert sweep_interval(settings) == want
