@@ -12,7 +12,7 @@ from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.resource import Condition
 
-from function import _struct, conditions, observed, policy, readiness
+from function import _struct, conditions, observed, policy, readiness, rotation
 from function.builders import (
     AgentContext,
     Desired,
@@ -48,6 +48,8 @@ class Outcome:
     status: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     fatal: str | None = None
+    requirements: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Secrets to fetch: required-resources entry -> (namespace, name) (rotation.py)."""
     xr_ready: bool | None = None
     """False holds the XR not Ready even when every composed resource is (or none is)."""
 
@@ -59,6 +61,7 @@ def compose(
     resolution: Resolution,
     platform_policy: Policy,
     observed_resources: dict[str, dict[str, Any]],
+    required: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Outcome:
     """Decide the desired state of one XAgent."""
     resolved_model = f"{spec.model.provider}/{spec.model.name}"
@@ -96,6 +99,7 @@ def compose(
         definition_checksum=resolution.checksum or "",
         policy=platform_policy,
         observed=observed_resources,
+        required=required or {},
     )
     desired = build_all(ctx)
     verdicts = {k: readiness.check(observed_resources.get(k)) for k in desired}
@@ -121,6 +125,7 @@ def compose(
             conditions.runtime_ready(verdicts.get("deployment")),
         ],
         status=status,
+        requirements={k: (namespace, v) for k, v in rotation.requirements(ctx).items()},
         warnings=[
             *_ungranted_tools(ctx),
             *external_secrets.warnings(ctx),
@@ -149,6 +154,10 @@ def apply(outcome: Outcome, rsp: fnv1.RunFunctionResponse) -> None:
     _struct.update(rsp.desired.composite.resource, {"status": outcome.status})
     if outcome.xr_ready is False:
         rsp.desired.composite.ready = fnv1.READY_FALSE
+    for entry, (namespace, secret) in outcome.requirements.items():
+        response.require_resources(
+            rsp, entry, "v1", "Secret", match_name=secret, namespace=namespace
+        )
     response.set_conditions(rsp, *outcome.conditions)
     for text in outcome.warnings:
         response.warning(rsp, text)

@@ -111,7 +111,10 @@ def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> No
         if definition_source.REQUIREMENT in req.required_resources:
             required = request.get_required_resources(req, definition_source.REQUIREMENT)
     resolution = definition_source.resolve(name, spec, required)
-    outcome = compose.compose(name, namespace, spec, resolution, policy, observed.composed(req))
+    fetched = {key: request.get_required_resources(req, key) for key in req.required_resources}
+    outcome = compose.compose(
+        name, namespace, spec, resolution, policy, observed.composed(req), fetched
+    )
     compose.apply(outcome, rsp)
     log.info(
         "composed",

@@ -37,6 +37,8 @@ class AgentContext:
     definition_checksum: str
     policy: Policy = field(default_factory=Policy)
     observed: Mapping[str, Manifest] = field(default_factory=dict)
+    required: Mapping[str, list[Manifest]] = field(default_factory=dict)
+    """Required resources Crossplane fetched, by requirement name (function/rotation.py)."""
 
     # --- names shared by more than one builder -----------------------------------------
 

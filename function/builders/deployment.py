@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 
+from function import rotation
 from function.builders import autoscaler, cache, postgres, queue
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.configmaps import (
@@ -106,7 +107,10 @@ def build(ctx: AgentContext) -> Desired:
         "template": {
             "metadata": {
                 "labels": ctx.labels(COMPONENT),
-                "annotations": {CHECKSUM_ANNOTATION: config_checksum(ctx, env, env_from)},
+                "annotations": {
+                    CHECKSUM_ANNOTATION: config_checksum(ctx, env, env_from),
+                    **_secrets_version(ctx),
+                },
             },
             "spec": _pod_spec(ctx, _container(ctx, env, env_from)),
         },
@@ -220,6 +224,21 @@ def config_checksum(ctx: AgentContext, env: list[Manifest], env_from: list[Manif
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _secrets_version(ctx: AgentContext) -> dict[str, str]:
+    """The credential Secrets' fingerprint (function/rotation.py) as a template annotation.
+
+    Until Crossplane has fetched the Secrets, the running pods' value is kept, so a
+    reconcile that has not seen them yet never rolls the pods.
+    """
+    version = rotation.fingerprint(ctx, ctx.required)
+    if version is None:
+        template = ((ctx.observed.get(KEY) or {}).get("spec") or {}).get("template") or {}
+        version = ((template.get("metadata") or {}).get("annotations") or {}).get(
+            rotation.ANNOTATION
+        )
+    return {rotation.ANNOTATION: version} if version else {}
 
 
 def _env_from(ctx: AgentContext) -> list[Manifest]:

@@ -15,9 +15,9 @@ import pytest
 from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import builders
+from function import builders, rotation
 from function.fn import FunctionRunner
-from tests.function.factories import MINIMAL_SPEC, deep_merge
+from tests.function.factories import MINIMAL_SPEC, deep_merge, make_ctx, make_spec
 
 DEFAULT_KEYS = sorted(
     [
@@ -185,15 +185,24 @@ def fatal(message: str, requirements: Sequence[str] = ()) -> dict[str, Any]:
     }
 
 
+def secret_requirement(provider: str = "openai") -> str:
+    """The required-resources entry of a provider's key Secret (function/rotation.py)."""
+    ctx = make_ctx(make_spec(model={"provider": provider, "name": "m"}))
+    (name,) = rotation.watched_secrets(ctx)
+    return f"{rotation.PREFIX}{name}"
+
+
 def provisioning(
-    keys: Sequence[str] | None = None, results: Sequence[tuple[str, str]] = ()
+    keys: Sequence[str] | None = None,
+    results: Sequence[tuple[str, str]] = (),
+    requirements: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A clean compose with nothing observed yet: ``keys`` (or DEFAULT_KEYS), none ready."""
     return {
         "results": list(results),
         "conditions": CONDITIONS_OK_UNOBSERVED,
         "resources": not_ready(DEFAULT_KEYS if keys is None else list(keys)),
-        "requirements": [],
+        "requirements": [secret_requirement()] if requirements is None else list(requirements),
         "phase": "Provisioning",
     }
 
@@ -265,7 +274,7 @@ CASES = [
                 ("RuntimeReady", "True", "DeploymentAvailable"),
             ],
             "resources": dict.fromkeys(DEFAULT_KEYS, True),
-            "requirements": [],
+            "requirements": [secret_requirement()],
             "phase": "Ready",
         },
     ),
@@ -378,7 +387,8 @@ CASES = [
                     "service-account",
                     "servicemonitor",
                 ]
-            )
+            ),
+            requirements=[secret_requirement("anthropic")],
         ),
     ),
     Case(
@@ -427,7 +437,7 @@ CASES = [
                 *CONDITIONS_OK_UNOBSERVED[1:],
             ],
             "resources": not_ready(DEFAULT_KEYS),
-            "requirements": ["definition"],
+            "requirements": ["definition", secret_requirement()],
             "phase": "Provisioning",
         },
     ),
