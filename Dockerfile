@@ -21,6 +21,7 @@ RUN python -m venv /venv
 COPY pyproject.toml README.md ./
 COPY function ./function
 COPY runtime ./runtime
+COPY contract ./contract
 RUN /venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /venv/bin/pip install "$(ls /wheels/xagent-*.whl)[runtime]" \
  && /venv/bin/python -m compileall -q /venv \

@@ -128,10 +128,10 @@ async def features(
 async def executor(
     base_url: str, state: Path, stack: contextlib.AsyncExitStack
 ) -> Callable[[int], Awaitable[None]]:
-    from runtime.config import load_settings
-    from runtime.executor import open_agent
     from runtime.jobs import Job, JobInput, JobStatus, Message
-    from runtime.stream import MemoryEventSink
+    from runtime.settings import load_settings
+    from runtime.startup import open_agent
+    from runtime.state.stream import MemoryEventSink
 
     settings = load_settings(
         model_provider="openai-compatible",
@@ -231,7 +231,7 @@ async def workers(base_url: str, jobs: int) -> dict[str, float] | None:
     """Start-to-/ready, idle RSS and jobs/s of one and of two worker processes."""
     import nats
 
-    from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
+    from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
     from runtime.jobs import Job, JobInput, Message
 
     nats_url = os.environ.get("XAGENT_TEST_NATS_URL")
@@ -311,7 +311,7 @@ def _spawn(env: dict[str, str]) -> subprocess.Popen:
 
 
 async def _throughput(nc: Any, env: dict[str, str], jobs: int, make: Callable[[int], Any]) -> float:
-    from runtime.contract import QUEUE_ENV
+    from contract.env import QUEUE_ENV
 
     done = asyncio.Event()
     seen: set[str] = set()

@@ -15,12 +15,12 @@ import yaml
 from crossplane.function.resource import Condition
 from pydantic import ValidationError
 
+from contract.definition import AgentDefinition, Node, NodeType, ToolDefinition
 from function import conditions
 from function.conditions import Reason
 from function.errors import InputError, messages
 from function.spec import XAgentSpec
-from runtime._builtins import BUILTINS
-from runtime.definition import AgentDefinition, Node, NodeType, ToolDefinition
+from runtime.agent._builtins import BUILTINS
 
 __all__ = [
     "MAX_DEFINITION_BYTES",

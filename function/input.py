@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from contract.definition import CamelModel
 from function import urls
 from function.spec import ModelProvider, RiskTier, SecretStoreKind, ToolKind
-from runtime.definition import CamelModel
 
 __all__ = [
     "HOSTED_ENDPOINTS",

@@ -31,7 +31,8 @@ def serve(
     debug: Annotated[bool, typer.Option("--debug", "-d", help="Verbose logging.")] = False,
 ) -> None:
     """Serve the composition function over gRPC (what Crossplane calls)."""
-    from crossplane.function import logging, runtime
+    from crossplane.function import logging
+    from crossplane.function import runtime as sdk_runtime
 
     from function import server
     from function.fn import FunctionRunner
@@ -39,7 +40,7 @@ def serve(
     logging.configure(logging.Level.DEBUG if debug else logging.Level.INFO)
     if not insecure and not tls_certs_dir:
         _fail("--tls-certs-dir (or TLS_SERVER_CERTS_DIR) is required unless --insecure")
-    creds = runtime.load_credentials(tls_certs_dir) if tls_certs_dir else None
+    creds = sdk_runtime.load_credentials(tls_certs_dir) if tls_certs_dir else None
     server.serve(FunctionRunner(), address, creds=creds, insecure=insecure)
 
 

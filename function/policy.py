@@ -13,12 +13,12 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from contract.definition import AgentDefinition, ToolType
 from function import urls
 from function.input import Policy
 from function.names import nats_token
 from function.spec import DatabaseEngine, RiskTier, XAgentSpec
-from runtime._builtins import BUILTIN_KINDS
-from runtime.definition import AgentDefinition, ToolType
+from runtime.agent._builtins import BUILTIN_KINDS
 
 __all__ = ["IDENTITY_ANNOTATION_PREFIXES", "BoundTool", "Violation", "bound_tools", "check"]
 

@@ -455,12 +455,12 @@ def _composed_out(
         refs = [r for r in m.get("ownerReferences") or [] if r.get("uid") != owner["uid"]]
         m["ownerReferences"] = [*refs, owner]
         if not m.get("name"):
-            m["name"] = child_name(m["generateName"], owner["uid"], key)
+            m["name"] = generated_name(m["generateName"], owner["uid"], key)
         out.append(obj)
     return out
 
 
-def child_name(parent: str, parent_uid: str, child: str) -> str:
+def generated_name(parent: str, parent_uid: str, child: str) -> str:
     """The name Crossplane gives a composed resource that has only a generateName."""
     suffix = hashlib.sha256((parent_uid + child).encode()).hexdigest()[:_NAME_HASH_LENGTH]
     if parent and not parent.endswith("-"):

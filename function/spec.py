@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from contract import queue as queue_defaults
+from contract.definition import AgentDefinition, CamelModel
+from contract.enums import LogPrompts, ModelProvider, RiskTier, ToolKind
 from function import cron, units
-from runtime.definition import AgentDefinition, CamelModel, ModelProvider
 
 __all__ = [
     "DNS_LABEL",
@@ -96,27 +98,6 @@ PROVIDERS_NEEDING_ENDPOINT = frozenset(
 )
 
 
-class RiskTier(StrEnum):
-    """How much an agent is trusted; tools may demand a minimum tier."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        """Order of the tiers: low < medium < high."""
-        return list(RiskTier).index(self)
-
-
-class ToolKind(StrEnum):
-    """What a granted tool reaches (seed 000: domain, process or primitive)."""
-
-    DOMAIN = "domain"
-    PROCESS = "process"
-    PRIMITIVE = "primitive"
-
-
 class DatabaseEngine(StrEnum):
     """Where checkpoints live."""
 
@@ -148,14 +129,6 @@ class Autoscaler(StrEnum):
     KEDA = "keda"
     HPA = "hpa"
     NONE = "none"
-
-
-class LogPrompts(StrEnum):
-    """How much of a prompt the runtime may log."""
-
-    NONE = "none"
-    REDACTED = "redacted"
-    FULL = "full"
 
 
 class PullPolicy(StrEnum):
@@ -348,7 +321,7 @@ class ConcurrencySpec(CamelModel):
 
     max_parallel_sessions: Annotated[
         int, Field(ge=1, le=1000, description="Jobs in flight per pod.")
-    ] = 4
+    ] = queue_defaults.MAX_PARALLEL_SESSIONS
 
 
 class ScalingSpec(CamelModel):
@@ -655,11 +628,11 @@ class QueueSpec(CamelModel):
         Field(
             description="Time a job may run between progress acks before redelivery.",
         ),
-    ] = "60s"
+    ] = f"{queue_defaults.ACK_WAIT_SECONDS}s"
     max_deliver: Annotated[
         int,
         Field(ge=1, le=100, description="Deliveries before a job goes to the dead-letter subject."),
-    ] = 5
+    ] = queue_defaults.MAX_DELIVER
     max_age: Annotated[DurationOrZero, Field(description="Stream retention.")] = "168h"
     replicas: Annotated[int, Field(ge=1, le=5, description="Stream replicas.")] = 1
     storage: Annotated[

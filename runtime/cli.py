@@ -23,13 +23,14 @@ from typing import Annotated, Any
 
 import typer
 
-from runtime import contract
-from runtime.config import ConfigError, DefinitionError, Settings, load_settings, read_definition
-from runtime.definition import AgentDefinition
-from runtime.executor import open_agent
+from contract import env as contract_env
+from contract.definition import AgentDefinition
+from runtime.agent.files import DefinitionError, read_definition
 from runtime.jobs import Job, JobInput, JobResult, JobStatus, Message, RetryableError
 from runtime.observability import configure_logging
-from runtime.stream import EventType, MemoryEventSink, StreamEvent
+from runtime.settings import ConfigError, Settings, load_settings
+from runtime.startup import open_agent
+from runtime.state.stream import EventType, MemoryEventSink, StreamEvent
 
 __all__ = ["run"]
 
@@ -78,7 +79,7 @@ def run(
     ] = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option(help=f"Where SQLite checkpoints live [default: {contract.STATE_DIR}]."),
+        typer.Option(help=f"Where SQLite checkpoints live [default: {contract_env.STATE_DIR}]."),
     ] = None,
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Print tokens as they arrive.")
@@ -125,18 +126,18 @@ def _model_overrides(
     node_model = agent.orchestrator.model
     provider = (
         provider
-        or os.environ.get(contract.ENV.MODEL_PROVIDER)
+        or os.environ.get(contract_env.ENV.MODEL_PROVIDER)
         or (node_model.provider if node_model else None)
         or ("openai-compatible" if endpoint else "openai")
     )
     name = (
         model
-        or os.environ.get(contract.ENV.MODEL_NAME)
+        or os.environ.get(contract_env.ENV.MODEL_NAME)
         or (node_model.model_name if node_model else None)
     )
     if not name:
         raise ConfigError(
-            f"{contract.ENV.MODEL_NAME}: pass --model, set it, or name the "
+            f"{contract_env.ENV.MODEL_NAME}: pass --model, set it, or name the "
             "orchestrator's model in the definition"
         )
     out: dict[str, Any] = {"model_provider": provider, "model_name": name}

@@ -19,69 +19,23 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from runtime.api import ApiDeps, ReadinessCheck, create_app
-from runtime.auth import Authenticator, StaticTokens, TokenReviewer
-from runtime.config import ConfigError, DefinitionError, Settings, load_settings
-from runtime.contract import ENV
-from runtime.executor import AgentRuntime, open_agent
-from runtime.jobs import JobExecutor
+from runtime.agent.files import DefinitionError
 from runtime.observability import configure_logging, configure_tracing
-from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
-from runtime.retention import Sweeper
+from runtime.queue import JobSource
+from runtime.serve.api import ApiDeps, create_app
+from runtime.settings import ConfigError, Settings, load_settings
+from runtime.startup import (
+    build_authenticator,
+    build_queue,
+    open_agent,
+    readiness_checks,
+    sweep_interval,
+)
+from runtime.state.retention import Sweeper
 
-__all__ = [
-    "build_authenticator",
-    "build_queue",
-    "main",
-    "queue_options",
-    "readiness_checks",
-    "serve",
-]
+__all__ = ["main", "serve"]
 
 log = logging.getLogger(__name__)
-
-
-def queue_options(settings: Settings) -> QueueOptions:
-    """The worker tunables the settings ask for."""
-    return QueueOptions(
-        max_parallel_sessions=settings.max_parallel_sessions,
-        ack_wait_seconds=settings.nats_ack_wait_seconds,
-        max_deliver=settings.nats_max_deliver,
-    )
-
-
-def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) -> JobSource:
-    """JetStream when NATS_URL is set, the in-process queue otherwise."""
-    store = agent.stores.idempotency
-    if not settings.nats_url:
-        return InProcessQueue(executor, store, queue_options(settings), runs=agent.stores.runs)
-    connection = JetStreamOptions(
-        url=settings.nats_url,
-        stream=settings.nats_stream or "",
-        consumer=settings.nats_consumer or "",
-        jobs_subject=settings.nats_jobs_subject or "",
-        results_subject=settings.nats_results_subject or "",
-        dead_letter_subject=settings.nats_dead_letter_subject or "",
-    )
-    return JetStreamQueue(
-        connection, executor, store, queue_options(settings), runs=agent.stores.runs
-    )
-
-
-def sweep_interval(settings: Settings) -> float:
-    """How often retention sweeps: a quarter of the shorter TTL, between 10 s and 5 min."""
-    shortest = min(settings.conversation_ttl_seconds, settings.results_ttl_seconds)
-    return min(max(shortest / 4, 10.0), 300.0)
-
-
-def build_authenticator(settings: Settings) -> Authenticator | None:
-    """What API_AUTH_MODE asks for: bearer tokens from a file, TokenReview, or nothing."""
-    if settings.api_auth_mode == "token":
-        return StaticTokens(settings.api_auth_tokens_path)
-    if settings.api_auth_mode == "serviceAccount":
-        return TokenReviewer(settings.api_auth_audience or "")
-    log.warning("%s is none: the HTTP API accepts every caller", ENV.API_AUTH_MODE)
-    return None
 
 
 async def serve(settings: Settings) -> None:
@@ -177,17 +131,6 @@ def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
         return
     log.info("received %s", sig.name)
     stop.set()
-
-
-def readiness_checks(
-    settings: Settings, agent: AgentRuntime, queue: JobSource
-) -> list[ReadinessCheck]:
-    """What /ready pings: NATS, Postgres and the cache, each marked when embedded."""
-    return [
-        ReadinessCheck("nats", queue.ping, embedded=not settings.nats_url),
-        ReadinessCheck("postgres", agent.stores.ping, embedded=agent.stores.backend != "postgres"),
-        ReadinessCheck("cache", agent.sink.ping, embedded=not settings.redis_url),
-    ]
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.definition import AgentDefinition
 from function.input import Policy
 from function.names import DNS_LABEL_MAX, child_name, nats_token, root_name
 from function.spec import XAgentSpec
-from runtime.definition import AgentDefinition
 
 __all__ = ["AgentContext", "Builder", "Desired", "Manifest"]
 

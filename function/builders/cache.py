@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from contract.env import CACHE_ENV
 from function import units
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
-from runtime.contract import CACHE_ENV
 
 __all__ = [
     "DRAGONFLY_API_VERSION",

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from contract import env as contract_env
+from contract.grants import GrantedTool, ToolGrants
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.external_secrets import tool_credential_env_names
 from function.policy import bound_tools
-from runtime import contract
 
 __all__ = [
     "DEFINITION_CHECKSUM_ANNOTATION",
@@ -52,41 +53,43 @@ def build(ctx: AgentContext) -> Desired:
 
 
 def definition_configmap_name(ctx: AgentContext) -> str:
-    """The ConfigMap mounted at contract.DEFINITION_MOUNT."""
+    """The ConfigMap mounted at contract_env.DEFINITION_MOUNT."""
     return ctx.child("definition")
 
 
 def tool_grants_configmap_name(ctx: AgentContext) -> str:
-    """The ConfigMap mounted at contract.TOOL_GRANTS_MOUNT."""
+    """The ConfigMap mounted at contract_env.TOOL_GRANTS_MOUNT."""
     return ctx.child("tool-grants")
 
 
 def definition_data(ctx: AgentContext) -> dict[str, str]:
     """``data`` of the definition ConfigMap: the seed-001 (snake_case) JSON of the graph."""
-    return {contract.DEFINITION_FILE: _canonical(ctx.definition.to_runtime_json())}
+    return {contract_env.DEFINITION_FILE: _canonical(ctx.definition.to_runtime_json())}
 
 
 def tool_grants(ctx: AgentContext) -> dict[str, Any]:
     """The grants the runtime enforces: no tool outside ``tools`` is ever bound to a model.
 
-    ``credentialEnv`` names the variable that carries a tool's credential (the runtime's
-    ToolGrant.credential_env); it is present only for grants with credentials.
+    ``credentialEnv`` names the variable that carries a tool's credential
+    (``GrantedTool.credential_env``); it is present only for grants with credentials.
     """
     envs = tool_credential_env_names(ctx)
     kinds = {b.grant: b.kind for b in bound_tools(ctx.spec, ctx.definition)}
-    tools = []
-    for i, grant in enumerate(ctx.spec.tools.allowed):
-        # A builtin's kind is its own (runtime BUILTIN_KINDS), whatever the grant says.
-        entry = {"name": grant.name, "kind": kinds[i]}
-        if grant.name in envs:
-            entry["credentialEnv"] = envs[grant.name]
-        tools.append(entry)
-    return {"tools": tools, "riskTier": ctx.spec.risk_tier, "tenantId": ctx.spec.tenant_id}
+    # A builtin's kind is its own (runtime BUILTIN_KINDS), whatever the grant says.
+    grants = ToolGrants(
+        tools=[
+            GrantedTool(name=grant.name, kind=kinds[i], credential_env=envs.get(grant.name))
+            for i, grant in enumerate(ctx.spec.tools.allowed)
+        ],
+        risk_tier=ctx.spec.risk_tier,
+        tenant_id=ctx.spec.tenant_id,
+    )
+    return grants.to_file()
 
 
 def tool_grants_data(ctx: AgentContext) -> dict[str, str]:
     """``data`` of the tool grants ConfigMap."""
-    return {contract.TOOL_GRANTS_FILE: _canonical(tool_grants(ctx))}
+    return {contract_env.TOOL_GRANTS_FILE: _canonical(tool_grants(ctx))}
 
 
 def _canonical(value: Any) -> str:

@@ -1,5 +1,5 @@
 """The runtime Deployment: one ``runtime`` container configured entirely by environment
-variables and two read-only ConfigMap mounts (runtime/contract.py names both sides).
+variables and two read-only ConfigMap mounts (contract/env.py names both sides).
 
 The container env, in order: the contract variables from the spec, model API keys, tool
 credentials, the database, cache and queue connections, then the user's spec.env. A
@@ -16,6 +16,8 @@ import hashlib
 import json
 import math
 
+from contract import env as contract_env
+from contract.env import ENV
 from function import rotation
 from function.builders import autoscaler, cache, postgres, queue
 from function.builders.base import AgentContext, Desired, Manifest
@@ -27,8 +29,6 @@ from function.builders.configmaps import (
 )
 from function.builders.external_secrets import model_key_env, tool_credential_env
 from function.spec import ApiAuthMode, ResourceList
-from runtime import contract
-from runtime.contract import ENV
 
 __all__ = [
     "CHECKSUM_ANNOTATION",
@@ -59,7 +59,7 @@ TERMINATION_GRACE_SECONDS = SHUTDOWN_GRACE_SECONDS + 10
 """Longer than the drain, so the kubelet's SIGKILL never cuts a drain short."""
 TMP_MOUNT = "/tmp"  # noqa: S108 - a pod-private emptyDir, not a shared host /tmp
 TMP_SIZE_LIMIT = "1Gi"
-"""Scratch space; contract.STATE_DIR lives under it (SQLite checkpoints with database none)."""
+"""Scratch space; contract_env.STATE_DIR lives under it (SQLite checkpoints with database none)."""
 
 PROTECTED_ENV = frozenset(
     {
@@ -137,8 +137,11 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.AGENT_NAME, ctx.name),
         (ENV.AGENT_NAMESPACE, ctx.namespace),
         (ENV.AGENT_DEFINITION_ID, ctx.definition_id),
-        (ENV.AGENT_DEFINITION_PATH, f"{contract.DEFINITION_MOUNT}/{contract.DEFINITION_FILE}"),
-        (ENV.TOOL_GRANTS_PATH, f"{contract.TOOL_GRANTS_MOUNT}/{contract.TOOL_GRANTS_FILE}"),
+        (
+            ENV.AGENT_DEFINITION_PATH,
+            f"{contract_env.DEFINITION_MOUNT}/{contract_env.DEFINITION_FILE}",
+        ),
+        (ENV.TOOL_GRANTS_PATH, f"{contract_env.TOOL_GRANTS_MOUNT}/{contract_env.TOOL_GRANTS_FILE}"),
         (ENV.TENANT_ID, spec.tenant_id),
         (ENV.RISK_TIER, spec.risk_tier),
         (ENV.MODEL_PROVIDER, model.provider),
@@ -167,8 +170,8 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
     pairs += [
         # The runtime's own default, so local and in-cluster traces and metrics match.
         (ENV.OTEL_SERVICE_NAME, f"xagent-{ctx.name}"),
-        (ENV.STATE_DIR, contract.STATE_DIR),
-        (ENV.PORT, contract.HTTP_PORT),
+        (ENV.STATE_DIR, contract_env.STATE_DIR),
+        (ENV.PORT, contract_env.HTTP_PORT),
         (ENV.SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE_SECONDS),
         *_api_auth_env(ctx),
     ]
@@ -260,10 +263,10 @@ def _api_auth_env(ctx: AgentContext) -> list[tuple[str, object]]:
     auth = ctx.spec.api.auth
     pairs: list[tuple[str, object]] = [(ENV.API_AUTH_MODE, ApiAuthMode(auth.mode).value)]
     if auth.mode == ApiAuthMode.SERVICE_ACCOUNT:
-        audience = auth.audience or contract.api_audience(ctx.namespace, ctx.name)
+        audience = auth.audience or contract_env.api_audience(ctx.namespace, ctx.name)
         pairs.append((ENV.API_AUTH_AUDIENCE, audience))
     elif auth.mode == ApiAuthMode.TOKEN:
-        path = f"{contract.API_TOKENS_MOUNT}/{contract.API_TOKENS_FILE}"
+        path = f"{contract_env.API_TOKENS_MOUNT}/{contract_env.API_TOKENS_FILE}"
         pairs.append((ENV.API_AUTH_TOKENS_PATH, path))
     return pairs
 
@@ -278,10 +281,10 @@ def _api_auth_volumes(ctx: AgentContext) -> tuple[list[Manifest], list[Manifest]
             "name": _VOLUME_API_TOKENS,
             "secret": {
                 "secretName": ref.name,
-                "items": [{"key": ref.key, "path": contract.API_TOKENS_FILE}],
+                "items": [{"key": ref.key, "path": contract_env.API_TOKENS_FILE}],
             },
         }
-        mount = {"name": _VOLUME_API_TOKENS, "mountPath": contract.API_TOKENS_MOUNT}
+        mount = {"name": _VOLUME_API_TOKENS, "mountPath": contract_env.API_TOKENS_MOUNT}
         return [volume], [mount | {"readOnly": True}]
     if auth.mode == ApiAuthMode.SERVICE_ACCOUNT:
         volume = {
@@ -312,17 +315,21 @@ def _container(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest])
         "name": CONTAINER_NAME,
         "image": image.reference,
         "imagePullPolicy": image.pull_policy,
-        "ports": [{"name": PORT_NAME, "containerPort": contract.HTTP_PORT, "protocol": "TCP"}],
+        "ports": [{"name": PORT_NAME, "containerPort": contract_env.HTTP_PORT, "protocol": "TCP"}],
         "env": env,
     }
     if env_from:
         container["envFrom"] = env_from
     container |= {
         "volumeMounts": [
-            {"name": _VOLUME_DEFINITION, "mountPath": contract.DEFINITION_MOUNT, "readOnly": True},
+            {
+                "name": _VOLUME_DEFINITION,
+                "mountPath": contract_env.DEFINITION_MOUNT,
+                "readOnly": True,
+            },
             {
                 "name": _VOLUME_TOOL_GRANTS,
-                "mountPath": contract.TOOL_GRANTS_MOUNT,
+                "mountPath": contract_env.TOOL_GRANTS_MOUNT,
                 "readOnly": True,
             },
             {"name": _VOLUME_TMP, "mountPath": TMP_MOUNT},

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract import env as contract_env
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import short_hash
 from function.spec import PROVIDERS_WITHOUT_KEY, Credentials
-from runtime import contract
 
 __all__ = [
     "API_VERSION",
@@ -132,7 +132,7 @@ def model_credentials(ctx: AgentContext) -> list[Credential]:
     out: list[Credential] = []
     claimed: set[str] = set()
     for provider in model_providers(ctx):
-        env = contract.provider_api_key_env(provider)
+        env = contract_env.provider_api_key_env(provider)
         if provider in PROVIDERS_WITHOUT_KEY or env in claimed:
             continue
         claimed.add(env)
@@ -152,7 +152,7 @@ def model_credentials(ctx: AgentContext) -> list[Credential]:
 
 
 def model_key_env(ctx: AgentContext) -> list[Manifest]:
-    """EnvVars carrying each provider's API key (contract.provider_api_key_env names)."""
+    """EnvVars carrying each provider's API key (contract_env.provider_api_key_env names)."""
     return [cred.env_var() for cred in model_credentials(ctx)]
 
 
@@ -162,7 +162,7 @@ def model_key_env(ctx: AgentContext) -> list[Manifest]:
 def tool_credential_env_names(ctx: AgentContext) -> dict[str, str]:
     """Tool name -> the variable carrying its credential, for each grant with credentials.
 
-    Normally contract.tool_credential_env(name). Two names that map to one variable
+    Normally contract_env.tool_credential_env(name). Two names that map to one variable
     (``my-tool`` and ``my_tool``) would clash, so the later one gets a hash of its name in
     the variable; the tool grants file tells the runtime which variable each tool reads.
     """
@@ -170,9 +170,9 @@ def tool_credential_env_names(ctx: AgentContext) -> dict[str, str]:
     for grant in ctx.spec.tools.allowed:
         if grant.credentials is None:
             continue
-        env = contract.tool_credential_env(grant.name)
+        env = contract_env.tool_credential_env(grant.name)
         if env in out.values():
-            env = contract.tool_credential_env(f"{grant.name}_{short_hash(grant.name)}")
+            env = contract_env.tool_credential_env(f"{grant.name}_{short_hash(grant.name)}")
         out[grant.name] = env
     return out
 
@@ -217,7 +217,7 @@ def warnings(ctx: AgentContext) -> list[str]:
     for provider in model_providers(ctx):
         if provider in PROVIDERS_WITHOUT_KEY:
             continue
-        env = contract.provider_api_key_env(provider)
+        env = contract_env.provider_api_key_env(provider)
         if env in winners:
             out.append(
                 f"providers {winners[env]} and {provider} both read {env}; "

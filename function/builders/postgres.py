@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from contract.env import DATABASE_ENV
 from function.builders import backup
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import CNPG_CLUSTER_MAX, nats_token
 from function.spec import DatabaseEngine
-from runtime.contract import DATABASE_ENV
 
 __all__ = [
     "CNPG_API_VERSION",

@@ -9,13 +9,13 @@ duplicate window de-duplicates.
 
 from __future__ import annotations
 
+from contract import queue as queue_defaults
+from contract.env import QUEUE_ENV
 from function import units
 from function.builders.base import AgentContext, Desired, Manifest
 from function.spec import Autoscaler, QueueEngine
-from runtime.contract import QUEUE_ENV
 
 __all__ = [
-    "DUPLICATE_WINDOW",
     "NACK_API_VERSION",
     "build",
     "duration_seconds",
@@ -26,8 +26,6 @@ __all__ = [
 
 COMPONENT = "queue"
 NACK_API_VERSION = "jetstream.nats.io/v1beta2"
-DUPLICATE_WINDOW = "2m"
-"""How long the stream remembers a Nats-Msg-Id: covers a publisher's retries after a crash."""
 
 
 def build(ctx: AgentContext) -> Desired:
@@ -39,8 +37,7 @@ def build(ctx: AgentContext) -> Desired:
 
 def subjects(ctx: AgentContext) -> dict[str, str]:
     """The agent's subjects: ``jobs``, ``results`` and ``dead`` (dead letters)."""
-    prefix = ctx.subject_prefix
-    return {"jobs": f"{prefix}.jobs", "results": f"{prefix}.results", "dead": f"{prefix}.dead"}
+    return queue_defaults.subjects(ctx.subject_prefix)
 
 
 def duration_seconds(duration: str) -> float:
@@ -52,7 +49,7 @@ def max_ack_pending(ctx: AgentContext) -> int:
     """Jobs in flight across all pods: sessions per pod times the most pods there can be."""
     scaling = ctx.spec.scaling
     pods = scaling.max_replicas if scaling.autoscaler != Autoscaler.NONE else scaling.min_replicas
-    return ctx.spec.concurrency.max_parallel_sessions * max(pods, 1)
+    return queue_defaults.max_ack_pending(ctx.spec.concurrency.max_parallel_sessions, pods)
 
 
 def queue_env(ctx: AgentContext) -> list[Manifest]:
@@ -88,7 +85,7 @@ def _stream(ctx: AgentContext) -> Manifest:
             "maxAge": queue.max_age,
             "storage": queue.storage,
             "replicas": queue.replicas,
-            "duplicateWindow": DUPLICATE_WINDOW,
+            "duplicateWindow": queue_defaults.DUPLICATE_WINDOW,
             "servers": [queue.url],
         },
     }

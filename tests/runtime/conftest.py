@@ -20,9 +20,10 @@ import psycopg
 import pytest
 import redis
 
-from runtime import contract
-from runtime.config import Settings, ToolGrant, ToolGrants, load_settings
-from runtime.definition import AgentDefinition
+from contract import env as contract_env
+from contract.definition import AgentDefinition
+from contract.grants import GrantedTool, ToolGrants
+from runtime.settings import Settings, load_settings
 from tests.runtime.stub_llm import StubLLM
 
 DEFINITIONS = Path(__file__).parent / "definitions"
@@ -53,15 +54,20 @@ def example_names() -> list[str]:
 
 def grant_all(definition: AgentDefinition) -> ToolGrants:
     """Grants of every tool ``definition`` defines."""
-    return ToolGrants(tools=[ToolGrant(name=t.name) for t in definition.tool_definitions])
+    return ToolGrants(tools=[GrantedTool(name=t.name) for t in definition.tool_definitions])
 
 
 _RUNTIME_ENV = {
     value
-    for group in (contract.ENV, contract.DATABASE_ENV, contract.CACHE_ENV, contract.QUEUE_ENV)
+    for group in (
+        contract_env.ENV,
+        contract_env.DATABASE_ENV,
+        contract_env.CACHE_ENV,
+        contract_env.QUEUE_ENV,
+    )
     for name, value in vars(group).items()
     if not name.startswith("_") and isinstance(value, str)
-} | set(contract.PROVIDER_API_KEY_ENV.values())
+} | set(contract_env.PROVIDER_API_KEY_ENV.values())
 
 
 @pytest.fixture(autouse=True)

@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from runtime.config import (
-    ConfigError,
-    DefinitionError,
-    ToolKind,
-    load_definition,
-    load_settings,
-    load_tool_grants,
-)
+from contract.enums import ToolKind
+from runtime.agent.files import DefinitionError, load_definition, load_tool_grants
+from runtime.settings import ConfigError, load_settings
 from tests.runtime.conftest import DEFINITIONS, SettingsFactory, example
 
 MODEL = {"MODEL_PROVIDER": "openai-compatible", "MODEL_NAME": "m"}

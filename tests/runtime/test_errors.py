@@ -8,7 +8,7 @@ import openai
 import psycopg
 import pytest
 
-from runtime._errors import is_retryable
+from runtime.agent._errors import is_retryable
 
 REQUEST = httpx.Request("POST", "http://model.test/v1/chat/completions")
 

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from contract.definition import AgentDefinition
+from contract.grants import ToolGrants
 from runtime import observability as obs
-from runtime.config import Settings, ToolGrants
-from runtime.definition import AgentDefinition
-from runtime.executor import AgentRuntime, GraphExecutor, open_agent
+from runtime.agent.executor import GraphExecutor
 from runtime.jobs import Job, JobInput, JobStatus, Message, RetryableError
-from runtime.stream import EventType, MemoryEventSink, StreamEvent
+from runtime.settings import Settings
+from runtime.startup import AgentRuntime, open_agent
+from runtime.state.stream import EventType, MemoryEventSink, StreamEvent
 from tests.runtime.conftest import STUB_MODEL, SettingsFactory, example, grant_all
 from tests.runtime.stub_llm import COMPLETION_TOKENS, PROMPT_TOKENS_PER_MESSAGE, StubLLM
 
@@ -257,7 +259,7 @@ async def test_prompts_are_logged_per_policy(
     async with open_agent(
         make_settings(log_prompts=mode), definition=definition, grants=ToolGrants()
     ) as agent:
-        with caplog.at_level(logging.INFO, logger="runtime.executor"):
+        with caplog.at_level(logging.INFO, logger="runtime.agent.executor"):
             await agent.executor.execute(make_job("secret"))
     started = next(r for r in caplog.records if r.getMessage() == "job started")
     assert getattr(started, "prompt", None) == want

@@ -12,10 +12,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from runtime._messages import context_window
-from runtime.config import DefinitionError, ToolGrant, ToolGrants
-from runtime.definition import AgentDefinition
-from runtime.graph import build_graph, graph_shape
+from contract.definition import AgentDefinition
+from contract.grants import GrantedTool, ToolGrants
+from runtime.agent._messages import context_window
+from runtime.agent.files import DefinitionError
+from runtime.agent.graph import build_graph, graph_shape
 from tests.runtime.conftest import GOLDEN, SettingsFactory, example, example_names, grant_all
 from tests.runtime.stub_llm import StubLLM
 
@@ -115,8 +116,8 @@ async def test_ungranted_tools_never_reach_the_model(
     llm: StubLLM, make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     definition = example("research_team")
-    only_calculator = ToolGrants(tools=[ToolGrant(name="calculator")])
-    with caplog.at_level(logging.WARNING, logger="runtime.tools"):
+    only_calculator = ToolGrants(tools=[GrantedTool(name="calculator")])
+    with caplog.at_level(logging.WARNING, logger="runtime.agent.tools"):
         graph = build_graph(definition, make_settings(), only_calculator, InMemorySaver())
     denied = {
         (r.node, tuple(r.denied_tools))  # type: ignore[attr-defined]

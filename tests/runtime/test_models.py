@@ -11,9 +11,9 @@ from langchain_core.messages import HumanMessage
 from langchain_ollama import ChatOllama
 from langchain_openai import AzureChatOpenAI, ChatOpenAI
 
-from runtime.config import ConfigError
-from runtime.definition import DefinitionModel
-from runtime.models import PLACEHOLDER_API_KEY, bind_model, chat_model, resolve_model
+from contract.definition import DefinitionModel
+from runtime.agent.models import PLACEHOLDER_API_KEY, bind_model, chat_model, resolve_model
+from runtime.settings import ConfigError
 from tests.runtime.conftest import STUB_MODEL, SettingsFactory
 from tests.runtime.stub_llm import StubLLM
 

@@ -16,10 +16,11 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from runtime.config import Settings, ToolGrants
-from runtime.executor import open_agent
+from contract.grants import ToolGrants
 from runtime.jobs import Job, JobInput, JobStatus, Message
-from runtime.stream import MemoryEventSink
+from runtime.settings import Settings
+from runtime.startup import open_agent
+from runtime.state.stream import MemoryEventSink
 from tests.runtime.conftest import example, grant_all
 
 Sql = Callable[[str, tuple], list[tuple]]

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from runtime.config import Settings, ToolGrants
-from runtime.executor import open_agent
+from contract.grants import ToolGrants
 from runtime.jobs import Job, JobInput, Message
-from runtime.main import sweep_interval
-from runtime.retention import Sweeper, SweepReport, sweep
-from runtime.runs import RunRecord, RunStatus
-from runtime.stream import MemoryEventSink
+from runtime.settings import Settings
+from runtime.startup import open_agent, sweep_interval
+from runtime.state.retention import Sweeper, SweepReport, sweep
+from runtime.state.runs import RunRecord, RunStatus
+from runtime.state.stream import MemoryEventSink
 from tests.runtime.conftest import SettingsFactory, example
 
 HOUR = 3600.0

@@ -7,10 +7,10 @@ import time
 import psycopg
 import pytest
 
-from runtime.config import Settings
 from runtime.jobs import TokenUsage
-from runtime.runs import MIGRATIONS, PostgresRunStore, RunRecord, RunStatus, RunStore
-from runtime.store import _postgres_pool, open_stores
+from runtime.settings import Settings
+from runtime.state.runs import MIGRATIONS, PostgresRunStore, RunRecord, RunStatus, RunStore
+from runtime.state.store import _postgres_pool, open_stores
 
 
 async def test_create_update_get(backend_settings: Settings) -> None:

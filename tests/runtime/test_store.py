@@ -7,10 +7,10 @@ import json
 import pytest
 from langchain_core.messages import HumanMessage
 
-from runtime.config import Settings
-from runtime.definition import AgentDefinition
-from runtime.graph import build_graph
-from runtime.store import IdempotencyStore, open_stores, postgres_conninfo
+from contract.definition import AgentDefinition
+from runtime.agent.graph import build_graph
+from runtime.settings import Settings
+from runtime.state.store import IdempotencyStore, open_stores, postgres_conninfo
 from tests.runtime.conftest import grant_all, require_service
 
 RESULT = json.dumps({"job_id": "j1", "status": "completed", "output": "42"})

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from runtime.stream import (
+from runtime.state.stream import (
     EventSink,
     EventType,
     MemoryEventSink,

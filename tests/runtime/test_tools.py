@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from runtime._builtins import safe_eval
-from runtime.config import DefinitionError, ToolGrant, ToolGrants
-from runtime.definition import AgentDefinition
-from runtime.tools import DEFAULT_ARGS_SCHEMA, granted_tools
+from contract.definition import AgentDefinition
+from contract.grants import GrantedTool, ToolGrants
+from runtime.agent._builtins import safe_eval
+from runtime.agent.files import DefinitionError
+from runtime.agent.tools import DEFAULT_ARGS_SCHEMA, granted_tools
 from tests.runtime.stub_llm import StubLLM
 
 
@@ -28,9 +29,9 @@ def definition_with(*tools: dict[str, Any]) -> AgentDefinition:
     )
 
 
-def one_tool(tool: dict[str, Any], grant: ToolGrant | None = None) -> Any:
+def one_tool(tool: dict[str, Any], grant: GrantedTool | None = None) -> Any:
     definition = definition_with(tool)
-    grants = ToolGrants(tools=[grant or ToolGrant(name=tool["name"])])
+    grants = ToolGrants(tools=[grant or GrantedTool(name=tool["name"])])
     (built,) = granted_tools([tool["name"]], definition, grants, node="main")
     return built
 
@@ -119,7 +120,7 @@ async def test_http_tool_uses_the_grants_credential_env_and_get_query(
     base = llm.base_url.removesuffix("/v1")
     tool = one_tool(
         {"name": "gh", "type": "http", "url": f"{base}/tools/echo", "method": "GET"},
-        ToolGrant(name="gh", kind="domain", credentialEnv="GITHUB_PAT"),
+        GrantedTool(name="gh", kind="domain", credentialEnv="GITHUB_PAT"),
     )
     out = json.loads(await call(tool, {"input": "x y"}))
     assert (out["method"], out["query"], out["authorization"]) == ("GET", "input=x+y", "Bearer pat")
@@ -150,11 +151,11 @@ def test_only_granted_tools_are_built_and_the_rest_are_named(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     definition = definition_with({"name": "calculator"}, {"name": "echo"}, {"name": "current_time"})
-    with caplog.at_level(logging.WARNING, logger="runtime.tools"):
+    with caplog.at_level(logging.WARNING, logger="runtime.agent.tools"):
         tools = granted_tools(
             ["calculator", "echo", "current_time"],
             definition,
-            ToolGrants(tools=[ToolGrant(name="echo")]),
+            ToolGrants(tools=[GrantedTool(name="echo")]),
             node="main",
         )
     assert [t.name for t in tools] == ["echo"]

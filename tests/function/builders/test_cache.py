@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from contract.env import CACHE_ENV
 from function.builders import cache
-from runtime.contract import CACHE_ENV
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
 

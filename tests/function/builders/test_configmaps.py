@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from contract import env as contract_env
+from contract.definition import AgentDefinition
+from contract.grants import ToolGrants
 from function.builders import configmaps
-from runtime import contract
-from runtime.config import ToolGrants
-from runtime.definition import AgentDefinition
 from tests.function.factories import Case, case_ids, make_ctx, make_spec
 from tests.function.schemas import assert_valid
 
@@ -31,8 +31,8 @@ def test_definition_is_the_runtime_json() -> None:
     desired = assert_valid(configmaps.build(ctx))
     cm = desired["configmap-definition"]
     assert cm["metadata"]["name"] == "support-bot-definition-9d2e497dff"
-    assert set(cm["data"]) == {contract.DEFINITION_FILE}
-    parsed = _data(desired, "configmap-definition", contract.DEFINITION_FILE)
+    assert set(cm["data"]) == {contract_env.DEFINITION_FILE}
+    parsed = _data(desired, "configmap-definition", contract_env.DEFINITION_FILE)
     assert parsed == ctx.definition.to_runtime_json()
     # The runtime reads it back into the same graph (snake_case keys, seed 001).
     assert AgentDefinition.model_validate(parsed) == ctx.definition
@@ -77,7 +77,7 @@ GRANT_CASES = [
 @pytest.mark.parametrize("case", GRANT_CASES, ids=case_ids(GRANT_CASES))
 def test_tool_grants(case: Case) -> None:
     desired = assert_valid(configmaps.build(make_ctx(make_spec(**case.args))))
-    got = _data(desired, "configmap-tool-grants", contract.TOOL_GRANTS_FILE)
+    got = _data(desired, "configmap-tool-grants", contract_env.TOOL_GRANTS_FILE)
     assert got == case.want, case.reason
     # The runtime's own loader reads the same grants.
     grants = ToolGrants.model_validate(got)

@@ -7,11 +7,11 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from contract import env as contract_env
+from contract.env import ENV
 from function.builders import configmaps, deployment
 from function.builders.deployment import CHECKSUM_ANNOTATION, container_env
-from runtime import contract
-from runtime.config import load_settings
-from runtime.contract import ENV
+from runtime.settings import load_settings
 from tests.function.factories import Case, case_ids, make_ctx, make_spec
 from tests.function.schemas import assert_valid
 
@@ -88,8 +88,10 @@ def test_default_env() -> None:
         ENV.AGENT_NAME: "support-bot",
         ENV.AGENT_NAMESPACE: "agents",
         ENV.AGENT_DEFINITION_ID: "support-bot",
-        ENV.AGENT_DEFINITION_PATH: f"{contract.DEFINITION_MOUNT}/{contract.DEFINITION_FILE}",
-        ENV.TOOL_GRANTS_PATH: f"{contract.TOOL_GRANTS_MOUNT}/{contract.TOOL_GRANTS_FILE}",
+        ENV.AGENT_DEFINITION_PATH: (
+            f"{contract_env.DEFINITION_MOUNT}/{contract_env.DEFINITION_FILE}"
+        ),
+        ENV.TOOL_GRANTS_PATH: f"{contract_env.TOOL_GRANTS_MOUNT}/{contract_env.TOOL_GRANTS_FILE}",
         ENV.TENANT_ID: "t1",
         ENV.RISK_TIER: "low",
         ENV.MODEL_PROVIDER: "openai",
@@ -102,7 +104,7 @@ def test_default_env() -> None:
         ENV.LOG_PROMPTS: "none",
         ENV.EMIT_TOKENS: "true",
         ENV.OTEL_SERVICE_NAME: "xagent-support-bot",
-        ENV.STATE_DIR: contract.STATE_DIR,
+        ENV.STATE_DIR: contract_env.STATE_DIR,
         ENV.PORT: "8080",
         ENV.SHUTDOWN_GRACE_SECONDS: "25",
     }
@@ -217,8 +219,8 @@ def test_secret_key_refs(case: Case) -> None:
 
 def test_backend_env_is_included() -> None:
     names = set(_env())  # cnpg, dragonfly and nats by default
-    assert {contract.DATABASE_ENV.HOST, contract.QUEUE_ENV.URL} <= names
-    assert names & {contract.CACHE_ENV.URL, contract.CACHE_ENV.HOST}
+    assert {contract_env.DATABASE_ENV.HOST, contract_env.QUEUE_ENV.URL} <= names
+    assert names & {contract_env.CACHE_ENV.URL, contract_env.CACHE_ENV.HOST}
 
 
 USER_ENV_CASES = [
@@ -428,14 +430,14 @@ def test_volumes_match_contract_and_configmaps() -> None:
     pod = deployment.build(ctx)["deployment"]["spec"]["template"]["spec"]
     mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    definition = volumes[mounts[contract.DEFINITION_MOUNT]["name"]]
-    grants = volumes[mounts[contract.TOOL_GRANTS_MOUNT]["name"]]
+    definition = volumes[mounts[contract_env.DEFINITION_MOUNT]["name"]]
+    grants = volumes[mounts[contract_env.TOOL_GRANTS_MOUNT]["name"]]
     assert definition["configMap"]["name"] == configmaps.definition_configmap_name(ctx)
     assert grants["configMap"]["name"] == configmaps.tool_grants_configmap_name(ctx)
-    assert mounts[contract.DEFINITION_MOUNT]["readOnly"] is True
-    assert mounts[contract.TOOL_GRANTS_MOUNT]["readOnly"] is True
+    assert mounts[contract_env.DEFINITION_MOUNT]["readOnly"] is True
+    assert mounts[contract_env.TOOL_GRANTS_MOUNT]["readOnly"] is True
     # The state dir must be writable under the read-only root filesystem.
-    tmp = next(path for path in mounts if contract.STATE_DIR.startswith(path + "/"))
+    tmp = next(path for path in mounts if contract_env.STATE_DIR.startswith(path + "/"))
     assert "sizeLimit" in volumes[mounts[tmp]["name"]]["emptyDir"]
 
 
@@ -443,7 +445,7 @@ def test_probes_and_grace() -> None:
     pod = _pod()
     container = pod["containers"][0]
     assert container["ports"] == [
-        {"name": "http", "containerPort": contract.HTTP_PORT, "protocol": "TCP"}
+        {"name": "http", "containerPort": contract_env.HTTP_PORT, "protocol": "TCP"}
     ]
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
@@ -534,7 +536,8 @@ def test_runtime_reads_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.emit_tokens is False
     assert settings.otel_endpoint == "http://otel:4317"
     assert (
-        str(settings.definition_path) == f"{contract.DEFINITION_MOUNT}/{contract.DEFINITION_FILE}"
+        str(settings.definition_path)
+        == f"{contract_env.DEFINITION_MOUNT}/{contract_env.DEFINITION_FILE}"
     )
     assert settings.nats_consumer == make_ctx().consumer_name
 

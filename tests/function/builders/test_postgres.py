@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.env import DATABASE_ENV
 from function.builders import postgres
-from runtime.contract import DATABASE_ENV
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
 

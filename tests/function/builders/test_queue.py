@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from contract.env import QUEUE_ENV
 from function.builders import queue
-from runtime.contract import QUEUE_ENV
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
 

@@ -25,18 +25,23 @@ import httpx
 import pytest
 import uvicorn
 
-from runtime.api import ApiDeps, create_app
-from runtime.config import Settings, load_settings
-from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
-from runtime.executor import AgentRuntime, open_agent
+from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError
-from runtime.main import build_authenticator, build_queue, readiness_checks
 from runtime.queue import (
     InProcessQueue,
     JetStreamOptions,
     JetStreamQueue,
     JobSource,
     QueueOptions,
+)
+from runtime.serve.api import ApiDeps, create_app
+from runtime.settings import Settings, load_settings
+from runtime.startup import (
+    AgentRuntime,
+    build_authenticator,
+    build_queue,
+    open_agent,
+    readiness_checks,
 )
 from tests.runtime.conftest import DEFINITIONS, STUB_MODEL, require_service
 from tests.runtime.stub_llm import StubLLM

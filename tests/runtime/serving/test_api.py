@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.api import RESULT_EVENT_TYPE, WAIT_HEADER
 from runtime.jobs import JobResult, JobStatus
+from runtime.serve.api import RESULT_EVENT_TYPE, WAIT_HEADER
 from tests.runtime.serving.conftest import TIMEOUT, free_port, wait_for
 
 pytestmark = pytest.mark.services

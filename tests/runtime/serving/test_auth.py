@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.auth import AuthError, StaticTokens, TokenReviewer
-from runtime.contract import ENV
+from contract.env import ENV
+from runtime.serve.auth import AuthError, StaticTokens, TokenReviewer
 from tests.runtime.serving.conftest import TIMEOUT
 
 pytestmark = pytest.mark.services
@@ -271,8 +271,8 @@ async def test_serviceaccount_mode_on_a_running_runtime(
     url, ca = tokenreview_server
     own = tmp_path / "own-token"
     own.write_text(_Review.reviewer_token)
-    monkeypatch.setattr("runtime.auth.SA_TOKEN_PATH", own)
-    monkeypatch.setattr("runtime.auth.SA_CA_PATH", ca)
+    monkeypatch.setattr("runtime.serve.auth.SA_TOKEN_PATH", own)
+    monkeypatch.setattr("runtime.serve.auth.SA_CA_PATH", ca)
     host, port = url.removeprefix("https://").split(":")
     running = await start_agent(
         **{

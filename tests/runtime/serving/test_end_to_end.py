@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from runtime.jobs import JobStatus
-from runtime.store import JOB_RESULTS_TABLE
-from runtime.stream import StreamEvent, event_key
+from runtime.state.store import JOB_RESULTS_TABLE
+from runtime.state.stream import StreamEvent, event_key
 from tests.runtime.serving.conftest import requests_with
 from tests.runtime.stub_llm import COMPLETION_TOKENS
 

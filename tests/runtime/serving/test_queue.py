@@ -14,7 +14,7 @@ import pytest
 from runtime.jobs import JobResult, JobStatus
 from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
 from runtime.queue import DEAD_LETTERED, QueueOptions, backoff_delay
-from runtime.store import SqliteIdempotencyStore
+from runtime.state.store import SqliteIdempotencyStore
 from tests.runtime.serving.conftest import wait_for
 
 pytestmark = pytest.mark.services

@@ -32,11 +32,13 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Send
 from pydantic import Field
 
-from runtime._messages import context_window, text_of
-from runtime.config import DefinitionError, Settings, ToolGrants
-from runtime.definition import AgentDefinition, Node, NodeType
-from runtime.models import bind_model, resolve_model
-from runtime.tools import granted_tools, tool_problems
+from contract.definition import AgentDefinition, Node, NodeType
+from contract.grants import ToolGrants
+from runtime.agent._messages import context_window, text_of
+from runtime.agent.files import DefinitionError
+from runtime.agent.models import bind_model, resolve_model
+from runtime.agent.tools import granted_tools, tool_problems
+from runtime.settings import Settings
 
 __all__ = [
     "DELEGATE_PREFIX",

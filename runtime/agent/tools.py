@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
-from runtime import contract
-from runtime._builtins import BUILTIN_SCHEMAS, BUILTINS
-from runtime.config import DefinitionError, ToolGrant, ToolGrants
-from runtime.definition import AgentDefinition, ToolDefinition, ToolType
+from contract import env as contract_env
+from contract.definition import AgentDefinition, ToolDefinition, ToolType
+from contract.grants import GrantedTool, ToolGrants
+from runtime.agent._builtins import BUILTIN_SCHEMAS, BUILTINS
+from runtime.agent.files import DefinitionError
 
 __all__ = [
     "DEFAULT_ARGS_SCHEMA",
@@ -97,7 +98,7 @@ def granted_tools(
     return tools
 
 
-def _build_tool(tool: ToolDefinition, grant: ToolGrant) -> BaseTool:
+def _build_tool(tool: ToolDefinition, grant: GrantedTool) -> BaseTool:
     if tool.type == ToolType.HTTP:
         return _http_tool(tool, grant)
     return _builtin_tool(tool)
@@ -126,9 +127,9 @@ def _builtin_tool(tool: ToolDefinition) -> BaseTool:
     )
 
 
-def _http_tool(tool: ToolDefinition, grant: ToolGrant) -> BaseTool:
+def _http_tool(tool: ToolDefinition, grant: GrantedTool) -> BaseTool:
     url = str(tool.url)
-    credential_env = grant.credential_env or contract.tool_credential_env(tool.name)
+    credential_env = grant.credential_env or contract_env.tool_credential_env(tool.name)
 
     async def run(**kwargs: Any) -> str:
         headers = {"Accept": "application/json"}

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import redis.asyncio as aioredis
 
-from runtime.config import Settings
+from runtime.settings import Settings
 
 __all__ = [
     "DEFAULT_MAX_EVENTS",

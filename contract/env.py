@@ -79,7 +79,7 @@ class ENV:
 
     PORT: Final = "PORT"
     API_AUTH_MODE: Final = "API_AUTH_MODE"
-    """none, token or serviceAccount (runtime.auth); the function always writes it."""
+    """none, token or serviceAccount (runtime.serve.auth); the function always writes it."""
     API_AUTH_TOKENS_PATH: Final = "API_AUTH_TOKENS_PATH"
     API_AUTH_AUDIENCE: Final = "API_AUTH_AUDIENCE"
     STATE_DIR: Final = "XAGENT_STATE_DIR"

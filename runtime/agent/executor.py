@@ -3,18 +3,16 @@
 It streams the graph's events to the EventSink as seed 001's event types, sums token usage
 into the result, and sorts failures: transient ones (provider outage, rate limit, lost
 connection) raise RetryableError so the queue redelivers; anything a retry cannot fix ends as
-a failed JobResult. `open_agent` wires settings, definition, stores, sink, graph and executor
-for main.py and ``xagent run``.
+a failed JobResult. ``runtime.startup.open_agent`` wires it to the settings, definition,
+stores and sink.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,21 +22,13 @@ from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 
 from runtime import observability as obs
-from runtime._errors import is_retryable
-from runtime._messages import text_of, to_langchain
-from runtime.config import (
-    Settings,
-    ToolGrants,
-    load_definition,
-    load_tool_grants,
-)
-from runtime.definition import AgentDefinition
-from runtime.graph import build_graph
+from runtime.agent._errors import is_retryable
+from runtime.agent._messages import text_of, to_langchain
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError, TokenUsage
-from runtime.store import Stores, open_stores
-from runtime.stream import EventSink, EventType, StreamEvent, open_event_sink
+from runtime.settings import Settings
+from runtime.state.stream import EventSink, EventType, StreamEvent
 
-__all__ = ["DEFAULT_RECURSION_LIMIT", "AgentRuntime", "GraphExecutor", "open_agent"]
+__all__ = ["DEFAULT_RECURSION_LIMIT", "GraphExecutor"]
 
 log = logging.getLogger(__name__)
 
@@ -272,52 +262,3 @@ def _turn(history: list[BaseMessage], last_input_id: str | None) -> list[BaseMes
 def _describe(err: BaseException) -> str:
     text = str(err).strip()
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-@dataclass
-class AgentRuntime:
-    """Everything `open_agent` opened, for the serving layer and the CLI."""
-
-    settings: Settings
-    definition: AgentDefinition
-    grants: ToolGrants
-    stores: Stores
-    sink: EventSink
-    graph: CompiledStateGraph
-    executor: GraphExecutor
-
-
-@contextlib.asynccontextmanager
-async def open_agent(
-    settings: Settings,
-    *,
-    definition: AgentDefinition | None = None,
-    grants: ToolGrants | None = None,
-    grant_all: bool = False,
-    sink: EventSink | None = None,
-) -> AsyncIterator[AgentRuntime]:
-    """Load the definition and grants, open stores and sink, build graph and executor.
-
-    Args:
-        settings: The runtime settings.
-        definition: Use this definition instead of reading ``settings.definition_path``.
-        grants: Use these grants instead of reading ``settings.tool_grants_path``.
-        grant_all: Grant every defined tool when no grants file exists (``xagent run`` only).
-        sink: Use this sink instead of the one the settings call for (not closed here).
-
-    Raises:
-        DefinitionError: The definition cannot be read or built (names node or edge).
-        ConfigError: A grants file or model setting is invalid.
-    """
-    definition = definition or load_definition(settings)
-    grants = grants or load_tool_grants(settings, definition, grant_all=grant_all)
-    # Build once without a checkpointer first: a broken definition or model setting should
-    # fail startup by itself, not after (or masked by) database connection attempts.
-    build_graph(definition, settings, grants, None)
-    async with contextlib.AsyncExitStack() as stack:
-        stores = await stack.enter_async_context(open_stores(settings))
-        if sink is None:
-            sink = await stack.enter_async_context(open_event_sink(settings))
-        graph = build_graph(definition, settings, grants, stores.checkpointer)
-        executor = GraphExecutor(graph, sink, settings)
-        yield AgentRuntime(settings, definition, grants, stores, sink, graph, executor)

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runtime._worker import DeadLetter, PublishResult, QueueOptions, Worker, unless_stopped
 from runtime.jobs import Job, JobExecutor, JobResult
+from runtime.queue.worker import DeadLetter, PublishResult, QueueOptions, Worker, unless_stopped
 
 if TYPE_CHECKING:
-    from runtime.runs import RunStore
-    from runtime.store import IdempotencyStore
+    from runtime.state.runs import RunStore
+    from runtime.state.store import IdempotencyStore
 
 __all__ = ["InProcessQueue"]
 

@@ -19,11 +19,11 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import SecretStr
 
-from runtime import contract
-from runtime.config import PROVIDERS, ConfigError, Settings
-from runtime.definition import DefinitionModel
+from contract import env as contract_env
+from contract.definition import DefinitionModel
+from runtime.settings import PROVIDERS, ConfigError, Settings
 
-__all__ = ["PLACEHOLDER_API_KEY", "ModelSpec", "bind_model", "chat_model", "resolve_model"]
+__all__ = ["PLACEHOLDER_API_KEY", "ResolvedModel", "bind_model", "chat_model", "resolve_model"]
 
 _T = TypeVar("_T")
 
@@ -32,7 +32,7 @@ PLACEHOLDER_API_KEY = "not-needed"
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ResolvedModel:
     """Everything needed to build one node's chat model."""
 
     provider: str
@@ -47,13 +47,13 @@ class ModelSpec:
     max_retries: int = 2
 
 
-def resolve_model(settings: Settings, override: DefinitionModel | None = None) -> ModelSpec:
+def resolve_model(settings: Settings, override: DefinitionModel | None = None) -> ResolvedModel:
     """The model of a node: its DefinitionModel fields over the spec model in ``settings``.
 
     A node that switches provider keeps neither the spec's endpoint, key nor fallback (they
     belong to the other provider); its key comes from that provider's own variable.
     """
-    spec = ModelSpec(
+    spec = ResolvedModel(
         provider=str(settings.model_provider),
         name=settings.model_name,
         endpoint=settings.model_endpoint,
@@ -68,7 +68,7 @@ def resolve_model(settings: Settings, override: DefinitionModel | None = None) -
     if override is None:
         return spec
     if override.provider and override.provider != spec.provider:
-        key = os.environ.get(contract.provider_api_key_env(override.provider))
+        key = os.environ.get(contract_env.provider_api_key_env(override.provider))
         spec = replace(
             spec,
             provider=override.provider,
@@ -89,7 +89,7 @@ def _first(value: _T | None, default: _T | None) -> _T | None:
     return default if value is None else value
 
 
-def chat_model(spec: ModelSpec, name: str | None = None) -> BaseChatModel:
+def chat_model(spec: ResolvedModel, name: str | None = None) -> BaseChatModel:
     """Build the provider's chat model for ``spec`` (model ``name`` if given, e.g. fallback).
 
     Streaming is on, and usage is requested in streams, so token counts arrive with the
@@ -118,7 +118,7 @@ def chat_model(spec: ModelSpec, name: str | None = None) -> BaseChatModel:
 
 
 def bind_model(
-    spec: ModelSpec, tools: Sequence[BaseTool]
+    spec: ResolvedModel, tools: Sequence[BaseTool]
 ) -> Runnable[LanguageModelInput, AIMessage]:
     """The runnable a node calls: the model bound to ``tools``, with the fallback behind it.
 
@@ -138,11 +138,11 @@ def _bind(
     return model.bind_tools(list(tools)) if tools else model
 
 
-def _key(spec: ModelSpec) -> SecretStr | None:
+def _key(spec: ResolvedModel) -> SecretStr | None:
     return spec.api_key if spec.api_key and spec.api_key.get_secret_value() else None
 
 
-def _common_kwargs(spec: ModelSpec) -> dict[str, Any]:
+def _common_kwargs(spec: ResolvedModel) -> dict[str, Any]:
     """Sampling, retries and streaming with usage: what the OpenAI-style clients share.
 
     Each provider adds its own model, endpoint, key and token limit (Ollama takes none of these
@@ -157,14 +157,14 @@ def _common_kwargs(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def _openai(spec: ModelSpec, model: str) -> BaseChatModel:
+def _openai(spec: ResolvedModel, model: str) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     key = _key(spec)
     if key is None:
         if spec.provider == "openai":
             raise ConfigError(
-                f"{contract.provider_api_key_env('openai')}: required for provider openai"
+                f"{contract_env.provider_api_key_env('openai')}: required for provider openai"
             )
         key = SecretStr(PLACEHOLDER_API_KEY)
     if spec.provider == "openai-compatible" and not spec.endpoint:
@@ -178,7 +178,7 @@ def _openai(spec: ModelSpec, model: str) -> BaseChatModel:
     )
 
 
-def _azure(spec: ModelSpec, model: str) -> BaseChatModel:
+def _azure(spec: ResolvedModel, model: str) -> BaseChatModel:
     from langchain_openai import AzureChatOpenAI
 
     if not spec.endpoint:
@@ -195,13 +195,13 @@ def _azure(spec: ModelSpec, model: str) -> BaseChatModel:
     )
 
 
-def _anthropic(spec: ModelSpec, model: str) -> BaseChatModel:
+def _anthropic(spec: ResolvedModel, model: str) -> BaseChatModel:
     from langchain_anthropic import ChatAnthropic
 
     key = _key(spec)
     if key is None:
         raise ConfigError(
-            f"{contract.provider_api_key_env('anthropic')}: required for provider anthropic"
+            f"{contract_env.provider_api_key_env('anthropic')}: required for provider anthropic"
         )
     kwargs: dict[str, object] = {}
     if spec.max_tokens is not None:  # ChatAnthropic has its own default; keep it when unset
@@ -215,7 +215,7 @@ def _anthropic(spec: ModelSpec, model: str) -> BaseChatModel:
     )
 
 
-def _ollama(spec: ModelSpec, model: str) -> BaseChatModel:
+def _ollama(spec: ResolvedModel, model: str) -> BaseChatModel:
     from langchain_ollama import ChatOllama
 
     client_kwargs: dict[str, object] = {}

@@ -23,11 +23,11 @@ from pydantic import ValidationError
 
 from runtime.jobs import Job, JobExecutor, JobResult, JobStatus, RetryableError
 from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
-from runtime.runs import RunLog
+from runtime.state.runs import RunLog
 
 if TYPE_CHECKING:
-    from runtime.runs import RunStore
-    from runtime.store import IdempotencyStore
+    from runtime.state.runs import RunStore
+    from runtime.state.store import IdempotencyStore
 
 __all__ = [
     "DEAD_LETTERED",

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from runtime.store import Stores
+from runtime.state.store import Stores
 
 __all__ = ["SweepReport", "Sweeper", "sweep"]
 

@@ -15,12 +15,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from contract.enums import ModelProvider
+
 __all__ = [
     "AgentDefinition",
     "CamelModel",
     "DefinitionModel",
     "Edge",
-    "ModelProvider",
     "Node",
     "NodeType",
     "ToolDefinition",
@@ -53,17 +54,6 @@ class CamelModel(BaseModel):
         extra="forbid",
         use_enum_values=True,
     )
-
-
-class ModelProvider(StrEnum):
-    """LLM providers the runtime has a client for."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    OLLAMA = "ollama"
-    AZURE_OPENAI = "azure-openai"
-    BEDROCK = "bedrock"
-    OPENAI_COMPATIBLE = "openai-compatible"
 
 
 class NodeType(StrEnum):

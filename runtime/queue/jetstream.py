@@ -15,12 +15,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runtime._worker import DeadLetter, QueueOptions, Worker
+from contract import queue as queue_defaults
 from runtime.jobs import Job, JobExecutor, JobResult
+from runtime.queue.worker import DeadLetter, QueueOptions, Worker
 
 if TYPE_CHECKING:
-    from runtime.runs import RunStore
-    from runtime.store import IdempotencyStore
+    from runtime.state.runs import RunStore
+    from runtime.state.store import IdempotencyStore
 
 __all__ = ["JetStreamOptions", "JetStreamQueue"]
 
@@ -28,8 +29,6 @@ __all__ = ["JetStreamOptions", "JetStreamQueue"]
 log = logging.getLogger("runtime.queue")
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-DUPLICATE_WINDOW = 120.0
-"""Seconds a stream this module creates remembers a Nats-Msg-Id (the function's ``2m``)."""
 _REMEMBERED_DELIVERIES = 10_000
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 """Where JetStream announces a message whose deliveries ran out without an ack or term."""
@@ -258,7 +257,11 @@ class JetStreamQueue:
                 subjects.append(subject)
         log.info("creating stream %s on %s", conn.stream, ", ".join(subjects))
         await self._js.add_stream(
-            StreamConfig(name=conn.stream, subjects=subjects, duplicate_window=DUPLICATE_WINDOW)
+            StreamConfig(
+                name=conn.stream,
+                subjects=subjects,
+                duplicate_window=queue_defaults.DUPLICATE_WINDOW_SECONDS,
+            )
         )
 
     async def _ensure_consumer(self) -> None:
@@ -281,7 +284,9 @@ class JetStreamQueue:
                 filter_subject=conn.jobs_subject,
                 ack_wait=self.options.ack_wait_seconds,
                 max_deliver=self.options.max_deliver,
-                max_ack_pending=max(1000, self.options.max_parallel_sessions),
+                max_ack_pending=queue_defaults.max_ack_pending(
+                    self.options.max_parallel_sessions, pods=None
+                ),
             ),
         )
 

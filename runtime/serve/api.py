@@ -11,7 +11,7 @@ or database client, only the protocols it talks to. Routes:
 - ``GET /runs/{job_id}``: the job's run record (status, timings, tokens, error, approvals and
   the whole answer); ``GET /threads/{thread_id}``: the thread, its runs and its messages.
 - With an authenticator, every route but the probes and metrics needs a bearer token: 401
-  without a valid one, 403 on a thread or run another principal owns (``runtime.auth``).
+  without a valid one, 403 on a thread or run another principal owns (``runtime.serve.auth``).
 - ``GET /health`` says the process lives; ``GET /ready`` is ``200`` only when every
   dependency answers its ping within a short timeout (and not while draining);
   ``GET /metrics`` is Prometheus text.
@@ -39,12 +39,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from runtime.auth import Authenticator, AuthError, bearer_token
 from runtime.jobs import Job, RetryableError
 from runtime.observability import render_metrics
 from runtime.queue import JobQueue
-from runtime.runs import RunRecord, RunStatus, RunStore
-from runtime.stream import EventSink
+from runtime.serve.auth import Authenticator, AuthError, bearer_token
+from runtime.state.runs import RunRecord, RunStatus, RunStore
+from runtime.state.stream import EventSink
 
 __all__ = [
     "RESULT_EVENT_TYPE",

@@ -1,4 +1,4 @@
-"""Runtime settings from the environment the composition function writes (runtime/contract.py).
+"""Runtime settings from the environment the composition function writes (contract/env.py).
 
 Every variable name comes from the contract, so the function and the runtime cannot drift.
 `load_settings` turns a bad environment into one `ConfigError` naming each missing or invalid
@@ -9,18 +9,13 @@ checkpoints, an in-memory event buffer instead of Redis, an in-process queue ins
 
 from __future__ import annotations
 
-import logging
 import os
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import yaml
 from pydantic import (
     AliasChoices,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -28,25 +23,17 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from runtime import contract
-from runtime.contract import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
-from runtime.definition import AgentDefinition, ModelProvider
+from contract import env as contract_env
+from contract import queue as queue_defaults
+from contract.enums import LogPrompts, ModelProvider, RiskTier
+from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
 
 __all__ = [
     "PROVIDERS",
     "ConfigError",
-    "DefinitionError",
     "Settings",
-    "ToolGrant",
-    "ToolGrants",
-    "ToolKind",
-    "load_definition",
     "load_settings",
-    "load_tool_grants",
-    "read_definition",
 ]
-
-log = logging.getLogger(__name__)
 
 PROVIDERS = tuple(p.value for p in ModelProvider)
 """Provider names MODEL_PROVIDER accepts: the shared definition's ModelProvider."""
@@ -54,10 +41,6 @@ PROVIDERS = tuple(p.value for p in ModelProvider)
 
 class ConfigError(ValueError):
     """The environment cannot configure the runtime; the message names each variable."""
-
-
-class DefinitionError(ValueError):
-    """The agent definition cannot be read or built; the message names the node or edge."""
 
 
 def _env(name: str, field: str | None = None) -> Any:
@@ -85,16 +68,16 @@ class Settings(BaseSettings):
     ] = None
     definition_path: Annotated[
         Path, Field(validation_alias=_env(ENV.AGENT_DEFINITION_PATH, "definition_path"))
-    ] = Path(contract.DEFINITION_MOUNT) / contract.DEFINITION_FILE
+    ] = Path(contract_env.DEFINITION_MOUNT) / contract_env.DEFINITION_FILE
     tool_grants_path: Annotated[
         Path, Field(validation_alias=_env(ENV.TOOL_GRANTS_PATH, "tool_grants_path"))
-    ] = Path(contract.TOOL_GRANTS_MOUNT) / contract.TOOL_GRANTS_FILE
+    ] = Path(contract_env.TOOL_GRANTS_MOUNT) / contract_env.TOOL_GRANTS_FILE
     tenant_id: Annotated[str | None, Field(validation_alias=_env(ENV.TENANT_ID, "tenant_id"))] = (
         None
     )
-    risk_tier: Annotated[
-        Literal["low", "medium", "high"], Field(validation_alias=_env(ENV.RISK_TIER, "risk_tier"))
-    ] = "low"
+    risk_tier: Annotated[RiskTier, Field(validation_alias=_env(ENV.RISK_TIER, "risk_tier"))] = (
+        RiskTier.LOW
+    )
 
     model_provider: Annotated[
         ModelProvider, Field(validation_alias=_env(ENV.MODEL_PROVIDER, "model_provider"))
@@ -130,7 +113,7 @@ class Settings(BaseSettings):
         Field(
             validation_alias="model_api_key",
             description="Set only by keyword; otherwise read from the provider's own variable "
-            "(contract.provider_api_key_env).",
+            "(contract_env.provider_api_key_env).",
         ),
     ] = None
     system_prompt: Annotated[
@@ -140,7 +123,7 @@ class Settings(BaseSettings):
     max_parallel_sessions: Annotated[
         int,
         Field(ge=1, validation_alias=_env(ENV.MAX_PARALLEL_SESSIONS, "max_parallel_sessions")),
-    ] = 4
+    ] = queue_defaults.MAX_PARALLEL_SESSIONS
     max_concurrent_conversations: Annotated[
         int | None,
         Field(
@@ -168,9 +151,9 @@ class Settings(BaseSettings):
         Field(validation_alias=_env(ENV.LOG_LEVEL, "log_level")),
     ] = "INFO"
     log_prompts: Annotated[
-        Literal["none", "redacted", "full"],
+        LogPrompts,
         Field(validation_alias=_env(ENV.LOG_PROMPTS, "log_prompts")),
-    ] = "none"
+    ] = LogPrompts.NONE
     emit_tokens: Annotated[bool, Field(validation_alias=_env(ENV.EMIT_TOKENS, "emit_tokens"))] = (
         True
     )
@@ -187,7 +170,7 @@ class Settings(BaseSettings):
     ] = None
 
     port: Annotated[int, Field(ge=1, le=65535, validation_alias=_env(ENV.PORT, "port"))] = (
-        contract.HTTP_PORT
+        contract_env.HTTP_PORT
     )
     api_auth_mode: Annotated[
         Literal["none", "token", "serviceAccount"],
@@ -195,12 +178,12 @@ class Settings(BaseSettings):
     ] = "none"
     api_auth_tokens_path: Annotated[
         Path, Field(validation_alias=_env(ENV.API_AUTH_TOKENS_PATH, "api_auth_tokens_path"))
-    ] = Path(contract.API_TOKENS_MOUNT) / contract.API_TOKENS_FILE
+    ] = Path(contract_env.API_TOKENS_MOUNT) / contract_env.API_TOKENS_FILE
     api_auth_audience: Annotated[
         str | None, Field(validation_alias=_env(ENV.API_AUTH_AUDIENCE, "api_auth_audience"))
     ] = None
     state_dir: Annotated[Path, Field(validation_alias=_env(ENV.STATE_DIR, "state_dir"))] = Path(
-        contract.STATE_DIR
+        contract_env.STATE_DIR
     )
     shutdown_grace_seconds: Annotated[
         float,
@@ -244,15 +227,15 @@ class Settings(BaseSettings):
     nats_ack_wait_seconds: Annotated[
         float,
         Field(gt=0, validation_alias=_env(QUEUE_ENV.ACK_WAIT_SECONDS, "nats_ack_wait_seconds")),
-    ] = 60
+    ] = queue_defaults.ACK_WAIT_SECONDS
     nats_max_deliver: Annotated[
         int, Field(ge=1, validation_alias=_env(QUEUE_ENV.MAX_DELIVER, "nats_max_deliver"))
-    ] = 5
+    ] = queue_defaults.MAX_DELIVER
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if self.model_api_key is None:
-            key = os.environ.get(contract.provider_api_key_env(self.model_provider))
+            key = os.environ.get(contract_env.provider_api_key_env(self.model_provider))
             self.model_api_key = SecretStr(key) if key else None
         if self.database_url_raw is None and self.pg_host:
             missing = [
@@ -267,14 +250,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"{', '.join(missing)} must be set when {DATABASE_ENV.HOST} is")
         # Subject and consumer names default from the agent's identity, so two agents sharing
         # one NATS never read each other's jobs.
-        base = f"xagent.{self.agent_namespace}.{self.agent_name}"
-        self.nats_stream = self.nats_stream or "XAGENT_JOBS"
+        subjects = queue_defaults.subjects(
+            f"{queue_defaults.SUBJECT_ROOT}.{self.agent_namespace}.{self.agent_name}"
+        )
+        self.nats_stream = self.nats_stream or queue_defaults.DEFAULT_STREAM
         self.nats_consumer = self.nats_consumer or f"{self.agent_namespace}-{self.agent_name}"
-        self.nats_jobs_subject = self.nats_jobs_subject or f"{base}.jobs"
-        self.nats_results_subject = self.nats_results_subject or f"{base}.results"
-        self.nats_dead_letter_subject = self.nats_dead_letter_subject or f"{base}.dead"
+        self.nats_jobs_subject = self.nats_jobs_subject or subjects["jobs"]
+        self.nats_results_subject = self.nats_results_subject or subjects["results"]
+        self.nats_dead_letter_subject = self.nats_dead_letter_subject or subjects["dead"]
         self.otel_service_name = self.otel_service_name or f"xagent-{self.agent_name}"
-        self.api_auth_audience = self.api_auth_audience or contract.api_audience(
+        self.api_auth_audience = self.api_auth_audience or contract_env.api_audience(
             self.agent_namespace, self.agent_name
         )
         return self
@@ -342,104 +327,3 @@ def _describe(err: ValidationError) -> str:
         message = e["msg"].removeprefix("Value error, ")
         problems.append(f"{name}: {message}" if loc else message)
     return "invalid runtime configuration: " + "; ".join(problems)
-
-
-def load_definition(settings: Settings) -> AgentDefinition:
-    """Read and validate the agent definition at ``settings.definition_path``.
-
-    Raises:
-        DefinitionError: The file is missing or not JSON, or the graph is invalid; the message
-            names the path and each offending node, edge or tool.
-    """
-    return read_definition(settings.definition_path)
-
-
-def read_definition(path: Path) -> AgentDefinition:
-    """Read and validate the agent definition (seed-001 JSON, or the same as YAML) at ``path``.
-
-    Raises:
-        DefinitionError: As for load_definition.
-    """
-    try:
-        # JSON is YAML, so one parser reads both the mounted JSON and hand-written YAML.
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise DefinitionError(f"agent definition {path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise DefinitionError(f"agent definition {path}: not JSON or YAML: {err}") from None
-    try:
-        return AgentDefinition.model_validate(raw)
-    except ValidationError as err:
-        raise DefinitionError(f"agent definition {path}: {_describe_definition(err)}") from None
-
-
-def _describe_definition(err: ValidationError) -> str:
-    out = []
-    for e in err.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in e["loc"])
-        message = e["msg"].removeprefix("Value error, ")
-        out.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(out)
-
-
-class ToolKind(StrEnum):
-    """How the policy classifies a granted tool."""
-
-    DOMAIN = "domain"
-    PROCESS = "process"
-    PRIMITIVE = "primitive"
-
-
-class ToolGrant(BaseModel):
-    """One tool the agent's policy allows."""
-
-    model_config = ConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True)
-
-    name: str
-    kind: ToolKind = ToolKind.DOMAIN
-    credential_env: Annotated[str | None, Field(alias="credentialEnv")] = None
-
-
-class ToolGrants(BaseModel):
-    """The grants file: ``{"tools": [{"name", "kind", "credentialEnv"?}]}``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    tools: list[ToolGrant] = []
-
-    def get(self, name: str) -> ToolGrant | None:
-        """The grant of tool ``name``, or None when it is not granted."""
-        return next((t for t in self.tools if t.name == name), None)
-
-    def names(self) -> set[str]:
-        """Names of every granted tool."""
-        return {t.name for t in self.tools}
-
-
-def load_tool_grants(
-    settings: Settings, definition: AgentDefinition | None = None, *, grant_all: bool = False
-) -> ToolGrants:
-    """Read the tool grants the policy wrote next to the definition.
-
-    Args:
-        settings: Names the grants file (TOOL_GRANTS_PATH).
-        definition: The definition whose tools ``grant_all`` grants.
-        grant_all: Only for local runs (``xagent run``): when the grants file is absent, grant
-            every tool the definition defines. In a cluster an absent file grants nothing, so a
-            missing ConfigMap can never widen what an agent may do.
-
-    Raises:
-        ConfigError: The grants file exists but cannot be read or parsed.
-    """
-    path = settings.tool_grants_path
-    if not path.exists():
-        if grant_all and definition is not None:
-            return ToolGrants(tools=[ToolGrant(name=t.name) for t in definition.tool_definitions])
-        log.info("no tool grants file; no tools granted", extra={"path": str(path)})
-        return ToolGrants()
-    try:
-        return ToolGrants.model_validate_json(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"{ENV.TOOL_GRANTS_PATH} {path}: {err.strerror or err}") from None
-    except ValidationError as err:
-        raise ConfigError(f"{ENV.TOOL_GRANTS_PATH} {path}: {_describe_definition(err)}") from None

@@ -22,8 +22,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from runtime.config import Settings
-from runtime.runs import PostgresRunStore, RunStore, SqliteRunStore
+from runtime.settings import Settings
+from runtime.state.runs import PostgresRunStore, RunStore, SqliteRunStore
 
 __all__ = [
     "JOB_RESULTS_TABLE",

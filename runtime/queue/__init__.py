@@ -1,6 +1,6 @@
 """Where jobs come from: a JetStream pull consumer, or an in-process queue when embedded.
 
-Both queues share one worker (``runtime._worker.Worker``) so their semantics cannot
+Both queues share one worker (``runtime.queue.worker.Worker``) so their semantics cannot
 drift apart:
 
 - at most ``max_parallel_sessions`` jobs run at once; the worker fetches only as many
@@ -21,19 +21,20 @@ drift apart:
 - ``drain(grace)`` stops fetching, waits up to ``grace`` seconds for running jobs and naks
   what is unfinished so another worker picks it up immediately. Nothing is lost.
 
-This module is the seam: ``JobQueue`` is what the HTTP API needs, ``JobSource`` what main.py
-starts and drains. The backends live in ``runtime.jetstream`` and ``runtime.inprocess``, the
-worker and its types in ``runtime._worker``; their public names are re-exported here.
+This module is the seam: ``JobQueue`` is what the HTTP API needs, ``JobSource`` what
+``runtime.startup`` builds and ``runtime.main`` starts and drains. The backends live in
+``runtime.queue.jetstream`` and ``runtime.queue.inprocess``, the worker and its types in
+``runtime.queue.worker``; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from runtime._worker import DEAD_LETTERED, DeadLetter, QueueOptions, backoff_delay
-from runtime.inprocess import InProcessQueue
-from runtime.jetstream import JetStreamOptions, JetStreamQueue
 from runtime.jobs import Job, JobResult
+from runtime.queue.inprocess import InProcessQueue
+from runtime.queue.jetstream import JetStreamOptions, JetStreamQueue
+from runtime.queue.worker import DEAD_LETTERED, DeadLetter, QueueOptions, backoff_delay
 
 __all__ = [
     "DEAD_LETTERED",

@@ -1,0 +1,8 @@
+"""The contract between the composition function and the runtime it deploys.
+
+The function writes what the runtime reads; every fact both halves share is declared once
+here and imported by both: the agent definition model (``definition``), the enums of the API
+that the runtime also reads (``enums``), the environment variable names and mount paths
+(``env``), the tool grants file (``grants``) and the queue defaults (``queue``). This package
+imports the standard library and pydantic only, never ``function`` or ``runtime``.
+"""

@@ -1,0 +1,47 @@
+"""Enums the XAgent API declares and the runtime reads back from its environment or files."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["LogPrompts", "ModelProvider", "RiskTier", "ToolKind"]
+
+
+class ModelProvider(StrEnum):
+    """LLM providers the runtime has a client for."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    OLLAMA = "ollama"
+    AZURE_OPENAI = "azure-openai"
+    BEDROCK = "bedrock"
+    OPENAI_COMPATIBLE = "openai-compatible"
+
+
+class RiskTier(StrEnum):
+    """How much an agent is trusted; tools may demand a minimum tier."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """Order of the tiers: low < medium < high."""
+        return list(RiskTier).index(self)
+
+
+class ToolKind(StrEnum):
+    """What a granted tool reaches (seed 000: domain, process or primitive)."""
+
+    DOMAIN = "domain"
+    PROCESS = "process"
+    PRIMITIVE = "primitive"
+
+
+class LogPrompts(StrEnum):
+    """How much of a prompt the runtime may log."""
+
+    NONE = "none"
+    REDACTED = "redacted"
+    FULL = "full"

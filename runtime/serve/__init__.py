@@ -1,0 +1,1 @@
+"""The serving room: the HTTP API (CloudEvents in, results and event streams out)."""

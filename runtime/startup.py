@@ -1,0 +1,145 @@
+"""Startup wiring: settings in, an opened agent and its queue out.
+
+``open_agent`` loads the definition and grants, opens the stores and the event sink and
+builds the graph and its executor, for ``runtime.main`` and ``xagent run`` alike;
+``build_queue`` picks the queue backend the settings call for, and ``readiness_checks`` says
+what /ready pings. Each room (agent, state, queue, serve) is wired here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from langgraph.graph.state import CompiledStateGraph
+
+from contract.definition import AgentDefinition
+from contract.env import ENV
+from contract.grants import ToolGrants
+from runtime.agent.executor import GraphExecutor
+from runtime.agent.files import load_definition, load_tool_grants
+from runtime.agent.graph import build_graph
+from runtime.jobs import JobExecutor
+from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
+from runtime.serve.api import ReadinessCheck
+from runtime.serve.auth import Authenticator, StaticTokens, TokenReviewer
+from runtime.settings import Settings
+from runtime.state.store import Stores, open_stores
+from runtime.state.stream import EventSink, open_event_sink
+
+__all__ = [
+    "AgentRuntime",
+    "build_authenticator",
+    "build_queue",
+    "open_agent",
+    "queue_options",
+    "readiness_checks",
+    "sweep_interval",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentRuntime:
+    """Everything `open_agent` opened, for the serving layer and the CLI."""
+
+    settings: Settings
+    definition: AgentDefinition
+    grants: ToolGrants
+    stores: Stores
+    sink: EventSink
+    graph: CompiledStateGraph
+    executor: GraphExecutor
+
+
+@contextlib.asynccontextmanager
+async def open_agent(
+    settings: Settings,
+    *,
+    definition: AgentDefinition | None = None,
+    grants: ToolGrants | None = None,
+    grant_all: bool = False,
+    sink: EventSink | None = None,
+) -> AsyncIterator[AgentRuntime]:
+    """Load the definition and grants, open stores and sink, build graph and executor.
+
+    Args:
+        settings: The runtime settings.
+        definition: Use this definition instead of reading ``settings.definition_path``.
+        grants: Use these grants instead of reading ``settings.tool_grants_path``.
+        grant_all: Grant every defined tool when no grants file exists (``xagent run`` only).
+        sink: Use this sink instead of the one the settings call for (not closed here).
+
+    Raises:
+        DefinitionError: The definition cannot be read or built (names node or edge).
+        ConfigError: A grants file or model setting is invalid.
+    """
+    definition = definition or load_definition(settings)
+    grants = grants or load_tool_grants(settings, definition, grant_all=grant_all)
+    # Build once without a checkpointer first: a broken definition or model setting should
+    # fail startup by itself, not after (or masked by) database connection attempts.
+    build_graph(definition, settings, grants, None)
+    async with contextlib.AsyncExitStack() as stack:
+        stores = await stack.enter_async_context(open_stores(settings))
+        if sink is None:
+            sink = await stack.enter_async_context(open_event_sink(settings))
+        graph = build_graph(definition, settings, grants, stores.checkpointer)
+        executor = GraphExecutor(graph, sink, settings)
+        yield AgentRuntime(settings, definition, grants, stores, sink, graph, executor)
+
+
+def queue_options(settings: Settings) -> QueueOptions:
+    """The worker tunables the settings ask for."""
+    return QueueOptions(
+        max_parallel_sessions=settings.max_parallel_sessions,
+        ack_wait_seconds=settings.nats_ack_wait_seconds,
+        max_deliver=settings.nats_max_deliver,
+    )
+
+
+def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) -> JobSource:
+    """JetStream when NATS_URL is set, the in-process queue otherwise."""
+    store = agent.stores.idempotency
+    if not settings.nats_url:
+        return InProcessQueue(executor, store, queue_options(settings), runs=agent.stores.runs)
+    connection = JetStreamOptions(
+        url=settings.nats_url,
+        stream=settings.nats_stream or "",
+        consumer=settings.nats_consumer or "",
+        jobs_subject=settings.nats_jobs_subject or "",
+        results_subject=settings.nats_results_subject or "",
+        dead_letter_subject=settings.nats_dead_letter_subject or "",
+    )
+    return JetStreamQueue(
+        connection, executor, store, queue_options(settings), runs=agent.stores.runs
+    )
+
+
+def sweep_interval(settings: Settings) -> float:
+    """How often retention sweeps: a quarter of the shorter TTL, between 10 s and 5 min."""
+    shortest = min(settings.conversation_ttl_seconds, settings.results_ttl_seconds)
+    return min(max(shortest / 4, 10.0), 300.0)
+
+
+def build_authenticator(settings: Settings) -> Authenticator | None:
+    """What API_AUTH_MODE asks for: bearer tokens from a file, TokenReview, or nothing."""
+    if settings.api_auth_mode == "token":
+        return StaticTokens(settings.api_auth_tokens_path)
+    if settings.api_auth_mode == "serviceAccount":
+        return TokenReviewer(settings.api_auth_audience or "")
+    log.warning("%s is none: the HTTP API accepts every caller", ENV.API_AUTH_MODE)
+    return None
+
+
+def readiness_checks(
+    settings: Settings, agent: AgentRuntime, queue: JobSource
+) -> list[ReadinessCheck]:
+    """What /ready pings: NATS, Postgres and the cache, each marked when embedded."""
+    return [
+        ReadinessCheck("nats", queue.ping, embedded=not settings.nats_url),
+        ReadinessCheck("postgres", agent.stores.ping, embedded=agent.stores.backend != "postgres"),
+        ReadinessCheck("cache", agent.sink.ping, embedded=not settings.redis_url),
+    ]
