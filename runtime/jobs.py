@@ -13,6 +13,7 @@ __all__ = [
     "JobInput",
     "JobResult",
     "JobStatus",
+    "JobTooLargeError",
     "Message",
     "RetryableError",
     "TokenUsage",
@@ -82,6 +83,17 @@ class JobResult(BaseModel):
     tokens: TokenUsage = TokenUsage()
     model: str | None = None
     duration_seconds: float = 0.0
+    output_ref: str | None = None
+    """Set when the answer was too large for the results message: fetch it from this API
+    path (``/runs/<job_id>``, field ``output``); ``output`` is None then."""
+
+    def without_output(self) -> JobResult:
+        """This result pointing to its run record instead of carrying the answer."""
+        return self.model_copy(update={"output": None, "output_ref": f"/runs/{self.job_id}"})
+
+
+class JobTooLargeError(ValueError):
+    """A job is larger than the queue carries; a permanent refusal (HTTP 413)."""
 
 
 class RetryableError(Exception):

@@ -16,19 +16,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from contract import queue as queue_defaults
-from runtime.jobs import Job, JobExecutor, JobResult
-from runtime.queue.worker import DeadLetter, QueueOptions, Worker
+from runtime.jobs import Job, JobExecutor, JobResult, JobTooLargeError
+from runtime.queue.worker import MAX_EMBEDDED_PAYLOAD, DeadLetter, QueueOptions, Worker
 
 if TYPE_CHECKING:
     from runtime.state.runs import RunStore
     from runtime.state.store import IdempotencyStore
 
-__all__ = ["JetStreamOptions", "JetStreamQueue"]
+__all__ = ["JOB_ID_HEADER", "JetStreamOptions", "JetStreamQueue"]
 
 # Every queue module logs as "runtime.queue": one name to filter the queue's records by.
 log = logging.getLogger("runtime.queue")
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+JOB_ID_HEADER = "Xagent-Job-Id"
+"""On every job, result and dead letter: the job id, for subscribers that drop repeats."""
+_HEADER_ROOM = 512
+"""Bytes kept free of a message's max payload for its headers."""
 _REMEMBERED_DELIVERIES = 10_000
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 """Where JetStream announces a message whose deliveries ran out without an ack or term."""
@@ -188,12 +192,20 @@ class JetStreamQueue:
             self._loop_task = asyncio.create_task(self._pull_loop())
 
     async def submit(self, job: Job) -> None:
-        """Publish ``job`` to the jobs subject (JetStream dedups by job id)."""
+        """Publish ``job`` to the jobs subject (JetStream dedups by job id).
+
+        Raises:
+            JobTooLargeError: The job is larger than the server's max payload.
+        """
         await self.connect()
+        body = job.model_dump_json().encode()
+        if len(body) + _HEADER_ROOM > self._nc.max_payload:
+            raise JobTooLargeError(
+                f"the job is {len(body)} bytes; the queue carries at most "
+                f"{self._nc.max_payload - _HEADER_ROOM}"
+            )
         await self._js.publish(
-            self.connection.jobs_subject,
-            job.model_dump_json().encode(),
-            headers={MSG_ID_HEADER: job.job_id},
+            self.connection.jobs_subject, body, headers=_headers(job.job_id, job.job_id)
         )
 
     async def run(self, job: Job) -> JobResult:
@@ -357,23 +369,38 @@ class JetStreamQueue:
 
     async def _publish_result(self, result: JobResult) -> None:
         body = result.model_dump_json().encode()
-        await self._publish(self.connection.results_subject, body, f"{result.job_id}:result")
+        if len(body) + _HEADER_ROOM > self._nc.max_payload:
+            # The run record holds the whole answer (recorded before publishing).
+            body = result.without_output().model_dump_json().encode()
+        await self._publish(
+            self.connection.results_subject, body, f"{result.job_id}:result", result.job_id
+        )
 
     async def _publish_dead_letter(self, letter: DeadLetter) -> bool:
         key = letter.job_id or f"seq-{letter.source.get('stream_sequence', 'unknown')}"
+        body = letter.to_json(max_embedded=min(MAX_EMBEDDED_PAYLOAD, self._nc.max_payload // 2))
         return await self._publish(
-            self.connection.dead_letter_subject, letter.to_json(), f"{key}:dead"
+            self.connection.dead_letter_subject, body, f"{key}:dead", letter.job_id
         )
 
-    async def _publish(self, subject: str, body: bytes, msg_id: str) -> bool:
+    async def _publish(self, subject: str, body: bytes, msg_id: str, job_id: str | None) -> bool:
         """Publish with ``msg_id``; False when the stream dropped it as a duplicate."""
         from nats.js.errors import NoStreamResponseError
 
+        headers = _headers(msg_id, job_id)
         try:
-            ack = await self._js.publish(subject, body, headers={MSG_ID_HEADER: msg_id})
+            ack = await self._js.publish(subject, body, headers=headers)
         except NoStreamResponseError:
             # No stream captures the subject: still tell core-NATS subscribers.
             log.warning("no stream captures %s; publishing without persistence", subject)
-            await self._nc.publish(subject, body, headers={MSG_ID_HEADER: msg_id})
+            await self._nc.publish(subject, body, headers=headers)
             return True
         return not ack.duplicate
+
+
+def _headers(msg_id: str, job_id: str | None) -> dict[str, str]:
+    """``Nats-Msg-Id`` for the stream's dedup, ``Xagent-Job-Id`` for plain subscribers'."""
+    headers = {MSG_ID_HEADER: msg_id}
+    if job_id:
+        headers[JOB_ID_HEADER] = job_id
+    return headers

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEAD_LETTERED",
     "EXHAUSTED_ERROR",
+    "MAX_EMBEDDED_PAYLOAD",
     "DeadLetter",
     "Delivery",
     "PublishDeadLetter",
@@ -78,6 +80,11 @@ def backoff_delay(attempt: int, options: QueueOptions) -> float:
     return min(delay, options.backoff_max_seconds)
 
 
+MAX_EMBEDDED_PAYLOAD = 64 * 1024
+"""Largest job payload a dead letter embeds; larger ones are referenced."""
+MAX_ERROR_CHARS = 4096
+
+
 @dataclass
 class DeadLetter:
     """A job given up on: why, after how many deliveries, and what it was."""
@@ -88,19 +95,30 @@ class DeadLetter:
     job_id: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> bytes:
-        """The dead-letter message body."""
-        try:
-            original: Any = json.loads(self.payload)
-        except (ValueError, UnicodeDecodeError):
-            original = {"base64": base64.b64encode(self.payload).decode()}
-        body = {
+    def to_json(self, max_embedded: int = MAX_EMBEDDED_PAYLOAD) -> bytes:
+        """The dead-letter message body.
+
+        A payload up to ``max_embedded`` bytes is embedded; a larger one is referenced
+        (``payload_ref``: where it is stored, its size and sha256), so a dead letter always
+        fits in a message. The error is cut to a few KiB for the same reason.
+        """
+        body: dict[str, Any] = {
             "job_id": self.job_id,
-            "error": self.error,
+            "error": self.error[:MAX_ERROR_CHARS],
             "attempts": self.attempts,
             "source": self.source,
-            "payload": original,
         }
+        if len(self.payload) > max_embedded:
+            body["payload_ref"] = {
+                **{k: self.source[k] for k in ("stream", "stream_sequence") if k in self.source},
+                "bytes": len(self.payload),
+                "sha256": hashlib.sha256(self.payload).hexdigest(),
+            }
+            return json.dumps(body).encode()
+        try:
+            body["payload"] = json.loads(self.payload)
+        except (ValueError, UnicodeDecodeError):
+            body["payload"] = {"base64": base64.b64encode(self.payload).decode()}
         return json.dumps(body).encode()
 
 

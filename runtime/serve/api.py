@@ -39,7 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from runtime.jobs import Job, RetryableError
+from runtime.jobs import Job, JobTooLargeError, RetryableError
 from runtime.observability import render_metrics
 from runtime.queue import JobQueue
 from runtime.serve.auth import Authenticator, AuthError, bearer_token
@@ -62,6 +62,8 @@ WAIT_HEADER = "x-xagent-wait"
 """Header that asks for a synchronous run, like the ``wait=true`` query parameter."""
 _DEFINITION_FIELD = "agent_definition"
 _TRUE = {"1", "true", "yes", "on"}
+DEFAULT_MAX_JOB_BYTES = 1024 * 1024
+"""NATS's default max payload: a larger job could never be queued."""
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 """The only routes that answer without authentication."""
 
@@ -103,6 +105,8 @@ class ApiDeps:
     """None: no authentication (only for local runs; the function always configures one)."""
     runs: RunStore | None = None
     thread_messages: ThreadMessages | None = None
+    max_job_bytes: int = DEFAULT_MAX_JOB_BYTES
+    """Largest request body POST / accepts (413 above); the queue may refuse less."""
 
 
 class BadEventError(ValueError):
@@ -148,8 +152,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @app.post("/")
     async def receive(request: Request) -> Response:
         try:
-            event, structured = _parse_event(dict(request.headers), await request.body())
+            body = await _read_body(request, deps.max_job_bytes)
+            event, structured = _parse_event(dict(request.headers), body)
             job = _job_from_event(event)
+        except JobTooLargeError as exc:
+            return _error(413, str(exc))
         except BadEventError as exc:
             return _error(400, str(exc))
         principal = request.state.principal
@@ -160,6 +167,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
             return await _run_now(deps, job, structured)
         try:
             await deps.queue.submit(job)
+        except JobTooLargeError as exc:
+            await _forget(deps, job)
+            return _error(413, str(exc))
         except Exception:
             log.exception("enqueueing job failed", extra={"job_id": job.job_id})
             return _error(503, "the job queue is unavailable; retry later", retry_after=5)
@@ -277,6 +287,21 @@ def _job_from_event(event: CloudEvent) -> Job:
         raise BadEventError(f"invalid job: {problems}") from None
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (JobTooLargeError) one over ``limit`` bytes unread."""
+    too_large = f"the job is larger than {limit} bytes, the most this agent accepts"
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise JobTooLargeError(too_large)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise JobTooLargeError(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _wants_wait(request: Request) -> bool:
     value = request.query_params.get("wait") or request.headers.get(WAIT_HEADER) or ""
     return value.lower() in _TRUE
@@ -326,6 +351,12 @@ def _may_use(owner: str | None, principal: str | None) -> bool:
     owner came in on the queue, whose publishers NATS itself authorizes.
     """
     return principal is None or owner is None or owner == principal
+
+
+async def _forget(deps: ApiDeps, job: Job) -> None:
+    """Mark a job the queue refused as failed, so its run record does not wait forever."""
+    if deps.runs is not None:
+        await deps.runs.update(job.job_id, status=RunStatus.FAILED, error="refused: too large")
 
 
 async def _claim(deps: ApiDeps, job: Job, principal: str | None) -> Response | None:

@@ -232,8 +232,10 @@ async def make_queue(jetstream: JetStreamOptions, bus: Bus) -> AsyncIterator[Cal
     """Start JetStream workers on the test's names; drains every one at teardown."""
     started: list[JetStreamQueue] = []
 
-    async def make(executor: Any, store: Any = None, **options: Any) -> JetStreamQueue:
-        queue = JetStreamQueue(jetstream, executor, store, _test_options(**options))
+    async def make(
+        executor: Any, store: Any = None, runs: Any = None, **options: Any
+    ) -> JetStreamQueue:
+        queue = JetStreamQueue(jetstream, executor, store, _test_options(**options), runs=runs)
         await queue.start()
         started.append(queue)
         return queue
@@ -309,7 +311,7 @@ class ScriptedExecutor:
 
     ``metadata.sleep`` seconds of work; ``metadata.gated`` waits until ``gate`` is set;
     ``metadata.retryable_failures`` first attempts raise RetryableError; ``metadata.crash``
-    raises a plain error every time.
+    raises a plain error every time; ``metadata.output_bytes`` answers that many bytes.
     """
 
     calls: list[tuple[str, float]] = field(default_factory=list)
@@ -332,11 +334,11 @@ class ScriptedExecutor:
                 raise RetryableError("provider unavailable")
             if job.metadata.get("crash"):
                 raise ValueError("bad tool output")
+            output = f"echo: {job.input.messages[-1].content}"
+            if job.metadata.get("output_bytes"):
+                output = "x" * int(job.metadata["output_bytes"])
             return JobResult(
-                job_id=job.job_id,
-                thread_id=job.thread,
-                status=JobStatus.COMPLETED,
-                output=f"echo: {job.input.messages[-1].content}",
+                job_id=job.job_id, thread_id=job.thread, status=JobStatus.COMPLETED, output=output
             )
         finally:
             self.running -= 1
