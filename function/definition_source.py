@@ -56,8 +56,27 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str) -> Any:
-    """Parse a definition's JSON or YAML, refusing aliases."""
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    """Parse a definition's JSON or YAML, refusing aliases.
+
+    JSON is tried first: PyYAML leaves a JSON surrogate-pair escape (``"\\ud83d\\ude42"``,
+    what ``json.dump`` writes for an emoji) as two lone surrogates that no serializer takes.
+    NaN and Infinity are refused: no Kubernetes object or protobuf Struct carries them.
+
+    Raises:
+        ValueError: Neither JSON nor YAML, or a non-finite number.
+    """
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ValueError(f"not JSON or YAML: {e}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number Kubernetes accepts")
 
 
 @dataclass(frozen=True)
@@ -116,8 +135,10 @@ def resolve(xr_name: str, spec: XAgentSpec, required: list[dict[str, Any]] | Non
     where = f"spec.definitionRef (ConfigMap {ref.name}, key {ref.key})"
     try:
         raw = load_yaml(data[ref.key])
-    except yaml.YAMLError as e:
-        raise InputError(f"{where}: not JSON or YAML: {e}") from e
+    except (ValueError, RecursionError) as e:
+        # RecursionError: nesting deeper than the parser's stack; ValueError also covers
+        # integers longer than Python converts (sys.int_info.str_digits_check_threshold).
+        raise InputError(f"{where}: {e or 'nested too deeply'}") from e
     try:
         definition = AgentDefinition.model_validate(raw)
     except ValidationError as e:

@@ -11,7 +11,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from function import _struct, compose, definition_source, observed
+from function import _struct, compose, definition_source, observed, scalars
 from function.errors import InputError, messages
 from function.input import FunctionInput
 from function.memo import Memo
@@ -83,9 +83,12 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
             _run(req, rsp, log)
         except InputError as e:
             log.info("bad input", error=str(e))
+            # A fresh response: nothing this run wrote before failing may look composed.
+            rsp = response.to(req)
             response.fatal(rsp, str(e))
         except Exception as e:
             log.exception("unexpected error")
+            rsp = response.to(req)
             response.fatal(rsp, f"internal error composing XAgent: {type(e).__name__}: {e}")
             return rsp, False
         return rsp, True
@@ -93,10 +96,17 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
 
 def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> None:
     policy = _parse(FunctionInput, _struct.to_dict(req.input), "input").policy
-    xr = observed.xr(req)
+    try:
+        xr = observed.xr(req)
+    except ValueError as e:
+        bad = scalars.nonfinite_numbers(req.observed.composite.resource)
+        raise InputError("; ".join(bad) or str(e)) from e
     name = (xr.get("metadata") or {}).get("name") or "xagent"
     namespace = observed.xr_namespace(xr)
-    spec = _parse(XAgentSpec, observed.xr_spec(xr), "spec")
+    raw_spec = observed.xr_spec(xr)
+    if bad := scalars.problems(raw_spec, "spec"):
+        raise InputError("; ".join(bad))
+    spec = _parse(XAgentSpec, raw_spec, "spec")
     ref = spec.definition_ref
     required = None
     if ref is not None:

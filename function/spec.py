@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from contract import queue as queue_defaults
 from contract.definition import AgentDefinition, CamelModel
 from contract.enums import LogPrompts, ModelProvider, RiskTier, ToolKind
-from function import cron, units
+from function import cron, k8s_types, units, urls
 
 __all__ = [
     "DNS_LABEL",
@@ -159,9 +159,10 @@ class SecretKeyRef(CamelModel):
     """A key of an existing Secret in the XAgent's namespace."""
 
     name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Secret name.")]
-    key: Annotated[str, Field(min_length=1, max_length=253, description="Key in the Secret.")] = (
-        "api-key"
-    )
+    key: Annotated[
+        str,
+        Field(pattern=k8s_types.CONFIG_KEY, max_length=253, description="Key in the Secret."),
+    ] = "api-key"
 
 
 class RemoteRef(CamelModel):
@@ -198,7 +199,7 @@ class ImageSpec(CamelModel):
     """The runtime image."""
 
     repository: Annotated[
-        str, Field(min_length=1, max_length=512, description="Image repository.")
+        str, Field(pattern=k8s_types.IMAGE, max_length=512, description="Image repository.")
     ] = "ghcr.io/xagent-dev/xagent-runtime"
     tag: Annotated[
         str,
@@ -396,7 +397,12 @@ class StorageSpec(CamelModel):
 
     size: Annotated[PositiveQuantity, Field(description="Volume size.")] = "1Gi"
     storage_class: Annotated[
-        str | None, Field(description="StorageClass; the cluster default when unset.")
+        str | None,
+        Field(
+            pattern=DNS_SUBDOMAIN,
+            max_length=253,
+            description="StorageClass; the cluster default when unset.",
+        ),
     ] = None
 
 
@@ -548,7 +554,11 @@ class DatabaseSpec(CamelModel):
     instances: Annotated[int, Field(ge=1, le=9, description="CNPG instances.")] = 1
     storage: StorageSpec = StorageSpec()
     image_name: Annotated[
-        str | None, Field(description="CNPG Postgres image; the operator default when unset.")
+        str | None,
+        Field(
+            pattern=k8s_types.IMAGE,
+            description="CNPG Postgres image; the operator default when unset.",
+        ),
     ] = None
     sql: SqlProviderSpec = SqlProviderSpec()
     external: ExternalConnection | None = None
@@ -580,7 +590,9 @@ class CacheSpec(CamelModel):
     replicas: Annotated[
         int, Field(ge=1, le=9, description="Dragonfly replicas (the redis engine always runs one).")
     ] = 1
-    image: Annotated[str, Field(description="Image of the redis engine.")] = "redis:7.4-alpine"
+    image: Annotated[
+        str, Field(pattern=k8s_types.IMAGE, description="Image of the redis engine.")
+    ] = "redis:7.4-alpine"
     memory: Annotated[PositiveQuantity, Field(description="Memory limit.")] = "512Mi"
     external: ExternalConnection | None = None
 
@@ -659,6 +671,15 @@ class QueueSpec(CamelModel):
         ),
     ] = "$G"
 
+    @model_validator(mode="after")
+    def _servers_parse(self) -> QueueSpec:
+        # Each comma-separated server must be a URL with a host and a port that fits, or
+        # NACK, KEDA's monitoring endpoint and the runtime cannot reach it.
+        for server in self.url.split(","):
+            if not re.fullmatch(r"(nats|tls)://\S+", server.strip()) or urls.parse(server) is None:
+                raise ValueError(f"url: {server.strip()!r} is not a NATS server URL")
+        return self
+
 
 class SecretsSpec(CamelModel):
     """The External Secrets store that holds model and tool credentials."""
@@ -701,6 +722,7 @@ class ServiceMonitorSpec(CamelModel):
             description="Extra labels on the ServiceMonitor, e.g. the release label a "
             "Prometheus selects ServiceMonitors by.",
         ),
+        k8s_types.labels,
     ] = {}
 
 
@@ -847,20 +869,39 @@ class EnvVar(CamelModel):
     name: Annotated[str, Field(pattern=ENV_NAME, description="Variable name.")]
     value: Annotated[str | None, Field(description="Literal value.")] = None
     value_from: Annotated[
-        dict[str, Any] | None, Field(description="A Kubernetes EnvVarSource.")
+        dict[str, Any] | None,
+        *k8s_types.as_kubernetes(k8s_types.EnvVarSource, "A Kubernetes EnvVarSource."),
     ] = None
+
+    @model_validator(mode="after")
+    def _value_or_source(self) -> EnvVar:
+        # core/v1 validation: "may not be specified when `value` is not empty".
+        if self.value and self.value_from is not None:
+            raise ValueError("set value or valueFrom, not both")
+        return self
 
 
 class EnvFromSource(CamelModel):
     """A ConfigMap or Secret whose keys become environment variables."""
 
-    prefix: Annotated[str | None, Field(description="Prefix added to every key.")] = None
+    prefix: Annotated[
+        str | None,
+        Field(pattern=ENV_NAME, max_length=253, description="Prefix added to every key."),
+    ] = None
     config_map_ref: Annotated[
-        dict[str, Any] | None, Field(description="A Kubernetes ConfigMapEnvSource.")
+        dict[str, Any] | None,
+        *k8s_types.as_kubernetes(k8s_types.EnvFromSourceRef, "A Kubernetes ConfigMapEnvSource."),
     ] = None
     secret_ref: Annotated[
-        dict[str, Any] | None, Field(description="A Kubernetes SecretEnvSource.")
+        dict[str, Any] | None,
+        *k8s_types.as_kubernetes(k8s_types.EnvFromSourceRef, "A Kubernetes SecretEnvSource."),
     ] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFromSource:
+        if (self.config_map_ref is None) == (self.secret_ref is None):
+            raise ValueError("set exactly one of configMapRef or secretRef")
+        return self
 
 
 class NetworkPolicySpec(CamelModel):
@@ -868,7 +909,7 @@ class NetworkPolicySpec(CamelModel):
 
     enabled: Annotated[bool, Field(description="Compose a NetworkPolicy.")] = True
     ingress_namespaces: Annotated[
-        list[Annotated[str, Field(max_length=63)]],
+        list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]],
         Field(
             max_length=100, description="Namespaces (by name) allowed in besides the agent's own."
         ),
@@ -881,14 +922,18 @@ class DisruptionSpec(CamelModel):
     enabled: Annotated[
         bool, Field(description="Compose a PodDisruptionBudget when more than one replica may run.")
     ] = True
-    max_unavailable: Annotated[int, Field(ge=1, description="Pods a drain may take at once.")] = 1
+    max_unavailable: Annotated[
+        int, Field(ge=1, le=1000, description="Pods a drain may take at once.")
+    ] = 1
 
 
 class ServiceAccountSpec(CamelModel):
     """The runtime's ServiceAccount (e.g. IRSA or workload identity annotations)."""
 
     annotations: Annotated[
-        dict[str, str], Field(max_length=64, description="Annotations of the ServiceAccount.")
+        dict[str, str],
+        Field(max_length=64, description="Annotations of the ServiceAccount."),
+        k8s_types.annotations,
     ] = {}
 
 

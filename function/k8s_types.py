@@ -1,0 +1,145 @@
+"""Kubernetes field grammars and schemas the XAgent API reuses, so the XRD admits only what
+the API server accepts.
+
+Patterns follow apimachinery ``pkg/util/validation/validation.go`` (qualified names, label
+values, C identifiers) and the core/v1 types (``EnvVarSource``, ``EnvFromSource``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, ValidationError, WithJsonSchema, model_validator
+
+from contract.definition import CamelModel
+from function.errors import messages
+
+__all__ = [
+    "CONFIG_KEY",
+    "IMAGE",
+    "LABEL_KEY",
+    "LABEL_VALUE",
+    "EnvFromSourceRef",
+    "EnvVarSource",
+    "annotations",
+    "as_kubernetes",
+    "labels",
+]
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+"""A qualified name (label and annotation keys): ``[prefix/]name``, name at most 63."""
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+CONFIG_KEY = r"^[-._a-zA-Z0-9]+$"
+"""A ConfigMap or Secret key (``IsConfigMapKey``), at most 253 characters."""
+IMAGE = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,510}$"
+"""An image reference without whitespace or control characters (the kubelet trims nothing)."""
+
+_LABEL_KEY = re.compile(LABEL_KEY)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
+
+
+class _KeySelector(CamelModel):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Name.")]
+    key: Annotated[str, Field(pattern=CONFIG_KEY, max_length=253, description="Key.")]
+    optional: Annotated[bool | None, Field(description="Whether it may be missing.")] = None
+
+
+class _FieldSelector(CamelModel):
+    api_version: Annotated[str | None, Field(description="Schema version of fieldPath.")] = None
+    field_path: Annotated[str, Field(min_length=1, max_length=256, description="Field path.")]
+
+
+class _ResourceSelector(CamelModel):
+    container_name: Annotated[str | None, Field(description="Container name.")] = None
+    resource: Annotated[str, Field(min_length=1, max_length=64, description="Resource.")]
+    divisor: Annotated[str | None, Field(max_length=64, description="Output unit.")] = None
+
+
+class EnvVarSource(CamelModel):
+    """core/v1 EnvVarSource: exactly one source."""
+
+    config_map_key_ref: _KeySelector | None = None
+    secret_key_ref: _KeySelector | None = None
+    field_ref: _FieldSelector | None = None
+    resource_field_ref: _ResourceSelector | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> EnvVarSource:
+        if sum(v is not None for v in self.__dict__.values()) != 1:
+            raise ValueError(
+                "set exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef"
+            )
+        return self
+
+
+class EnvFromSourceRef(CamelModel):
+    """core/v1 ConfigMapEnvSource / SecretEnvSource (a name is required here)."""
+
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253, description="Name.")]
+    optional: Annotated[bool | None, Field(description="Whether it may be missing.")] = None
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]))
+            if "anyOf" in node and {"type": "null"} in node["anyOf"]:
+                rest = [s for s in node["anyOf"] if s != {"type": "null"}]
+                if len(rest) == 1:
+                    merged = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+                    return resolve({**rest[0], **merged})
+            return {k: resolve(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
+def as_kubernetes(model: type[CamelModel], description: str) -> Any:
+    """A plain-dict field checked against ``model`` and published with its schema.
+
+    The field stays a dict (what builders and policy read), but the XRD carries the
+    Kubernetes schema and the function answers a mismatch with the inner field path.
+    """
+    schema = _inline(model.model_json_schema(by_alias=True))
+    schema["description"] = description
+
+    def check(value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            model.model_validate(value)
+        except ValidationError as e:
+            raise ValueError("; ".join(messages(e, ""))) from None
+        return value
+
+    return (AfterValidator(check), WithJsonSchema(schema))
+
+
+def _check_map(kind: str, check_values: bool):
+    def check(value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            prefix = key.rpartition("/")[0]
+            if not _LABEL_KEY.match(key) or len(prefix) > 253:
+                raise ValueError(f"{key!r} is not a valid {kind} key ([prefix/]name)")
+            if check_values and not _LABEL_VALUE.match(item):
+                raise ValueError(f"{key}: {item!r} is not a valid label value")
+        return value
+
+    return AfterValidator(check)
+
+
+labels = _check_map("label", check_values=True)
+"""Validator of a label map: qualified-name keys, label values of at most 63 characters."""
+annotations = _check_map("annotation", check_values=False)
+"""Validator of an annotation map: qualified-name keys."""
