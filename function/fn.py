@@ -83,15 +83,25 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
             _run(req, rsp, log)
         except InputError as e:
             log.info("bad input", error=str(e))
-            # A fresh response: nothing this run wrote before failing may look composed.
-            rsp = response.to(req)
+            _drop_own_resources(req, rsp)
             response.fatal(rsp, str(e))
         except Exception as e:
             log.exception("unexpected error")
-            rsp = response.to(req)
+            _drop_own_resources(req, rsp)
             response.fatal(rsp, f"internal error composing XAgent: {type(e).__name__}: {e}")
             return rsp, False
         return rsp, True
+
+
+def _drop_own_resources(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse) -> None:
+    """Nothing this run wrote before failing may look composed next to a Fatal result.
+
+    Earlier pipeline steps' resources and the requirements (the referenced ConfigMap, to be
+    fetched again once fixed) stay.
+    """
+    for key in list(rsp.desired.resources):
+        if key not in req.desired.resources:
+            del rsp.desired.resources[key]
 
 
 def _run(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, log) -> None:

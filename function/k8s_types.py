@@ -64,10 +64,18 @@ class _ResourceSelector(CamelModel):
 class EnvVarSource(CamelModel):
     """core/v1 EnvVarSource: exactly one source."""
 
-    config_map_key_ref: _KeySelector | None = None
-    secret_key_ref: _KeySelector | None = None
-    field_ref: _FieldSelector | None = None
-    resource_field_ref: _ResourceSelector | None = None
+    config_map_key_ref: Annotated[
+        _KeySelector | None, Field(description="A key of a ConfigMap in the namespace.")
+    ] = None
+    secret_key_ref: Annotated[
+        _KeySelector | None, Field(description="A key of a Secret in the namespace.")
+    ] = None
+    field_ref: Annotated[
+        _FieldSelector | None, Field(description="A field of the pod (downward API).")
+    ] = None
+    resource_field_ref: Annotated[
+        _ResourceSelector | None, Field(description="A resource limit or request.")
+    ] = None
 
     @model_validator(mode="after")
     def _one(self) -> EnvVarSource:
@@ -91,7 +99,9 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     def resolve(node: Any) -> Any:
         if isinstance(node, dict):
             if "$ref" in node:
-                return resolve(copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]))
+                target = copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]])
+                extra = {k: v for k, v in node.items() if k != "$ref"}
+                return resolve({**target, **extra})
             if "anyOf" in node and {"type": "null"} in node["anyOf"]:
                 rest = [s for s in node["anyOf"] if s != {"type": "null"}]
                 if len(rest) == 1:
@@ -129,8 +139,10 @@ def as_kubernetes(model: type[CamelModel], description: str) -> Any:
 def _check_map(kind: str, check_values: bool):
     def check(value: dict[str, str]) -> dict[str, str]:
         for key, item in value.items():
-            prefix = key.rpartition("/")[0]
-            if not _LABEL_KEY.match(key) or len(prefix) > 253:
+            # apimachinery checks annotation keys lower-cased (ValidateAnnotations).
+            name = key if check_values else key.lower()
+            prefix = name.rpartition("/")[0]
+            if not _LABEL_KEY.match(name) or len(prefix) > 253:
                 raise ValueError(f"{key!r} is not a valid {kind} key ([prefix/]name)")
             if check_values and not _LABEL_VALUE.match(item):
                 raise ValueError(f"{key}: {item!r} is not a valid label value")
