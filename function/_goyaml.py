@@ -112,19 +112,54 @@ def load_all(text: str) -> list[Any]:
     is a boolean, ``0755`` an octal integer, ``1e3`` a float; timestamps stay strings), then
     goes through JSON: map keys become strings and integral floats integers.
     """
+    if _CLoader is not None and _TAME_TEXT.match(text):
+        # The C parser is ~10x faster. On plain text it reads what the Python one reads
+        # (tests/crossplane/test_goyaml.py); on anything it refuses, the Python parser
+        # decides, so errors and their messages stay the same.
+        try:
+            return [_as_json(doc) for doc in yaml.load_all(text, Loader=_CLoader)]
+        except yaml.YAMLError:
+            pass
     return [_as_json(doc) for doc in yaml.load_all(text, Loader=_Loader)]
 
 
 def dump(obj: Any) -> str:
     """One object as go-yaml v2 prints it (no document marker)."""
+    prepared = _prepare(obj)
     return yaml.dump(
-        _prepare(obj),
-        Dumper=_Dumper,
+        prepared,
+        Dumper=_CDumper if _CDumper is not None and _tame(prepared) else _Dumper,
         sort_keys=False,
         allow_unicode=True,
         width=80,
         default_flow_style=False,
     )
+
+
+_TAME_TEXT = re.compile(r"[\n\x20-\x7e\u00a1-\ud7ff\ue000-\ufefe\uff00-\ufffd]*\Z")
+_TAME_KEY = re.compile(r"[\x20-\x7e\u00a1-\ud7ff\ue000-\ufefe\uff00-\ufffd]{1,100}\Z")
+
+
+def _tame(value: Any) -> bool:
+    """Whether libyaml's C emitter prints ``value`` exactly as _Dumper does.
+
+    go-yaml v2 is a port of libyaml, and _Dumper corrects PyYAML's Python emitter towards
+    it; the two emitters differ only on text this excludes: control characters other than
+    a line break, NEL, BOM, line separators and characters beyond the BMP; empty keys, keys
+    longer than 100 characters or with a line break; and text whose literal block keeps
+    trailing line breaks (``|+``). tests/crossplane/test_goyaml.py compares both on
+    generated documents.
+    """
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _TAME_KEY.match(k) is not None and _tame(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return all(_tame(v) for v in value)
+    if isinstance(value, str):
+        return _TAME_TEXT.match(value) is not None and not value.endswith("\n\n") and value != "\n"
+    return True
 
 
 def go_resolve(value: str) -> str:
@@ -263,16 +298,20 @@ def _prepare(value: Any) -> Any:
     return value
 
 
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's safe dumper with go-yaml v2's scalar resolution and no anchors."""
+class _GoScalars:
+    """go-yaml v2's scalar resolution and no anchors, for either emitter."""
 
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode and implicit[0]:
             return go_resolve(value)
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[misc]
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+class _Dumper(_GoScalars, yaml.SafeDumper):
+    """PyYAML's safe dumper (its Python emitter) with go-yaml v2's scalars and no anchors."""
 
     def analyze_scalar(self, scalar: str) -> yaml.emitter.ScalarAnalysis:
         analysis = super().analyze_scalar(scalar)
@@ -350,13 +389,8 @@ def _go_escape(ch: str) -> str:
     return f"U{code:08X}"
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with go-yaml v2's resolution of plain scalars."""
-
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is yaml.ScalarNode and implicit[0]:
-            return go_resolve(value)
-        return super().resolve(kind, value, implicit)
+class _Loader(_GoScalars, yaml.SafeLoader):
+    """PyYAML's safe loader (its Python parser) with go-yaml v2's resolution of plain scalars."""
 
 
 def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
@@ -378,10 +412,18 @@ def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
     return loader.construct_scalar(node)
 
 
-_Loader.add_constructor(_BOOL, _construct_bool)
-_Loader.add_constructor(_INT, _construct_int)
-_Loader.add_constructor(_FLOAT, _construct_float)
-_Loader.add_constructor(_TIMESTAMP, _construct_str)
+_CLoader: type | None = None
+if yaml.__with_libyaml__:
+
+    class _CLoader(_GoScalars, yaml.CSafeLoader):  # type: ignore[no-redef]
+        """libyaml's C parser (go-yaml's origin) with the same resolution and constructors."""
+
+
+for _loader in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
+    _loader.add_constructor(_BOOL, _construct_bool)
+    _loader.add_constructor(_INT, _construct_int)
+    _loader.add_constructor(_FLOAT, _construct_float)
+    _loader.add_constructor(_TIMESTAMP, _construct_str)
 
 
 def _as_json(value: Any) -> Any:
@@ -423,3 +465,12 @@ def _represent_float(dumper: _Dumper, value: float) -> yaml.Node:
 
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(float, _represent_float)
+
+_CDumper: type | None = None
+if yaml.__with_libyaml__:
+
+    class _CDumper(_GoScalars, yaml.CSafeDumper):  # type: ignore[no-redef]
+        """libyaml's C emitter with go-yaml v2's scalars: ~5x faster, for _tame text."""
+
+    _CDumper.add_representer(str, _represent_str)
+    _CDumper.add_representer(float, _represent_float)

@@ -75,6 +75,10 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
             self.memo.put(key, rsp)
         return rsp
 
+    def compose(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        """The answer, on the calling thread: no event loop, memo or deadline (offline render)."""
+        return self._respond(req)[0]
+
     def _respond(self, req: fnv1.RunFunctionRequest) -> tuple[fnv1.RunFunctionResponse, bool]:
         """The answer, and whether it may be remembered (not after an unexpected error)."""
         log = self.log.bind(tag=req.meta.tag)

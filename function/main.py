@@ -72,7 +72,14 @@ def xrd(
 
 @app.command()
 def render(
-    xr_file: Annotated[Path, typer.Argument(help="The XAgent (or Agent claim) to render.")],
+    xr_files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="The XAgent (or Agent claim) to render; several files or directories of them "
+            "render one after another in one process.",
+            show_default=False,
+        ),
+    ],
     composition: Annotated[
         Path | None, typer.Option("--composition", help="Composition file.")
     ] = None,
@@ -108,22 +115,22 @@ def render(
     """Run the composition in-process and print what `crossplane render` would print."""
     from crossplane.function import logging
 
-    from function.render import RenderError, render_files
+    from function.render import RenderError, render_many
 
     # stdout carries only the YAML stream.
     logging.configure(logging.Level.DISABLED)
     try:
-        out = render_files(
-            xr_file,
+        for out in render_many(
+            xr_files,
             composition=composition,
             function_input=function_input,
             observed=observed_resources,
             required=required_resources,
             include_full_xr=include_full_xr,
-        )
+        ):
+            sys.stdout.write(out)
     except RenderError as e:
         _fail(str(e))
-    sys.stdout.write(out)
 
 
 @app.command()

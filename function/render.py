@@ -39,11 +39,11 @@ results), context, credentials, and pipelines with steps other than function-xag
 
 from __future__ import annotations
 
-import asyncio
 import copy
+import dataclasses
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format
 
-from function import _goyaml
+from function import _goyaml, _struct
 from function.fn import FunctionRunner
 from function.schema import COMPOSITION_NAME
 
@@ -67,6 +67,7 @@ __all__ = [
     "load_inputs",
     "render",
     "render_files",
+    "render_many",
     "to_yaml",
 ]
 
@@ -138,20 +139,57 @@ def render_files(
     return to_yaml(render(inputs, include_full_xr=include_full_xr))
 
 
+def render_many(
+    xr_paths: Iterable[Path],
+    *,
+    composition: Path | None = None,
+    function_input: Path | None = None,
+    observed: Path | None = None,
+    required: Path | None = None,
+    include_full_xr: bool = False,
+) -> Iterator[str]:
+    """Render many XRs in one process: each path a file of one XR or a directory of them.
+
+    The shared files are read once; yields each XR's stream in order (files of a directory
+    sorted by path). With more than one XR, a failure names the file it belongs to.
+    """
+    shared = load_inputs(
+        None,
+        composition=composition,
+        function_input=function_input,
+        observed=observed,
+        required=required,
+    )
+    files = list(_yaml_files(xr_paths))
+    for path in files:
+        try:
+            inputs = dataclasses.replace(shared, xr=_single_xr(path))
+            yield to_yaml(render(inputs, include_full_xr=include_full_xr))
+        except RenderError as e:
+            if len(files) == 1 or str(e).startswith(str(path)):
+                raise
+            raise RenderError(f"{path}: {e}") from e
+
+
+def _yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            yield path
+
+
 def load_inputs(
-    xr_file: Path,
+    xr_file: Path | None,
     *,
     composition: Path | None = None,
     function_input: Path | None = None,
     observed: Path | None = None,
     required: Path | None = None,
 ) -> RenderInputs:
-    """Read the files of one render."""
-    docs = _load(xr_file)
-    if len(docs) != 1:
-        raise RenderError(f"{xr_file}: want exactly one XR document, found {len(docs)}")
+    """Read the files of one render (no XR file: an empty XR, for render_many to fill)."""
     return RenderInputs(
-        xr=docs[0],
+        xr=_single_xr(xr_file) if xr_file is not None else {},
         composition=_single(composition or DEFAULT_COMPOSITION),
         function_input=_single(function_input) if function_input else None,
         observed=_load(observed) if observed else [],
@@ -266,7 +304,7 @@ def _run_until_stable(
     runner = FunctionRunner()
     previous = None
     for _ in range(_MAX_REQUIREMENT_ROUNDS):
-        rsp = asyncio.run(runner.RunFunction(req))
+        rsp = runner.compose(req)
         if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
             return rsp
         wanted = json_format.MessageToDict(rsp.requirements)
@@ -313,7 +351,7 @@ def _xr_out(
     unready = [k for k, r in rsp.desired.resources.items() if r.ready != fnv1.READY_TRUE]
     conditions = _set_condition(conditions, _SYNCED)
     conditions = _set_condition(conditions, _ready_condition(unready, rsp.desired.composite.ready))
-    status = resource.struct_to_dict(rsp.desired.composite.resource).get("status") or {}
+    status = _struct.to_dict(rsp.desired.composite.resource).get("status") or {}
     refs = sorted(
         (_reference(o, sent) for o in composed),
         key=lambda r: r["apiVersion"] + r["kind"] + r["name"] + r.get("namespace", ""),
@@ -434,7 +472,7 @@ def _composed_out(
     }
     out = []
     for key in sorted(rsp.desired.resources):
-        obj = resource.struct_to_dict(rsp.desired.resources[key].resource)
+        obj = _struct.to_dict(rsp.desired.resources[key].resource)
         m = obj.setdefault("metadata", {})
         if key in observed:
             seen = observed[key].get("metadata") or {}
@@ -527,6 +565,13 @@ def _load(path: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError, yaml.YAMLError) as e:
             raise RenderError(f"{f}: {e}") from e
     return docs
+
+
+def _single_xr(path: Path) -> dict[str, Any]:
+    docs = _load(path)
+    if len(docs) != 1:
+        raise RenderError(f"{path}: want exactly one XR document, found {len(docs)}")
+    return docs[0]
 
 
 def _single(path: Path) -> dict[str, Any]:

@@ -8,7 +8,11 @@ shows up even where the binaries are missing.
 from __future__ import annotations
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from function import _goyaml
 from function._goyaml import dump, go_float, go_resolve, load_all
 
 STR, INT, FLOAT, BOOL, NULL, TIMESTAMP = (
@@ -85,3 +89,76 @@ def test_load_reads_yaml_1_1_like_go() -> None:
         {"a": True, "b": 493, "c": 1000, "d": "2024-01-01", "true": 1, "1.5": "x"},
         [True],
     ]
+
+
+# --- libyaml's C emitter and parser, used where they print and read what the Python ones do --
+
+_CHARS = [*(chr(c) for c in range(0x20, 0x7F)), "\n", "\t", "\r", "é", "中", "\x85", "\U0001f680"]
+_PIECES = ["true", "y", "0755", "1e3", "~", ": ", " #", "- ", "|", "'", '"', "  ", "\n\n"]
+_TEXT = st.lists(st.sampled_from(_CHARS) | st.sampled_from(_PIECES), max_size=12).map("".join)
+_LONG_TEXT = st.lists(_TEXT, max_size=12).map(" ".join)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT
+    | _LONG_TEXT
+)
+DOCS = st.dictionaries(
+    _TEXT | _LONG_TEXT,
+    st.recursive(
+        _SCALARS,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+        max_leaves=20,
+    ),
+    max_size=5,
+)
+
+
+def _python_dump(doc: dict) -> str:
+    return yaml.dump(
+        _goyaml._prepare(doc),
+        Dumper=_goyaml._Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=80,
+        default_flow_style=False,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCS)
+def test_dump_prints_what_the_python_emitter_prints(doc: dict) -> None:
+    assert dump(doc) == _python_dump(doc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCS)
+def test_load_reads_what_the_python_parser_reads(doc: dict) -> None:
+    text = _python_dump(doc)
+    assert load_all(text) == [_goyaml._as_json(d) for d in yaml.load_all(text, _goyaml._Loader)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [1, 2]\nb: *x\n",
+        "{a: 1, b: [on, off]}\n",
+        "a: |\n  two\n  lines\nb: >\n  folded\n  text\n",
+        "- a\n- b: c\n  d: e\n---\n--- x\n",
+        "a: 'it''s'\nb: \"\\u00e9\"\n",
+        "a: b: c\n",  # invalid: both parsers refuse, the Python one's message is kept
+        "key: [unclosed\n",
+    ],
+)
+def test_load_of_handwritten_yaml_matches_the_python_parser(text: str) -> None:
+    try:
+        want: object = [_goyaml._as_json(d) for d in yaml.load_all(text, _goyaml._Loader)]
+    except yaml.YAMLError as e:
+        want = str(e)
+    try:
+        got: object = load_all(text)
+    except yaml.YAMLError as e:
+        got = str(e)
+    assert got == want
