@@ -18,7 +18,6 @@ from function.builders import (
     Desired,
     autoscaler,
     build_all,
-    deployment,
     external_secrets,
 )
 from function.builders import queue as queue_builder
@@ -74,9 +73,23 @@ def compose(
             status={"phase": Phase.PENDING, "resolvedModel": resolved_model},
             xr_ready=False,
         )
-    violations = policy.check(
-        spec, resolution.definition, platform_policy, resolution.path, namespace=namespace
+    ctx = AgentContext(
+        name=name,
+        namespace=namespace,
+        spec=spec,
+        definition=resolution.definition,
+        definition_id=resolution.definition_id or name,
+        definition_checksum=resolution.checksum or "",
+        policy=platform_policy,
+        observed=observed_resources,
+        required=required or {},
     )
+    violations = [
+        *policy.check(
+            spec, resolution.definition, platform_policy, resolution.path, namespace=namespace
+        ),
+        *policy.env_violations(ctx),
+    ]
     if violations:
         texts = [str(v) for v in violations]
         return Outcome(
@@ -90,17 +103,6 @@ def compose(
             status={"phase": Phase.FAILED, "resolvedModel": resolved_model},
             fatal="policy violation: " + "; ".join(texts),
         )
-    ctx = AgentContext(
-        name=name,
-        namespace=namespace,
-        spec=spec,
-        definition=resolution.definition,
-        definition_id=resolution.definition_id or name,
-        definition_checksum=resolution.checksum or "",
-        policy=platform_policy,
-        observed=observed_resources,
-        required=required or {},
-    )
     desired = build_all(ctx)
     verdicts = {k: readiness.check(observed_resources.get(k)) for k in desired}
     secrets = {k: verdicts[k] for k in external_secrets.external_secret_keys(desired)}
@@ -129,7 +131,6 @@ def compose(
         warnings=[
             *_ungranted_tools(ctx),
             *external_secrets.warnings(ctx),
-            *deployment.warnings(ctx),
             *autoscaler.warnings(ctx),
         ],
     )

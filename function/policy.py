@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from contract.definition import AgentDefinition, ToolType
 from function import urls
@@ -20,7 +21,17 @@ from function.names import nats_token
 from function.spec import DatabaseEngine, RiskTier, XAgentSpec
 from runtime.agent._builtins import BUILTIN_KINDS
 
-__all__ = ["IDENTITY_ANNOTATION_PREFIXES", "BoundTool", "Violation", "bound_tools", "check"]
+if TYPE_CHECKING:  # the builders import this module
+    from function.builders.base import AgentContext
+
+__all__ = [
+    "IDENTITY_ANNOTATION_PREFIXES",
+    "BoundTool",
+    "Violation",
+    "bound_tools",
+    "check",
+    "env_violations",
+]
 
 IDENTITY_ANNOTATION_PREFIXES = ("eks.amazonaws.com/", "iam.gke.io/", "azure.workload.identity/")
 """ServiceAccount annotation keys that hand the pods a cloud identity."""
@@ -314,4 +325,43 @@ def _identity_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> li
                     "cloud identity annotation is not allowed for this tenant",
                 )
             )
+    return out
+
+
+def env_violations(ctx: AgentContext) -> list[Violation]:
+    """Secrets spec.env and spec.envFrom read: only the XAgent's own, or allowed ones.
+
+    The XAgent's own are those it composes (synced credentials) or names as credentials
+    (secretRef, external database or cache); anything else matches policy
+    credentials.envSecrets or is refused, so an agent cannot read another agent's keys.
+    """
+    from function.builders import external_secrets  # the builders import this module
+
+    spec = ctx.spec
+    own = {
+        c.secret_name
+        for c in (*external_secrets.model_credentials(ctx), *external_secrets.tool_credentials(ctx))
+    }
+    own |= {
+        ext.secret_name
+        for ext in (spec.persistence.database.external, spec.persistence.cache.external)
+        if ext is not None
+    }
+    globs = [g.replace("{name}", ctx.name) for g in ctx.policy.credentials.env_secrets]
+    refs = [
+        (f"spec.env[{i}].valueFrom.secretKeyRef.name", (e.value_from or {}).get("secretKeyRef"))
+        for i, e in enumerate(spec.env)
+    ] + [(f"spec.envFrom[{i}].secretRef.name", e.secret_ref) for i, e in enumerate(spec.env_from)]
+    out = []
+    for path, ref in refs:
+        secret = ref.get("name") if isinstance(ref, dict) else None
+        if secret is None or secret in own or any(fnmatch.fnmatchcase(secret, g) for g in globs):
+            continue
+        out.append(
+            Violation(
+                "credentials.envSecrets",
+                path,
+                f"Secret {secret!r} is neither this XAgent's nor allowed by policy",
+            )
+        )
     return out

@@ -11,9 +11,10 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from contract import protected_env
 from contract import queue as queue_defaults
 from contract.definition import AgentDefinition, CamelModel
 from contract.enums import LogPrompts, ModelProvider, RiskTier, ToolKind
@@ -880,6 +881,15 @@ class EnvVar(CamelModel):
             raise ValueError("set value or valueFrom, not both")
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _not_protected(cls, name: str) -> str:
+        # Identity, model, endpoint, credential, backend and SDK-redirecting variables carry
+        # what the function checked; refused in any letter case (contract/protected_env.py).
+        if protected_env.protected(name):
+            raise ValueError(f"{name} is set by xagent")
+        return name
+
 
 class EnvFromSource(CamelModel):
     """A ConfigMap or Secret whose keys become environment variables."""
@@ -1042,9 +1052,12 @@ class XAgentSpec(CamelModel):
         list[EnvVar],
         Field(
             max_length=200,
-            description="Extra environment variables. One named "
-            "like xagent's own replaces it, except identity and "
-            "policy variables (tenant, risk tier, model).",
+            description="Extra environment variables. One named like a tunable of xagent's "
+            "(LOG_LEVEL, SYSTEM_PROMPT, ...) replaces it; identity, model, endpoint, "
+            "credential, backend and SDK-redirecting variables (OPENAI_*, *_PROXY, "
+            "SSL_CERT_FILE, ...) are refused in any letter case. valueFrom.secretKeyRef may "
+            "read only Secrets the XAgent composes or names as credentials, or that the "
+            "policy allows.",
         ),
     ] = []
     env_from: Annotated[

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 
 import uvicorn
 
+from contract import protected_env
 from runtime.agent.files import DefinitionError
 from runtime.observability import configure_logging, configure_tracing
 from runtime.queue import JobSource
@@ -135,6 +137,9 @@ def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
 
 def main() -> None:
     """``python -m runtime``: load settings from the environment and serve."""
+    # Before any provider client reads them: base URLs, proxies and CA bundles an envFrom
+    # source may have put here (the function refuses them in spec.env).
+    dropped = protected_env.scrub(os.environ)
     try:
         settings = load_settings()
     except ConfigError as err:
@@ -142,6 +147,8 @@ def main() -> None:
         log.error("%s", err)
         sys.exit(2)
     configure_logging(settings.log_level)
+    if dropped:
+        log.warning("ignored variables that would redirect provider calls: %s", ", ".join(dropped))
     configure_tracing(
         settings.otel_endpoint, settings.otel_sample_ratio, settings.otel_service_name or ""
     )

@@ -43,10 +43,18 @@ class ConfigError(ValueError):
     """The environment cannot configure the runtime; the message names each variable."""
 
 
+_KEYWORDS: dict[str, str] = {}
+"""Keyword name -> contract name, for keywords that differ from the field name."""
+
+
 def _env(name: str, field: str | None = None) -> Any:
-    # The contract name is what the function sets; the field name lets `xagent run` and tests
-    # pass values as keyword arguments.
-    return AliasChoices(name, field) if field else name
+    # Only the contract's exact name is read from the environment: a field-name alias would
+    # also be read there (model_fallback, in lower case, from spec.env or an envFrom source)
+    # and slip a value past the function's policy checks. `xagent run` and tests still pass
+    # values by keyword: load_settings maps ``field`` to ``name``.
+    if field:
+        _KEYWORDS[field] = name
+    return name
 
 
 class Settings(BaseSettings):
@@ -55,7 +63,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         case_sensitive=True,
         env_ignore_empty=True,  # the function may write "" for an unset optional value
-        validate_by_name=True,
+        # No validate_by_name: pydantic-settings would then read every field name from the
+        # environment too. load_settings maps keyword field names to the contract names.
         extra="ignore",
     )
 
@@ -314,7 +323,13 @@ def load_settings(**overrides: Any) -> Settings:
             since some of them are secrets.
     """
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(
+            **{
+                _KEYWORDS.get(k) or _FIELD_TO_ENV.get(k, k): v
+                for k, v in overrides.items()
+                if v is not None
+            }
+        )
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
 

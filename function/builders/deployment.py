@@ -2,12 +2,13 @@
 variables and two read-only ConfigMap mounts (contract/env.py names both sides).
 
 The container env, in order: the contract variables from the spec, model API keys, tool
-credentials, the database, cache and queue connections, then the user's spec.env. A
-container must not hold a name twice, so the first generated entry of a name wins, and a
-user entry replaces the generated entry of its name in place, except for the names in
-PROTECTED_ENV: those carry identity and policy that the function has checked (tenant, risk
-tier, model, tool grants), so a user entry for one is dropped and reported by
-:func:`warnings`.
+credentials, the database, cache and queue connections, an empty value for every other
+protected contract variable (so an envFrom source cannot supply it: explicit env wins over
+envFrom), then the user's spec.env. A container must not hold a name twice, so the first
+generated entry of a name wins, and a user entry replaces a generated literal of its name in
+place (LOG_LEVEL, SYSTEM_PROMPT, ...). Protected names (contract/protected_env.py: identity,
+model, endpoint, credentials, backends, SDK-redirecting variables) never reach this module:
+the spec refuses them with the field path.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import math
 
 from contract import env as contract_env
+from contract import protected_env
 from contract.env import ENV
 from function import rotation
 from function.builders import autoscaler, cache, postgres, queue
@@ -42,7 +44,6 @@ __all__ = [
     "config_checksum",
     "container_env",
     "runtime_env",
-    "warnings",
 ]
 
 KEY = "deployment"
@@ -61,25 +62,9 @@ TMP_MOUNT = "/tmp"  # noqa: S108 - a pod-private emptyDir, not a shared host /tm
 TMP_SIZE_LIMIT = "1Gi"
 """Scratch space; contract_env.STATE_DIR lives under it (SQLite checkpoints with database none)."""
 
-PROTECTED_ENV = frozenset(
-    {
-        ENV.AGENT_NAME,
-        ENV.AGENT_NAMESPACE,
-        ENV.AGENT_DEFINITION_ID,
-        ENV.AGENT_DEFINITION_PATH,
-        ENV.TOOL_GRANTS_PATH,
-        ENV.TENANT_ID,
-        ENV.RISK_TIER,
-        ENV.MODEL_PROVIDER,
-        ENV.MODEL_NAME,
-        ENV.MODEL_FALLBACK,
-        ENV.MODEL_ENDPOINT,
-        ENV.API_AUTH_MODE,
-        ENV.API_AUTH_AUDIENCE,
-        ENV.API_AUTH_TOKENS_PATH,
-    }
-)
-"""Variables spec.env may not set: the policy checks ran on the values the function writes."""
+PROTECTED_ENV = protected_env.CONTRACT_NAMES
+"""Contract variables written always, as "" when unset, so no envFrom source can supply one;
+spec.env cannot name them at all (function/spec.py EnvVar)."""
 
 _VOLUME_DEFINITION = "definition"
 _VOLUME_TOOL_GRANTS = "tool-grants"
@@ -184,6 +169,12 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
     ]
 
 
+def _shadows(generated: list[Manifest]) -> list[Manifest]:
+    """``""`` for each protected contract variable nothing generated, in name order."""
+    have = {entry["name"] for entry in generated}
+    return [{"name": name, "value": ""} for name in sorted(PROTECTED_ENV - have)]
+
+
 def container_env(ctx: AgentContext) -> list[Manifest]:
     """The runtime container's env: generated entries, then spec.env (see module doc)."""
     generated = [
@@ -195,22 +186,15 @@ def container_env(ctx: AgentContext) -> list[Manifest]:
         *queue.queue_env(ctx),
     ]
     by_name: dict[str, Manifest] = {}
-    for entry in generated:
+    for entry in [*generated, *_shadows(generated)]:
         by_name.setdefault(entry["name"], entry)
     for user in ctx.spec.env:
-        if user.name not in PROTECTED_ENV:
+        # Protected names never get here (the spec refuses them); a generated secret
+        # reference is never replaced either way.
+        if "valueFrom" not in by_name.get(user.name, {}):
             # dicts keep insertion order: replacing a name keeps its position.
             by_name[user.name] = user.model_dump(by_alias=True, exclude_none=True)
     return list(by_name.values())
-
-
-def warnings(ctx: AgentContext) -> list[str]:
-    """spec.env entries that were dropped because they would override policy."""
-    return [
-        f"spec.env[{i}]: {entry.name} is set by the function and cannot be overridden"
-        for i, entry in enumerate(ctx.spec.env)
-        if entry.name in PROTECTED_ENV
-    ]
 
 
 def config_checksum(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest]) -> str:

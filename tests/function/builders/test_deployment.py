@@ -68,6 +68,7 @@ def test_default_env() -> None:
         "MODEL_ENDPOINT",
         "MODEL_FALLBACK",
         "MODEL_TEMPERATURE",
+        "MODEL_API_VERSION",
         "MAX_PARALLEL_SESSIONS",
         "MAX_CONCURRENT_CONVERSATIONS",
         "CONVERSATION_TTL_SECONDS",
@@ -82,6 +83,14 @@ def test_default_env() -> None:
         "API_AUTH_MODE",
         "API_AUTH_AUDIENCE",
         "OPENAI_API_KEY",
+        # Every other protected contract variable, empty, so envFrom cannot supply it.
+        *sorted(
+            deployment.PROTECTED_ENV
+            - {"AGENT_NAME", "AGENT_NAMESPACE", "AGENT_DEFINITION_ID", "AGENT_DEFINITION_PATH"}
+            - {"TOOL_GRANTS_PATH", "TENANT_ID", "RISK_TIER", "MODEL_PROVIDER", "MODEL_NAME"}
+            - {"MODEL_ENDPOINT", "MODEL_FALLBACK", "MODEL_API_VERSION", "OPENAI_API_KEY"}
+            - {"API_AUTH_MODE", "API_AUTH_AUDIENCE"}
+        ),
     ]
     values = {e["name"]: e.get("value") for e in env}
     assert values == values | {
@@ -153,7 +162,6 @@ def test_unset_optionals_are_omitted() -> None:
     unset = {
         ENV.MODEL_MAX_TOKENS,
         ENV.MODEL_TOP_P,
-        ENV.MODEL_API_VERSION,
         ENV.SYSTEM_PROMPT,
         ENV.MAX_CONTEXT_MESSAGES,
         ENV.OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -161,7 +169,8 @@ def test_unset_optionals_are_omitted() -> None:
     }
     assert not names & unset
     empty = {name for name, e in _env().items() if e.get("value") == ""}
-    assert empty == {ENV.MODEL_ENDPOINT, ENV.MODEL_FALLBACK}, "only protected names are blank"
+    assert empty, "unset protected names are written blank"
+    assert empty <= deployment.PROTECTED_ENV, "only protected names are blank"
 
 
 TTL_CASES = [
@@ -234,7 +243,7 @@ USER_ENV_CASES = [
         name="OverrideInPlace",
         reason="A user entry replaces the generated one of its name, in its place.",
         args={"env": [{"name": "LOG_LEVEL", "value": "DEBUG"}]},
-        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 16)},
+        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 17)},
     ),
     Case(
         name="ValueFrom",
@@ -247,18 +256,6 @@ USER_ENV_CASES = [
         reason="A name twice in spec.env is kept once, with the later value.",
         args={"env": [{"name": "FOO", "value": "1"}, {"name": "FOO", "value": "2"}]},
         want={"last": {"name": "FOO", "value": "2"}},
-    ),
-    Case(
-        name="ProtectedDropped",
-        reason="Identity and policy variables cannot be overridden.",
-        args={
-            "env": [
-                {"name": "TENANT_ID", "value": "other"},
-                {"name": "MODEL_NAME", "value": "gpt-5"},
-                {"name": "RISK_TIER", "value": "high"},
-            ]
-        },
-        want={"values": {"TENANT_ID": "t1", "MODEL_NAME": "gpt-4o", "RISK_TIER": "low"}},
     ),
 ]
 
@@ -277,14 +274,6 @@ def test_user_env(case: Case) -> None:
         assert names.index(name) == index, case.reason
 
 
-def test_protected_env_warns() -> None:
-    ctx = make_ctx(make_spec(env=[{"name": "FOO", "value": "x"}, {"name": "TENANT_ID"}]))
-    assert deployment.warnings(ctx) == [
-        "spec.env[1]: TENANT_ID is set by the function and cannot be overridden"
-    ]
-    assert deployment.warnings(make_ctx()) == []
-
-
 def test_env_names_unique_with_everything() -> None:
     env = _container(
         definition={
@@ -298,7 +287,7 @@ def test_env_names_unique_with_everything() -> None:
                 {"name": "a_b", "kind": "domain", "credentials": {"remoteRef": {"key": "2"}}},
             ]
         },
-        env=[{"name": "OPENAI_API_KEY", "value": "x"}, {"name": "PG_HOST", "value": "h"}],
+        env=[{"name": "LOG_LEVEL", "value": "DEBUG"}, {"name": "SYSTEM_PROMPT", "value": "h"}],
     )["env"]
     names = [e["name"] for e in env]
     assert len(names) == len(set(names))
@@ -567,7 +556,7 @@ def test_api_auth_token_mode_mounts_the_secret_key_as_a_file() -> None:
     values = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert values[ENV.API_AUTH_MODE] == "token"
     assert values[ENV.API_AUTH_TOKENS_PATH] == "/etc/xagent/api-auth/tokens"
-    assert ENV.API_AUTH_AUDIENCE not in values
+    assert values[ENV.API_AUTH_AUDIENCE] == "", "protected, so written even when unset"
     [volume] = [v for v in pod["volumes"] if v["name"] == "api-tokens"]
     assert volume["secret"] == {
         "secretName": "api-callers",
@@ -579,8 +568,8 @@ def test_api_auth_token_mode_mounts_the_secret_key_as_a_file() -> None:
 
 
 def test_api_auth_cannot_be_switched_off_through_spec_env() -> None:
-    values = _values(env=[{"name": ENV.API_AUTH_MODE, "value": "none"}])
-    assert values[ENV.API_AUTH_MODE] == "serviceAccount"
+    with pytest.raises(ValidationError, match="API_AUTH_MODE is set by xagent"):
+        make_spec(env=[{"name": ENV.API_AUTH_MODE, "value": "none"}])
 
 
 def test_api_auth_token_mode_needs_a_secret() -> None:

@@ -1,0 +1,109 @@
+"""spec.env cannot set what the function checked, and spec.env/envFrom read only own Secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from function import compose
+from function.builders.deployment import PROTECTED_ENV, container_env
+from function.definition_source import resolve
+from function.errors import messages
+from function.input import Policy
+from function.spec import XAgentSpec
+from tests.function.factories import MINIMAL_SPEC, deep_merge, make_ctx, make_spec
+
+
+def _spec_errors(env: list[dict[str, Any]]) -> list[str]:
+    with pytest.raises(ValidationError) as err:
+        XAgentSpec.model_validate(deep_merge(MINIMAL_SPEC, {"env": env}))
+    return messages(err.value, "spec")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MODEL_FALLBACK",
+        "model_fallback",
+        "Model_Endpoint",
+        "TENANT_ID",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "openai_api_base",
+        "ANTHROPIC_BASE_URL",
+        "AZURE_OPENAI_ENDPOINT",
+        "OLLAMA_HOST",
+        "HTTPS_PROXY",
+        "Https_Proxy",
+        "all_proxy",
+        "NO_PROXY",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+        "DATABASE_URL",
+        "PG_PASSWORD",
+        "REDIS_URL",
+        "NATS_JOBS_SUBJECT",
+        "TOOL_GITHUB_TOKEN",
+        "LD_PRELOAD",
+        "PYTHONPATH",
+    ],
+)
+def test_protected_names_are_refused_with_the_field_path(name: str) -> None:
+    errors = _spec_errors([{"name": "FOO", "value": "x"}, {"name": name, "value": "x"}])
+    assert errors == [f"spec.env[1].name: {name} is set by xagent"]
+
+
+@pytest.mark.parametrize("name", ["LOG_LEVEL", "SYSTEM_PROMPT", "FEATURE_FLAGS", "HOME"])
+def test_tunables_may_be_set(name: str) -> None:
+    env = container_env(make_ctx(make_spec(env=[{"name": name, "value": "v"}])))
+    assert {"name": name, "value": "v"} in env
+
+
+def test_every_protected_contract_name_is_written() -> None:
+    """Explicit env wins over envFrom: each protected name written leaves envFrom nothing."""
+    for spec in (make_spec(), make_spec(persistence={"database": {"engine": "none"}})):
+        names = {e["name"] for e in container_env(make_ctx(spec))}
+        assert names >= PROTECTED_ENV
+
+
+def _violations(spec: dict[str, Any], policy: dict[str, Any] | None = None) -> list[str]:
+    parsed = make_spec(**spec)
+    outcome = compose.compose(
+        "support-bot",
+        "agents",
+        parsed,
+        resolve("support-bot", parsed, None),
+        Policy.model_validate(policy or {}),
+        {},
+    )
+    return [] if outcome.fatal is None else outcome.fatal.split("; ")
+
+
+def _env_secret(name: str) -> dict[str, Any]:
+    return {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": name, "key": "k"}}}]}
+
+
+def test_env_may_not_read_another_agents_secret() -> None:
+    (got,) = _violations(_env_secret("other-bot-model-openai-1234567890"))
+    assert got == (
+        "policy violation: spec.env[0].valueFrom.secretKeyRef.name: Secret "
+        "'other-bot-model-openai-1234567890' is neither this XAgent's nor allowed by policy "
+        "(policy rule credentials.envSecrets)"
+    )
+
+
+def test_env_from_secret_needs_policy() -> None:
+    spec = {"envFrom": [{"secretRef": {"name": "shared-config"}}]}
+    (got,) = _violations(spec)
+    assert "spec.envFrom[0].secretRef.name: Secret 'shared-config'" in got
+    assert _violations(spec, {"credentials": {"envSecrets": ["shared-*"]}}) == []
+
+
+def test_env_may_read_own_secrets() -> None:
+    own = container_env(make_ctx())
+    (key,) = [e for e in own if e["name"] == "OPENAI_API_KEY"]
+    assert _violations(_env_secret(key["valueFrom"]["secretKeyRef"]["name"])) == []
+    spec = {"model": {"credentials": {"secretRef": {"name": "mine"}}}, **_env_secret("mine")}
+    assert _violations(spec) == []
