@@ -32,8 +32,11 @@ DUPLICATE_WINDOW_SECONDS: Final = 120
 DUPLICATE_WINDOW: Final = f"{DUPLICATE_WINDOW_SECONDS // 60}m"
 """The same window as a NACK duration."""
 
-ACK_WAIT_SECONDS: Final = 60
-"""Time a job may run between progress acks before JetStream redelivers it."""
+ACK_WAIT_SECONDS: Final = 30
+"""Time a job may run between progress acks before JetStream redelivers it.
+
+The worker sends an in-progress ack every third of it, so a running job is never redelivered,
+while the job of a killed worker is redelivered after at most this long."""
 MAX_DELIVER: Final = 5
 """Deliveries before a job goes to the dead-letter subject."""
 MAX_PARALLEL_SESSIONS: Final = 4

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from contract import queue as queue_defaults
 from runtime.jobs import Job, JobExecutor, JobResult, JobStatus, RetryableError
 from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
 from runtime.state.runs import RunLog
@@ -59,7 +60,7 @@ class QueueOptions:
     """Worker tunables; ``runtime.main.queue_options`` fills them from the Settings."""
 
     max_parallel_sessions: int = 4
-    ack_wait_seconds: float = 30.0
+    ack_wait_seconds: float = queue_defaults.ACK_WAIT_SECONDS
     max_deliver: int = 5
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0

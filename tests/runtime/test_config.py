@@ -77,7 +77,7 @@ def test_defaults_are_embedded(env: EnvSetter) -> None:
     assert s.definition_path == Path("/etc/xagent/definition/definition.json")
     assert s.tool_grants_path == Path("/etc/xagent/tools/grants.json")
     assert (s.port, s.max_parallel_sessions, s.shutdown_grace_seconds) == (8080, 4, 25)
-    assert (s.nats_ack_wait_seconds, s.nats_max_deliver) == (60, 5)
+    assert (s.nats_ack_wait_seconds, s.nats_max_deliver) == (30, 5)
     assert (s.log_prompts, s.emit_tokens, s.model_api_key) == ("none", True, None)
 
 

@@ -27,7 +27,7 @@ def env(**overrides: str) -> list[dict[str, str]]:
         "JOBS_SUBJECT": f"{PREFIX}.jobs",
         "RESULTS_SUBJECT": f"{PREFIX}.results",
         "DEAD_LETTER_SUBJECT": f"{PREFIX}.dead",
-        "ACK_WAIT_SECONDS": "60",
+        "ACK_WAIT_SECONDS": "30",
         "MAX_DELIVER": "5",
         **overrides,
     }
@@ -60,7 +60,7 @@ CASES = [
                 ("consumer", "spec", "filterSubject"): f"{PREFIX}.jobs",
                 ("consumer", "spec", "ackPolicy"): "explicit",
                 ("consumer", "spec", "deliverPolicy"): "all",
-                ("consumer", "spec", "ackWait"): "60s",
+                ("consumer", "spec", "ackWait"): "30s",
                 ("consumer", "spec", "maxDeliver"): 5,
                 ("consumer", "spec", "maxAckPending"): 4 * 10,
                 ("consumer", "spec", "deliverSubject"): None,

@@ -8,12 +8,20 @@ several workers on one consumer, ack_wait).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
+from contract import queue as queue_defaults
 from runtime.jobs import JobResult, JobStatus
 from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
-from runtime.queue import DEAD_LETTERED, QueueOptions, backoff_delay
+from runtime.queue import (
+    DEAD_LETTERED,
+    JetStreamOptions,
+    JetStreamQueue,
+    QueueOptions,
+    backoff_delay,
+)
 from runtime.state.store import SqliteIdempotencyStore
 from tests.runtime.serving.conftest import wait_for
 
@@ -308,3 +316,33 @@ async def test_sync_and_queued_jobs_share_the_limit(queues, scripted, job_factor
     assert all(r.status == JobStatus.COMPLETED for r in sync)
     await queues.wait_results(len(queued) + len(sync))
     assert scripted.peak == 2
+
+
+async def test_a_killed_workers_job_is_redelivered_after_ack_wait(
+    make_queue, bus, scripted, job_factory
+):
+    first = await make_queue(scripted, ack_wait_seconds=2.0)
+    await first.drain(1.0)  # the consumer stays, nobody pulls
+    job = job_factory()
+    await bus.publish_job(job)
+    [held] = await bus.take_unacked(1)  # a worker takes it and is killed
+    taken_at = time.monotonic()
+
+    await make_queue(scripted, ack_wait_seconds=2.0)
+
+    [result] = await bus.wait_results(1)
+    waited = time.monotonic() - taken_at
+    assert result.job_id == job.job_id
+    assert held.metadata.num_delivered == 1
+    # Redelivered once ack_wait expired, not before; the bound leaves room for a fetch.
+    assert 2.0 <= waited < 2.0 + 3.0, waited
+
+
+async def test_the_default_ack_wait_is_the_contracts(nats_url, names, bus, scripted):
+    queue = JetStreamQueue(JetStreamOptions(**{**names.__dict__, "url": nats_url}), scripted)
+    try:
+        await queue.connect()
+        info = await bus.consumer_info()
+    finally:
+        await queue.close()
+    assert info.config.ack_wait == queue_defaults.ACK_WAIT_SECONDS == 30
