@@ -23,6 +23,7 @@ __all__ = [
     "EndpointRule",
     "FunctionInput",
     "IdentityAnnotation",
+    "NetworkPolicyRules",
     "Policy",
     "QueuePolicy",
     "StoreRule",
@@ -231,6 +232,21 @@ class IdentityAnnotation(CamelModel):
     ]
 
 
+class NetworkPolicyRules(CamelModel):
+    """What a tenant may do with the runtime's NetworkPolicy."""
+
+    required: Annotated[bool, Field(description="spec.networkPolicy.enabled may not be false.")] = (
+        False
+    )
+    ingress_namespaces: Annotated[
+        list[str],
+        Field(
+            description="Namespace name globs spec.networkPolicy.ingressNamespaces may list; "
+            "any when empty."
+        ),
+    ] = []
+
+
 class Policy(CamelModel):
     """Platform policy. With no tenants listed, every tenant may use every model."""
 
@@ -253,6 +269,7 @@ class Policy(CamelModel):
             "spec.persistence.database.sql.providerConfigRef may name."
         ),
     ] = ["default"]
+    network_policy: NetworkPolicyRules = NetworkPolicyRules()
     identity_annotations: Annotated[
         list[IdentityAnnotation],
         Field(

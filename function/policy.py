@@ -70,6 +70,7 @@ def check(
         *_url_secret_violations(spec, definition, definition_path),
         *_queue_violations(spec, policy, namespace),
         *_identity_violations(spec, policy, namespace),
+        *_network_violations(spec, policy),
     ]
 
 
@@ -364,4 +365,28 @@ def env_violations(ctx: AgentContext) -> list[Violation]:
                 f"Secret {secret!r} is neither this XAgent's nor allowed by policy",
             )
         )
+    return out
+
+
+def _network_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
+    rules = policy.network_policy
+    out = []
+    if rules.required and not spec.network_policy.enabled:
+        out.append(
+            Violation(
+                "networkPolicy.required",
+                "spec.networkPolicy.enabled",
+                "the platform requires the runtime's NetworkPolicy",
+            )
+        )
+    if rules.ingress_namespaces:
+        for i, ns in enumerate(spec.network_policy.ingress_namespaces):
+            if not any(fnmatch.fnmatchcase(ns, g) for g in rules.ingress_namespaces):
+                out.append(
+                    Violation(
+                        "networkPolicy.ingressNamespaces",
+                        f"spec.networkPolicy.ingressNamespaces[{i}]",
+                        f"namespace {ns!r} may not reach the runtime",
+                    )
+                )
     return out

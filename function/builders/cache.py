@@ -27,6 +27,7 @@ from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
 
 __all__ = [
+    "COMPONENT",
     "DRAGONFLY_API_VERSION",
     "REDIS_PORT",
     "build",
@@ -34,6 +35,7 @@ __all__ = [
     "cache_host",
     "cache_name",
     "quantity_bytes",
+    "selector",
 ]
 
 COMPONENT = "cache"
@@ -120,7 +122,7 @@ def build_redis(ctx: AgentContext) -> Desired:
     """
     cache = ctx.spec.persistence.cache
     name = cache_name(ctx)
-    selector = _selector(ctx)
+    pods = selector(ctx)
     maxmemory = int(quantity_bytes(cache.memory) * MAXMEMORY_RATIO)
     flags = [
         ("save", ""),
@@ -150,7 +152,7 @@ def build_redis(ctx: AgentContext) -> Desired:
         "metadata": ctx.metadata(name, COMPONENT),
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": selector},
+            "selector": {"matchLabels": pods},
             "template": {
                 "metadata": {"labels": ctx.labels(COMPONENT)},
                 "spec": {
@@ -169,7 +171,7 @@ def build_redis(ctx: AgentContext) -> Desired:
         "metadata": ctx.metadata(name, COMPONENT),
         "spec": {
             "type": "ClusterIP",
-            "selector": dict(selector),
+            "selector": dict(pods),
             "ports": [
                 {"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}
             ],
@@ -199,7 +201,8 @@ _BACKENDS: dict[str, Callable[[AgentContext], Desired]] = {
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _selector(ctx: AgentContext) -> dict[str, str]:
+def selector(ctx: AgentContext) -> dict[str, str]:
+    """Labels that select the redis engine's pods."""
     labels = ctx.labels(COMPONENT)
     return {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
 

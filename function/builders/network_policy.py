@@ -12,19 +12,49 @@ Prometheus for the ServiceMonitor's scrapes. KEDA does not: it asks NATS, not th
 
 from __future__ import annotations
 
+from function.builders import cache
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.service import PORT_NAME
+from function.spec import CacheEngine
 
-__all__ = ["KEY", "NAMESPACE_NAME_LABEL", "build"]
+__all__ = ["CACHE_KEY", "KEY", "NAMESPACE_NAME_LABEL", "build"]
 
 KEY = "networkpolicy"
+CACHE_KEY = "networkpolicy-cache"
 COMPONENT = "runtime"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace (1.22+), so it cannot be forged by a tenant."""
 
 
 def build(ctx: AgentContext) -> Desired:
-    """An ingress NetworkPolicy on the runtime pods, when spec.networkPolicy.enabled."""
+    """The runtime's ingress policy (when spec.networkPolicy.enabled) and the cache's."""
+    return {**_runtime(ctx), **_cache(ctx)}
+
+
+def _cache(ctx: AgentContext) -> Desired:
+    """Only the agent's own runtime pods reach the redis engine it composes (always)."""
+    if ctx.spec.persistence.cache.engine != CacheEngine.REDIS:
+        return {}
+    return {
+        CACHE_KEY: {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": ctx.metadata(cache.cache_name(ctx), cache.COMPONENT),
+            "spec": {
+                "podSelector": {"matchLabels": cache.selector(ctx)},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": ctx.selector_labels()}}],
+                        "ports": [{"protocol": "TCP", "port": cache.REDIS_PORT}],
+                    }
+                ],
+            },
+        }
+    }
+
+
+def _runtime(ctx: AgentContext) -> Desired:
     policy = ctx.spec.network_policy
     if not policy.enabled:
         return {}

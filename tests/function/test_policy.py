@@ -387,6 +387,21 @@ CASES = [
         },
         [],
     ),
+    # --- network (item 8) ---
+    Case(
+        "NetworkPolicyRequired",
+        "A tenant cannot switch the runtime's NetworkPolicy off when policy requires it.",
+        {"networkPolicy": {"enabled": False}},
+        {"networkPolicy": {"required": True}},
+        [("spec.networkPolicy.enabled", "networkPolicy.required")],
+    ),
+    Case(
+        "IngressNamespaceNotAllowed",
+        "Only allowed namespaces may be let in.",
+        {"networkPolicy": {"ingressNamespaces": ["gateway", "everyone-else"]}},
+        {"networkPolicy": {"ingressNamespaces": ["gateway", "monitoring"]}},
+        [("spec.networkPolicy.ingressNamespaces[1]", "networkPolicy.ingressNamespaces")],
+    ),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from function.builders import deployment, network_policy
+from function.builders import cache, deployment, network_policy
 from tests.function.factories import Case, case_ids, make_ctx, make_spec
 from tests.function.schemas import assert_valid
 
@@ -68,3 +68,20 @@ def test_selects_the_runtime_pods() -> None:
 def test_long_xr_name_fits() -> None:
     got = assert_valid(network_policy.build(make_ctx(name="f" * 70)))["networkpolicy"]
     assert len(got["metadata"]["name"]) <= 63
+
+
+def test_redis_cache_admits_only_the_agents_runtime() -> None:
+    ctx = make_ctx(make_spec(persistence={"cache": {"engine": "redis"}}))
+    desired = network_policy.build(ctx)
+    cache_pods = cache.build(ctx)["cache"]["spec"]["selector"]["matchLabels"]
+    policy = desired[network_policy.CACHE_KEY]["spec"]
+    assert policy["podSelector"] == {"matchLabels": cache_pods}
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": ctx.selector_labels()}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": cache.REDIS_PORT}]
+
+
+def test_cache_policy_stays_when_the_runtime_policy_is_off() -> None:
+    spec = make_spec(persistence={"cache": {"engine": "redis"}}, networkPolicy={"enabled": False})
+    assert list(network_policy.build(make_ctx(spec))) == [network_policy.CACHE_KEY]
