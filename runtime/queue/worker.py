@@ -223,7 +223,12 @@ class Worker:
         try:
             async with self._slots:
                 return await self.execute_once(job)
+        except RetryableError as exc:
+            # Nothing retries a synchronous run: the caller does, by submitting it again.
+            await self._runs.failed(job.job_id, job.thread, str(exc))
+            raise
         except _ExecutorError as exc:
+            await self._runs.failed(job.job_id, job.thread, str(exc))
             raise exc.cause from None
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]

@@ -451,6 +451,15 @@ class RunLog:
             output=result.output,
         )
 
+    async def failed(self, job_id: str, thread_id: str, error: str) -> None:
+        """A synchronous run failed without a result (the HTTP caller got an error)."""
+        if self.store is None:
+            return
+        await self.store.create(RunRecord(job_id=job_id, thread_id=thread_id))
+        await self.store.update(
+            job_id, status=RunStatus.FAILED, error=error, finished_at=time.time()
+        )
+
     async def dead_lettered(self, job_id: str, thread_id: str, error: str) -> None:
         """The queue gave up on the job."""
         if self.store is None:

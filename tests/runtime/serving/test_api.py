@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contract.env import ENV
 from runtime.jobs import JobResult, JobStatus
 from runtime.serve.api import RESULT_EVENT_TYPE, WAIT_HEADER
 from tests.runtime.serving.conftest import TIMEOUT, free_port, wait_for
@@ -336,3 +337,15 @@ async def test_embedded_backends_count_as_ready_and_serve_jobs(start_agent):
         [result] = await wait_for(results, bool)
         assert result.job_id == "job-1"
         assert result.output == "stub answer: hi"
+
+
+async def test_a_sync_run_that_fails_transiently_leaves_a_failed_run_record(start_agent):
+    running = await start_agent(**{ENV.MODEL_NAME: "broken-model"})
+    async with httpx.AsyncClient(base_url=running.base_url, timeout=TIMEOUT) as http:
+        response = await http.post("/?wait=true", headers=BINARY, content=json.dumps(JOB))
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        run = (await http.get(f"/runs/{JOB['job_id']}")).json()
+    assert run["status"] == "failed"
+    assert run["error"]
+    assert run["finished_at"] is not None
