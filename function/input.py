@@ -270,6 +270,14 @@ class Policy(CamelModel):
         ),
     ] = ["default"]
     network_policy: NetworkPolicyRules = NetworkPolicyRules()
+    images: Annotated[
+        list[str],
+        Field(
+            description="Runtime image repository globs spec.image.repository may name; any "
+            "when empty. The runtime enforces grants and drops SDK-redirecting variables only "
+            "if it is the runtime: pin the image to make that hold."
+        ),
+    ] = []
     identity_annotations: Annotated[
         list[IdentityAnnotation],
         Field(

@@ -371,6 +371,9 @@ def env_violations(ctx: AgentContext) -> list[Violation]:
 def _network_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
     rules = policy.network_policy
     out = []
+    repo = spec.image.repository
+    if policy.images and not any(fnmatch.fnmatchcase(repo, g) for g in policy.images):
+        out.append(Violation("images", "spec.image.repository", f"image {repo!r} is not allowed"))
     if rules.required and not spec.network_policy.enabled:
         out.append(
             Violation(

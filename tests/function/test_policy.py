@@ -402,6 +402,13 @@ CASES = [
         {"networkPolicy": {"ingressNamespaces": ["gateway", "monitoring"]}},
         [("spec.networkPolicy.ingressNamespaces[1]", "networkPolicy.ingressNamespaces")],
     ),
+    Case(
+        "ImageNotAllowed",
+        "Grants and env scrubbing are the runtime's: another image escapes both.",
+        {"image": {"repository": "docker.io/evil/runtime"}},
+        {"images": ["ghcr.io/xagent-dev/*"]},
+        [("spec.image.repository", "images")],
+    ),
 ]
 
 
