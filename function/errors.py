@@ -38,6 +38,8 @@ def messages(exc: ValidationError, prefix: str) -> list[str]:
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif err["type"] in ("enum", "literal_error"):
+            msg = f"{msg}, got {err['input']!r}"
         path = format_path(prefix, err["loc"])
         lines.append(f"{path}: {msg}" if path else msg)
     return lines

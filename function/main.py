@@ -46,12 +46,16 @@ def serve(
 
 @app.command()
 def xrd(
-    root: Annotated[Path, typer.Option(help="Repository root to write into.")] = Path("."),
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Project root to write into; the checkout this package runs from."),
+    ] = None,
     check: Annotated[bool, typer.Option(help="Fail if the files differ, write nothing.")] = False,
 ) -> None:
     """Generate xrds/, the input CRD and README's API reference from the spec model."""
     from function.schema import README, generated_files, readme_with_reference
 
+    root = root if root is not None else _project_root()
     stale = []
     files = generated_files()
     readme = root / README
@@ -67,7 +71,18 @@ def xrd(
         path.write_text(text)
         typer.echo(f"wrote {rel}", err=True)
     if stale:
-        _fail("out of date (run `xagent xrd`): " + ", ".join(stale))
+        _fail(f"out of date in {root} (run `xagent xrd --root {root}`): " + ", ".join(stale))
+    if check:
+        typer.echo(f"up to date: {len(files)} generated files in {root}", err=True)
+
+
+def _project_root() -> Path:
+    """The checkout this package runs from (an editable install), wherever the shell is."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "xrds").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout
+    _fail("cannot find the project (no xrds/ beside this package): pass --root")
+    raise AssertionError  # _fail exits
 
 
 @app.command()
@@ -136,16 +151,21 @@ def render(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="YAML files of XAgents or any manifest.")],
+    allow_missing_schemas: Annotated[
+        bool,
+        typer.Option(help="Skip kinds no vendored schema covers instead of failing on them."),
+    ] = False,
 ) -> None:
     """Validate manifests against the XRD and the vendored Kubernetes and CRD schemas."""
     from function.validate import validate_files
 
     report = validate_files(files)
     for line in report.skipped:
-        typer.echo(f"skipped (no schema): {line}", err=True)
+        prefix = "skipped" if allow_missing_schemas else "invalid"
+        typer.echo(f"{prefix} (no schema for this kind): {line}", err=True)
     for line in report.errors:
         typer.echo(f"invalid: {line}", err=True)
-    if report.errors:
+    if report.errors or (report.skipped and not allow_missing_schemas):
         raise typer.Exit(1)
     typer.echo(f"{len(files)} file(s) valid", err=True)
 

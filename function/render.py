@@ -163,7 +163,7 @@ def render_many(
     files = list(_yaml_files(xr_paths))
     for path in files:
         try:
-            inputs = dataclasses.replace(shared, xr=_single_xr(path))
+            inputs = dataclasses.replace(shared, xr=_single_xr(path, shared.composition))
             yield to_yaml(render(inputs, include_full_xr=include_full_xr))
         except RenderError as e:
             if len(files) == 1 or str(e).startswith(str(path)):
@@ -188,9 +188,10 @@ def load_inputs(
     required: Path | None = None,
 ) -> RenderInputs:
     """Read the files of one render (no XR file: an empty XR, for render_many to fill)."""
+    comp = _single(composition or DEFAULT_COMPOSITION)
     return RenderInputs(
-        xr=_single_xr(xr_file) if xr_file is not None else {},
-        composition=_single(composition or DEFAULT_COMPOSITION),
+        xr=_single_xr(xr_file, comp) if xr_file is not None else {},
+        composition=comp,
         function_input=_single(function_input) if function_input else None,
         observed=_load(observed) if observed else [],
         required=_load(required) if required else [],
@@ -561,17 +562,66 @@ def _load(path: Path) -> list[dict[str, Any]]:
     docs = []
     for f in files:
         try:
-            docs += [d for d in _goyaml.load_all(f.read_text()) if d]
-        except (OSError, ValueError, yaml.YAMLError) as e:
-            raise RenderError(f"{f}: {e}") from e
+            found = [d for d in _goyaml.load_all(f.read_text()) if d]
+        except (OSError, ValueError, RecursionError, yaml.YAMLError) as e:
+            raise RenderError(f"{f}: {' '.join(str(e).split()) or 'nested too deeply'}") from e
+        for i, doc in enumerate(found):
+            if not isinstance(doc, dict):
+                kind = {list: "list", str: "string"}.get(type(doc), type(doc).__name__)
+                raise RenderError(f"{f}: document {i} is a {kind}, not a Kubernetes object")
+        docs += found
     return docs
 
 
-def _single_xr(path: Path) -> dict[str, Any]:
+def _single_xr(path: Path, composition: dict[str, Any]) -> dict[str, Any]:
     docs = _load(path)
     if len(docs) != 1:
         raise RenderError(f"{path}: want exactly one XR document, found {len(docs)}")
+    _check_xr(path, docs[0], composition)
     return docs[0]
+
+
+_METADATA_FIELDS = frozenset(
+    {
+        "name",
+        "namespace",
+        "generateName",
+        "labels",
+        "annotations",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+        "selfLink",
+    }
+)
+"""ObjectMeta's fields: any other key under metadata is a typo the API server would prune."""
+
+
+def _check_xr(path: Path, xr: Any, composition: dict[str, Any]) -> None:
+    """Refuse what `crossplane render` refuses, with its words, and name metadata typos."""
+    ref = (composition.get("spec") or {}).get("compositeTypeRef") or {}
+    if ref.get("kind") and xr.get("kind") != ref["kind"]:
+        raise RenderError(
+            f"{path}: composition's compositeTypeRef.kind ({ref['kind']}) does not match "
+            f"XR's kind ({xr.get('kind')})"
+        )
+    if ref.get("apiVersion") and xr.get("apiVersion") != ref["apiVersion"]:
+        raise RenderError(
+            f"{path}: composition's compositeTypeRef.apiVersion ({ref['apiVersion']}) does not "
+            f"match XR's apiVersion ({xr.get('apiVersion')})"
+        )
+    meta = xr.get("metadata")
+    if not isinstance(meta, dict):
+        raise RenderError(f"{path}: metadata must be a mapping")
+    unknown = sorted(str(k) for k in meta if k not in _METADATA_FIELDS)
+    if unknown:
+        raise RenderError(f"{path}: metadata.{unknown[0]}: unknown field")
 
 
 def _single(path: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,23 +76,54 @@ def validate_documents(docs: Iterable[tuple[str, dict[str, Any]]]) -> Report:
 
 
 def validate_files(paths: Iterable[Path]) -> Report:
-    """Validate every YAML document in ``paths``."""
-    return validate_documents(_documents(paths))
+    """Validate every YAML document in ``paths``.
 
-
-def _documents(paths: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    A path that cannot be read, is not YAML, holds no document, or holds a document that is
+    not a Kubernetes object is an error naming the file, never a skip.
+    """
+    report = Report(errors=[], skipped=[])
+    docs: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
-        try:
-            docs = list(yaml.safe_load_all(path.read_text()))
-        except (OSError, yaml.YAMLError) as e:
-            yield f"{path}", {"apiVersion": "", "kind": f"<unreadable: {e}>"}
-            continue
-        for i, doc in enumerate(d for d in docs if d is not None):
-            if not isinstance(doc, dict):
-                yield f"{path}#{i}", {"apiVersion": "", "kind": "<not a mapping>"}
-                continue
-            name = (doc.get("metadata") or {}).get("name", "?")
-            yield f"{path}#{i} {doc.get('kind', '?')}/{name}", doc
+        found, problem = _documents(path)
+        if problem:
+            report.errors.append(f"{path}: {problem}")
+        docs += found
+    checked = validate_documents(docs)
+    report.errors += checked.errors
+    report.skipped += checked.skipped
+    return report
+
+
+def _documents(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    if path.is_dir():
+        return [], "is a directory (name the files)"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return [], "no such file"
+    except (OSError, UnicodeDecodeError) as e:
+        return [], f"cannot read: {e}"
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        return [], "not YAML: " + " ".join(str(e).split())
+    except (ValueError, RecursionError) as e:
+        return [], f"not YAML: {e or 'nested too deeply'}"
+    if not docs:
+        return [], "no YAML document"
+    out = []
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            return [], f"document {i} is a {_kind_of(doc)}, not a Kubernetes object"
+        if not doc.get("apiVersion") or not doc.get("kind"):
+            return [], f"document {i} has no apiVersion and kind"
+        name = (doc.get("metadata") or {}).get("name", "?")
+        out.append((f"{path}#{i} {doc.get('kind', '?')}/{name}", doc))
+    return out, None
+
+
+def _kind_of(value: Any) -> str:
+    return {list: "list", str: "string"}.get(type(value), type(value).__name__)
 
 
 # --- XAgent ---------------------------------------------------------------------------------

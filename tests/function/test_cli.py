@@ -82,3 +82,93 @@ def test_xrd_check_fails_on_drift(tmp_path: Path) -> None:
     result = runner.invoke(app, ["xrd", "--check", "--root", str(tmp_path)])
     assert result.exit_code == 1
     assert "xrds/xagent.yaml" in result.stderr
+
+
+BAD_FILES = {
+    "truncated.json": '{"apiVersion": ',
+    "broken.yaml": "a: [\n",
+    "plain.txt": "hello world\n",
+    "empty.yaml": "",
+    "list.yaml": "- a\n- b\n",
+}
+
+
+def test_validate_refuses_what_is_not_a_manifest(tmp_path: Path) -> None:
+    """Each used to exit 0 with "valid"; now non-zero, naming the file and the reason."""
+    for name, text in BAD_FILES.items():
+        (tmp_path / name).write_text(text)
+    cases = [*(tmp_path / n for n in BAD_FILES), tmp_path / "missing.yaml", tmp_path]
+    for path in cases:
+        result = runner.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 1, (path, result.stderr)
+        assert f"invalid: {path}: " in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_validate_fails_on_kinds_without_schema_unless_allowed(tmp_path: Path) -> None:
+    f = tmp_path / "bar.yaml"
+    f.write_text("apiVersion: foo.io/v1\nkind: Bar\nmetadata: {name: x}\n")
+    result = runner.invoke(app, ["validate", str(f)])
+    assert result.exit_code == 1
+    assert "no schema for this kind" in result.stderr
+    allowed = runner.invoke(app, ["validate", "--allow-missing-schemas", str(f)])
+    assert allowed.exit_code == 0, allowed.stderr
+
+
+def test_validate_accepts_the_running_observed_statuses() -> None:
+    result = runner.invoke(app, ["validate", str(ROOT / "examples/running/observed.yaml")])
+    assert result.exit_code == 0, result.stderr
+
+
+def _minimal(tmp_path: Path, edit) -> Path:
+    doc = yaml.safe_load((ROOT / "examples/minimal/xr.yaml").read_text())
+    edit(doc)
+    xr = tmp_path / "xr.yaml"
+    xr.write_text(yaml.safe_dump(doc))
+    return xr
+
+
+def test_render_refuses_a_wrong_kind_like_crossplane(tmp_path: Path) -> None:
+    xr = _minimal(tmp_path, lambda d: d.update(kind="XAgnt"))
+    result = runner.invoke(app, ["render", str(xr)])
+    assert result.exit_code == 1
+    assert "compositeTypeRef.kind (XAgent) does not match XR's kind (XAgnt)" in result.stderr
+    xr = _minimal(tmp_path, lambda d: d.update(apiVersion="xagent.dev/v2"))
+    result = runner.invoke(app, ["render", str(xr)])
+    assert result.exit_code == 1
+    assert "compositeTypeRef.apiVersion (xagent.dev/v1alpha1) does not match" in result.stderr
+
+
+def test_render_names_an_unknown_metadata_field(tmp_path: Path) -> None:
+    xr = _minimal(
+        tmp_path, lambda d: d["metadata"].update(namesapce=d["metadata"].pop("namespace"))
+    )
+    result = runner.invoke(app, ["render", str(xr)])
+    assert result.exit_code == 1
+    assert "metadata.namesapce: unknown field" in result.stderr
+
+
+def test_render_echoes_a_bad_enum_value(tmp_path: Path) -> None:
+    xr = _minimal(tmp_path, lambda d: d["spec"]["model"].update(provider="openia"))
+    result = runner.invoke(app, ["render", str(xr)])
+    assert result.exit_code == 1
+    assert "got 'openia'" in result.stderr
+
+
+def test_render_gives_one_line_for_what_is_not_an_xr(tmp_path: Path) -> None:
+    for name, text in BAD_FILES.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = runner.invoke(app, ["render", str(path)])
+        assert result.exit_code == 1, name
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert str(path) in lines[0]
+
+
+def test_xrd_check_works_from_another_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["xrd", "--check"])
+    assert result.exit_code == 0, result.stderr
+    assert "up to date" in result.stderr
+    assert not (tmp_path / "xrds").exists()
