@@ -285,7 +285,7 @@ CASES = [
         want=fatal(
             "spec.model.provider: Input should be 'openai', "
             "'anthropic', 'ollama', 'azure-openai', 'bedrock' or "
-            "'openai-compatible'"
+            "'openai-compatible', got 'openia'"
         ),
     ),
     Case(
@@ -328,7 +328,8 @@ CASES = [
             "policy": {"tools": [{"tool": "x", "minimumRiskTier": "extreme"}]},
         },
         want=fatal(
-            "input.policy.tools[0].minimumRiskTier: Input should be 'low', 'medium' or 'high'"
+            "input.policy.tools[0].minimumRiskTier: Input should be 'low', 'medium' or 'high', "
+            "got 'extreme'"
         ),
     ),
     Case(
