@@ -8,12 +8,13 @@ manager that owns its pool or connections, and migrations run only through the e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -36,6 +37,7 @@ __all__ = [
     "postgres_conninfo",
 ]
 
+_SETUP_LOCK = 0x78616765  # "xage": the advisory lock key that serializes migrations
 JOB_RESULTS_TABLE = "xagent_job_results"
 """The table of job results (spelled out in the SQL below, which is never assembled)."""
 
@@ -111,11 +113,21 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
         size = pool_size or settings.max_parallel_sessions + 2
         async with _postgres_pool(settings.database_url, size) as pool:
             saver = AsyncPostgresSaver(pool)
-            await saver.setup()
             idempotency = PostgresIdempotencyStore(pool)
-            await idempotency.setup()
             runs = PostgresRunStore(pool)
-            await runs.setup()
+            # Replicas starting together on a fresh database would race each other's
+            # migrations (langgraph's fail on a duplicate version): one at a time. Waiters
+            # poll instead of blocking in pg_advisory_lock: langgraph builds indexes
+            # CONCURRENTLY, which waits for every open statement, a blocked one too.
+            async with pool.connection() as lock:
+                while not await _try_lock(lock):  # noqa: ASYNC110 - another process holds it
+                    await asyncio.sleep(0.2)
+                try:
+                    await saver.setup()
+                    await idempotency.setup()
+                    await runs.setup()
+                finally:
+                    await lock.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
             yield Stores(saver, idempotency, "postgres", runs)
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +139,12 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
         yield Stores(saver, idempotency, "sqlite", runs)
+
+
+async def _try_lock(conn: Any) -> bool:
+    cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (_SETUP_LOCK,))
+    row = await cur.fetchone()
+    return bool(row and row["locked"])
 
 
 @contextlib.asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import psycopg
@@ -114,3 +115,16 @@ async def test_setup_is_idempotent_and_versioned(postgres_database: str) -> None
     with psycopg.connect(postgres_database) as conn:
         versions = [v for (v,) in conn.execute("SELECT v FROM xagent_runs_migrations ORDER BY v")]
     assert versions == list(range(len(MIGRATIONS)))
+
+
+async def test_replicas_starting_together_migrate_once(
+    make_settings, postgres_database: str
+) -> None:
+    # Four pods on a fresh database: langgraph's migrations failed on a duplicate version.
+    settings = make_settings(database_url=postgres_database)
+
+    async def start() -> None:
+        async with open_stores(settings) as stores:
+            await stores.ping()
+
+    await asyncio.gather(*(start() for _ in range(4)))
