@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from langgraph.graph.state import CompiledStateGraph
 
@@ -22,12 +23,17 @@ from runtime.agent.executor import GraphExecutor
 from runtime.agent.files import load_definition, load_tool_grants
 from runtime.agent.graph import build_graph
 from runtime.jobs import JobExecutor
-from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue, JobSource, QueueOptions
-from runtime.serve.api import ReadinessCheck
-from runtime.serve.auth import Authenticator, StaticTokens, TokenReviewer
 from runtime.settings import Settings
 from runtime.state.store import Stores, open_stores
 from runtime.state.stream import EventSink, open_event_sink
+
+if TYPE_CHECKING:
+    from runtime.queue import JobSource, QueueOptions
+    from runtime.serve.api import ReadinessCheck
+    from runtime.serve.auth import Authenticator
+
+# The queue (nats) and the HTTP API (fastapi) load in the functions that build them:
+# `xagent run` opens an agent with neither, and starts faster without importing them.
 
 __all__ = [
     "AgentRuntime",
@@ -93,6 +99,8 @@ async def open_agent(
 
 def queue_options(settings: Settings) -> QueueOptions:
     """The worker tunables the settings ask for."""
+    from runtime.queue import QueueOptions
+
     return QueueOptions(
         max_parallel_sessions=settings.max_parallel_sessions,
         ack_wait_seconds=settings.nats_ack_wait_seconds,
@@ -102,6 +110,8 @@ def queue_options(settings: Settings) -> QueueOptions:
 
 def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) -> JobSource:
     """JetStream when NATS_URL is set, the in-process queue otherwise."""
+    from runtime.queue import InProcessQueue, JetStreamOptions, JetStreamQueue
+
     store = agent.stores.idempotency
     if not settings.nats_url:
         return InProcessQueue(executor, store, queue_options(settings), runs=agent.stores.runs)
@@ -126,6 +136,8 @@ def sweep_interval(settings: Settings) -> float:
 
 def build_authenticator(settings: Settings) -> Authenticator | None:
     """What API_AUTH_MODE asks for: bearer tokens from a file, TokenReview, or nothing."""
+    from runtime.serve.auth import StaticTokens, TokenReviewer
+
     if settings.api_auth_mode == "token":
         return StaticTokens(settings.api_auth_tokens_path)
     if settings.api_auth_mode == "serviceAccount":
@@ -138,6 +150,8 @@ def readiness_checks(
     settings: Settings, agent: AgentRuntime, queue: JobSource
 ) -> list[ReadinessCheck]:
     """What /ready pings: NATS, Postgres and the cache, each marked when embedded."""
+    from runtime.serve.api import ReadinessCheck
+
     return [
         ReadinessCheck("nats", queue.ping, embedded=not settings.nats_url),
         ReadinessCheck("postgres", agent.stores.ping, embedded=agent.stores.backend != "postgres"),

@@ -16,11 +16,12 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runtime.settings import Settings
+
+if TYPE_CHECKING:  # redis loads with the first RedisEventSink: `xagent run` has none
+    import redis.asyncio as aioredis
 
 __all__ = [
     "DEFAULT_MAX_EVENTS",
@@ -140,6 +141,8 @@ class RedisEventSink:
     @classmethod
     def from_url(cls, url: str, agent: str, **kwargs: Any) -> RedisEventSink:
         """A sink with its own client for ``url``."""
+        import redis.asyncio as aioredis
+
         return cls(aioredis.Redis.from_url(url, decode_responses=True), agent, **kwargs)
 
     async def publish(self, thread_id: str, event: StreamEvent) -> str:
