@@ -205,7 +205,10 @@ class ImageSpec(CamelModel):
     tag: Annotated[
         str,
         Field(
-            pattern=r"^[\w][\w.-]{0,127}$|^sha256:[a-f0-9]{64}$",
+            # ASCII classes, not \w: the API server's RE2 reads \w as ASCII while pydantic's
+            # Rust regex reads it as Unicode (admitting tags no registry serves), and the
+            # Unicode form of this bounded repetition costs the function ~18 MiB of memory.
+            pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$|^sha256:[a-f0-9]{64}$",
             description="Image tag, or a sha256 digest.",
         ),
     ] = "0.1.0"

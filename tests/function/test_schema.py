@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from function.input import FunctionInput
 from function.schema import (
@@ -142,3 +143,21 @@ def test_every_spec_field_is_described() -> None:
         if not node.get("description")
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "valid"),
+    [("v1.2_3", True), ("a" * 128, True), ("vé1", False), ("v٣", False), ("-x", False)],
+)
+def test_image_tag_is_read_as_the_api_server_reads_it(tag: str, valid: bool) -> None:
+    """The XRD's RE2 reads \\w as ASCII; the function must not admit more (vé1) than it."""
+    spec = {
+        "tenantId": "t1",
+        "model": {"provider": "openai", "name": "gpt-4o"},
+        "image": {"tag": tag},
+    }
+    if valid:
+        assert XAgentSpec.model_validate(spec).image.tag == tag
+    else:
+        with pytest.raises(ValidationError, match="should match pattern"):
+            XAgentSpec.model_validate(spec)
