@@ -1,7 +1,7 @@
 """How much the composition function costs next to the least it must do.
 
 The baseline, measured in the same run, is validating the XR's spec with the pydantic
-model: work every request needs. The measured cases run the whole RunFunction
+model: work every request needs. The measured cases run the whole composition
 (definition, policy, every builder, readiness, protobuf response) on the examples. The
 ratios, not the seconds, are the result: they hold on a noisy machine.
 
@@ -11,7 +11,6 @@ ratios, not the seconds, are the result: they hold on a noisy machine.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import time
 import tracemalloc
@@ -52,7 +51,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.configure(logging.Level.DISABLED)
     runner = FunctionRunner()
-    loop = asyncio.new_event_loop()
     print(f"{'example':10} {'baseline':>10} {'function':>10} {'time x':>7} {'memory x':>9}")
     for name in EXAMPLES:
         xr = yaml.safe_load((ROOT / "examples" / name / "xr.yaml").read_text())
@@ -63,7 +61,7 @@ def main() -> None:
             return XAgentSpec.model_validate(spec)
 
         def compose(req: fnv1.RunFunctionRequest = req) -> object:
-            return loop.run_until_complete(runner.RunFunction(req))
+            return runner.compose(req)  # not RunFunction: its memo would answer repeats
 
         compose()  # warm caches (schemas, imports) outside the measurement
         t_base, t_fn = _time(baseline, args.rounds), _time(compose, args.rounds)
@@ -72,7 +70,6 @@ def main() -> None:
             f"{name:10} {t_base * 1e3:8.2f}ms {t_fn * 1e3:8.2f}ms {t_fn / t_base:7.1f} "
             f"{m_fn / m_base:9.1f}"
         )
-    loop.close()
 
 
 if __name__ == "__main__":

@@ -42,3 +42,15 @@ def test_runtime_bench_prints_ratios_worker_figures_and_cli_time():
     assert all(float(rows[k][2]) > 0 for k in ("features", "executor"))
     for key in ("start_to_ready_s", "idle_rss_mib", "jobs_per_s_1_workers", "xagent_run_s"):
         assert float(rows[key][0]) > 0, key
+
+
+def test_render_bench_prints_one_and_many():
+    out = _run("bench/bench_render.py", "--count", "3", "--runs", "1")
+    rows = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()[1:]}
+    assert set(rows) == {
+        "python_startup_s",
+        "render_one_s",
+        "render_3_in_one_process_s",
+        "per_xr_ms",
+    }
+    assert rows["render_one_s"] > 0
