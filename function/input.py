@@ -13,12 +13,13 @@ from pydantic import Field
 
 from contract.definition import CamelModel
 from function import urls
-from function.spec import ModelProvider, RiskTier, SecretStoreKind, ToolKind
+from function.spec import BudgetLimit, ModelProvider, RiskTier, SecretStoreKind, ToolKind
 
 __all__ = [
     "HOSTED_ENDPOINTS",
     "INPUT_API_VERSION",
     "INPUT_KIND",
+    "BudgetCaps",
     "CredentialPolicy",
     "EndpointRule",
     "FunctionInput",
@@ -65,8 +66,16 @@ HOSTED_ENDPOINTS: dict[str, tuple[str, ...]] = {
 """A hosted provider's official endpoints: what a tenant may call when its policy lists none."""
 
 
+class BudgetCaps(CamelModel):
+    """The most a tenant's XAgents may set in spec.budgets; a capped scope must be set."""
+
+    job: Annotated[BudgetLimit | None, Field(description="Cap of budgets.job.")] = None
+    thread: Annotated[BudgetLimit | None, Field(description="Cap of budgets.thread.")] = None
+    daily: Annotated[BudgetLimit | None, Field(description="Cap of budgets.daily.")] = None
+
+
 class TenantPolicy(CamelModel):
-    """Which providers, models and endpoints a tenant may use."""
+    """Which providers, models, endpoints, MCP servers and budgets a tenant may use."""
 
     tenant_id: Annotated[
         str, Field(min_length=1, description="Tenant ID, or * for every tenant not listed.")
@@ -85,6 +94,28 @@ class TenantPolicy(CamelModel):
             "and any endpoint when it is self-hosted (ollama, openai-compatible)."
         ),
     ] = []
+
+    allowed_mcp_urls: Annotated[
+        list[Annotated[str, Field(max_length=2048)]],
+        Field(
+            max_length=100,
+            description="URL patterns scheme://host-glob[:port][/path-glob] MCP servers must "
+            "match; any when empty.",
+        ),
+    ] = []
+    max_budgets: Annotated[
+        BudgetCaps | None,
+        Field(
+            description="Caps on spec.budgets. With a cost cap, spec.budgets.prices may not "
+            "undercut the built-in price table."
+        ),
+    ] = None
+
+    def allows_mcp_url(self, url: str) -> bool:
+        """Whether an MCP server at ``url`` is allowed."""
+        return not self.allowed_mcp_urls or any(
+            urls.matches(url, pattern) for pattern in self.allowed_mcp_urls
+        )
 
     def allows_provider(self, provider: str) -> bool:
         """Whether ``provider`` is allowed."""
@@ -137,7 +168,7 @@ class ToolRule(CamelModel):
 
 
 class URLRules(CamelModel):
-    """Which URLs http tools may call."""
+    """Which URLs http tools and MCP servers may call."""
 
     allowed: Annotated[
         list[Annotated[str, Field(max_length=2048)]],
@@ -259,7 +290,9 @@ class Policy(CamelModel):
         ),
     ] = []
     tools: Annotated[list[ToolRule], Field(description="Minimum risk tier per tool.")] = []
-    tool_urls: Annotated[URLRules, Field(description="URLs http tools may call.")] = URLRules()
+    tool_urls: Annotated[
+        URLRules, Field(description="URLs http tools and MCP servers may call.")
+    ] = URLRules()
     credentials: CredentialPolicy = CredentialPolicy()
     queues: QueuePolicy = QueuePolicy()
     provider_configs: Annotated[

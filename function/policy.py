@@ -14,7 +14,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from contract.definition import AgentDefinition, ToolType
+from contract.definition import AgentDefinition, NodeType, ToolType
+from contract.prices import BUILTIN_PRICES, Price
 from function import urls
 from function.input import Policy
 from function.names import nats_token
@@ -28,9 +29,11 @@ __all__ = [
     "IDENTITY_ANNOTATION_PREFIXES",
     "BoundTool",
     "Violation",
+    "approval_tools",
     "bound_tools",
     "check",
     "env_violations",
+    "tool_risk",
 ]
 
 IDENTITY_ANNOTATION_PREFIXES = ("eks.amazonaws.com/", "iam.gke.io/", "azure.workload.identity/")
@@ -71,6 +74,9 @@ def check(
         *_queue_violations(spec, policy, namespace),
         *_identity_violations(spec, policy, namespace),
         *_network_violations(spec, policy),
+        *_mcp_violations(spec, policy),
+        *_budget_violations(spec, policy),
+        *_approval_violations(spec, definition, policy, definition_path),
     ]
 
 
@@ -187,6 +193,28 @@ def _tool_violations(
                         f"tool {bound.names[0]!r} needs riskTier {needed}, the agent has {tier}",
                     )
                 )
+    # MCP tools obey the same rules as any other tool: the model cannot tell them apart.
+    for i, server in enumerate(spec.tools.mcp_servers):
+        for k, grant in enumerate(server.tools):
+            for j, rule in enumerate(policy.tools):
+                needed = RiskTier(rule.minimum_risk_tier)
+                if rule.matches([grant.name], grant.kind, server.url) and tier.rank < needed.rank:
+                    out.append(
+                        Violation(
+                            f"tools[{j}] (tool {rule.tool}, minimumRiskTier {needed})",
+                            f"spec.tools.mcpServers[{i}].tools[{k}]",
+                            f"tool {grant.name!r} needs riskTier {needed}, the agent has {tier}",
+                        )
+                    )
+        problem = policy.tool_urls.problem(server.url)
+        if problem:
+            out.append(
+                Violation(
+                    "toolUrls",
+                    f"spec.tools.mcpServers[{i}].url",
+                    f"MCP server {server.name!r} URL {server.url!r} {problem}",
+                )
+            )
     for i, tool in enumerate(definition.tool_definitions):
         if tool.type == ToolType.HTTP and tool.url:
             problem = policy.tool_urls.problem(tool.url)
@@ -208,6 +236,12 @@ def _credential_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> 
         (f"spec.tools.allowed[{i}].credentials", g.credentials)
         for i, g in enumerate(spec.tools.allowed)
     ]
+    for i, server in enumerate(spec.tools.mcp_servers):
+        refs.append((f"spec.tools.mcpServers[{i}].credentials", server.credentials))
+        refs += [
+            (f"spec.tools.mcpServers[{i}].headers[{j}].credentials", h.credentials)
+            for j, h in enumerate(server.headers)
+        ]
     out = []
     for path, creds in refs:
         remote = creds.remote_ref if creds is not None else None
@@ -245,6 +279,9 @@ def _url_secret_violations(
     found += [
         (f"{definition_path}.toolDefinitions[{i}].url", t.url)
         for i, t in enumerate(definition.tool_definitions)
+    ]
+    found += [
+        (f"spec.tools.mcpServers[{i}].url", s.url) for i, s in enumerate(spec.tools.mcp_servers)
     ]
     out = []
     for path, url in found:
@@ -392,4 +429,141 @@ def _network_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
                         f"namespace {ns!r} may not reach the runtime",
                     )
                 )
+    return out
+
+
+def tool_risk(
+    policy: Policy, names: list[str], kind: str, url: str | None, declared: str | None
+) -> RiskTier:
+    """How risky calling a tool is: its declared risk, raised to every matching tool rule's
+    minimumRiskTier (a tool only high-tier agents may hold is a high-risk tool)."""
+    risk = RiskTier(declared or RiskTier.LOW)
+    for rule in policy.tools:
+        needed = RiskTier(rule.minimum_risk_tier)
+        if rule.matches(names, kind, url) and needed.rank > risk.rank:
+            risk = needed
+    return risk
+
+
+def _mcp_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
+    tenant = policy.tenant(spec.tenant_id) if policy.tenants else None
+    if tenant is None:
+        return []  # an unlisted tenant is already refused by _model_violations
+    rule = f"tenants[{policy.tenants.index(tenant)}] (tenantId {tenant.tenant_id})"
+    return [
+        Violation(
+            rule,
+            f"spec.tools.mcpServers[{i}].url",
+            f"MCP server {server.url!r} matches none of the tenant's allowedMcpUrls",
+        )
+        for i, server in enumerate(spec.tools.mcp_servers)
+        if not tenant.allows_mcp_url(server.url)
+    ]
+
+
+def _budget_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
+    tenant = policy.tenant(spec.tenant_id) if policy.tenants else None
+    if tenant is None or tenant.max_budgets is None:
+        return []
+    rule = f"tenants[{policy.tenants.index(tenant)}] (tenantId {tenant.tenant_id}) maxBudgets"
+    out = []
+    caps_cost = False
+    for scope in ("job", "thread", "daily"):
+        cap = getattr(tenant.max_budgets, scope)
+        if cap is None:
+            continue
+        caps_cost = caps_cost or cap.cost is not None
+        got = getattr(spec.budgets, scope) if spec.budgets else None
+        for part in ("tokens", "cost"):
+            limit = getattr(cap, part)
+            value = getattr(got, part) if got else None
+            if limit is not None and (value is None or value > limit):
+                out.append(
+                    Violation(
+                        rule,
+                        f"spec.budgets.{scope}.{part}",
+                        f"must be set and at most {limit} for tenant {spec.tenant_id!r}"
+                        + ("" if value is None else f", is {value}"),
+                    )
+                )
+    if caps_cost and spec.budgets:
+        # A price below the built-in one would stretch a capped cost budget.
+        for i, price in enumerate(spec.budgets.prices):
+            builtin = _dearest_overlap(price.model)
+            if builtin and (
+                price.input_per_million < builtin.input_per_million
+                or price.output_per_million < builtin.output_per_million
+            ):
+                out.append(
+                    Violation(
+                        rule,
+                        f"spec.budgets.prices[{i}]",
+                        f"model {price.model!r} may not be priced below the built-in "
+                        f"{builtin.input_per_million}/{builtin.output_per_million} per million "
+                        "tokens while the tenant's cost is capped",
+                    )
+                )
+    return out
+
+
+def _dearest_overlap(pattern: str) -> Price | None:
+    # A spec entry may be a glob (gpt-4o*, even *): it undercuts every built-in entry it
+    # could shadow, so compare against the dearest of those.
+    overlapping = [
+        p
+        for p in BUILTIN_PRICES
+        if fnmatch.fnmatchcase(p.model, pattern) or fnmatch.fnmatchcase(pattern, p.model)
+    ]
+    return max(overlapping, key=lambda p: (p.input_per_million, p.output_per_million), default=None)
+
+
+def approval_tools(spec: XAgentSpec, definition: AgentDefinition, policy: Policy) -> list[str]:
+    """Granted tools whose calls need approval (spec.approvals), sorted."""
+    approvals = spec.approvals
+    if approvals is None:
+        return []
+    risks = {
+        b.names[0]: tool_risk(policy, b.names, b.kind, b.url, grant.risk)
+        for b, grant in zip(bound_tools(spec, definition), spec.tools.allowed, strict=True)
+    }
+    for server in spec.tools.mcp_servers:
+        for t in server.tools:
+            risks[t.name] = tool_risk(policy, [t.name], t.kind, server.url, t.risk)
+    floor = RiskTier(approvals.min_risk_tier) if approvals.min_risk_tier else None
+    return sorted(
+        name
+        for name, risk in risks.items()
+        if approvals.all
+        or name in approvals.tools
+        or (floor is not None and risk.rank >= floor.rank)
+    )
+
+
+def _approval_violations(
+    spec: XAgentSpec, definition: AgentDefinition, policy: Policy, definition_path: str
+) -> list[Violation]:
+    # A sub-agent runs inside one orchestrator step with no checkpoint of its own, so it
+    # cannot wait for a decision; the runtime would refuse to start (runtime graph._tools_node).
+    gated = set(approval_tools(spec, definition, policy))
+    by_name = {n.name: n for n in definition.nodes}
+    out = []
+    for i, node in enumerate(definition.nodes):
+        if node.type != NodeType.SUB_AGENT:
+            continue
+        reached = set(node.tools) | {
+            t
+            for e in definition.edges
+            if e.source == node.name
+            for t in by_name[e.target].tools
+            if by_name[e.target].type == NodeType.TOOL
+        }
+        if hits := sorted(reached & gated):
+            out.append(
+                Violation(
+                    "approvals",
+                    f"{definition_path}.nodes[{i}].tools",
+                    f"sub-agent {node.name!r} may call {', '.join(hits)}, which need approval; "
+                    "only the orchestrator's calls can wait for one",
+                )
+            )
     return out

@@ -30,14 +30,22 @@ __all__ = [
     "ApiAuthSpec",
     "ApiSpec",
     "ApiTokenSecret",
+    "ApprovalTimeoutAction",
+    "ApprovalsSpec",
     "Autoscaler",
     "BackupSpec",
+    "BudgetLimit",
+    "BudgetsSpec",
     "CacheEngine",
     "DashboardSpec",
     "DatabaseEngine",
     "DefinitionRef",
     "ImageSpec",
     "LogPrompts",
+    "McpServer",
+    "McpToolGrant",
+    "McpTransport",
+    "ModelPrice",
     "ModelProvider",
     "ModelSpec",
     "QueueEngine",
@@ -55,6 +63,11 @@ DURATION = units.DURATION
 QUANTITY = units.QUANTITY
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 SUBJECT = r"^[^\s*>]+(\.[^\s*>]+)*$"
+TOOL_NAME = r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$"
+RISK_DESCRIPTION = (
+    "How risky a call is (approvals.minRiskTier gates by it); a policy tool rule raises it to "
+    "its minimumRiskTier. low when unset."
+)
 
 
 def _duration(positive: bool):
@@ -97,6 +110,20 @@ PROVIDERS_NEEDING_ENDPOINT = frozenset(
         ModelProvider.OPENAI_COMPATIBLE.value,
     }
 )
+
+
+class McpTransport(StrEnum):
+    """How the runtime talks to an MCP server."""
+
+    STREAMABLE_HTTP = "streamable-http"
+    SSE = "sse"
+
+
+class ApprovalTimeoutAction(StrEnum):
+    """What happens to a call nobody decided on in time."""
+
+    REJECT = "reject"
+    APPROVE = "approve"
 
 
 class DatabaseEngine(StrEnum):
@@ -296,12 +323,86 @@ class ToolGrant(CamelModel):
 
     name: Annotated[
         str,
+        Field(pattern=TOOL_NAME, description="Tool name, as in the definition."),
+    ]
+    kind: Annotated[ToolKind, Field(description="domain, process or primitive.")]
+    risk: Annotated[RiskTier | None, Field(description=RISK_DESCRIPTION)] = None
+    credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = None
+
+
+class McpToolGrant(CamelModel):
+    """A tool of an MCP server the agent may call; the server's other tools stay hidden."""
+
+    name: Annotated[
+        str,
         Field(
-            pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$", description="Tool name, as in the definition."
+            pattern=TOOL_NAME,
+            description="The tool's name on the MCP server; the model sees it under this name.",
         ),
     ]
     kind: Annotated[ToolKind, Field(description="domain, process or primitive.")]
-    credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = None
+    risk: Annotated[RiskTier | None, Field(description=RISK_DESCRIPTION)] = None
+
+
+class McpHeader(CamelModel):
+    """An HTTP header sent to an MCP server, its value read from a secret."""
+
+    name: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}$", description="Header name.")
+    ]
+    credentials: Annotated[Credentials, Field(description="Where the header's value comes from.")]
+
+
+class McpServer(CamelModel):
+    """A Model Context Protocol server and the tools the agent is granted from it."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL,
+            max_length=40,
+            description="Server name, unique; names its credential Secrets and metrics.",
+        ),
+    ]
+    url: Annotated[
+        str,
+        Field(
+            pattern=r"^https?://[^\s]+$",
+            max_length=2048,
+            description="Endpoint of the server (e.g. https://mcp.example.com/mcp).",
+        ),
+    ]
+    transport: Annotated[
+        McpTransport,
+        Field(description="streamable-http, or sse for servers that predate it."),
+    ] = McpTransport.STREAMABLE_HTTP
+    credentials: Annotated[
+        Credentials | None,
+        Field(description="Bearer token sent as Authorization; never a literal."),
+    ] = None
+    headers: Annotated[
+        list[McpHeader],
+        Field(max_length=20, description="Further headers, each value from a secret."),
+    ] = []
+    timeout_seconds: Annotated[
+        float, Field(gt=0, le=600, description="Timeout of one request to the server.")
+    ] = 30
+    tools: Annotated[
+        list[McpToolGrant],
+        Field(
+            max_length=100,
+            description="Tools granted from this server; none when empty (grants are explicit).",
+        ),
+    ] = []
+
+    @model_validator(mode="after")
+    def _headers_unique(self) -> McpServer:
+        seen = {"authorization"} if self.credentials is not None else set()
+        for i, header in enumerate(self.headers):
+            if header.name.lower() in seen:
+                raise ValueError(f"headers[{i}].name: header {header.name!r} is set twice")
+            seen.add(header.name.lower())
+        return self
 
 
 class ToolsSpec(CamelModel):
@@ -311,6 +412,13 @@ class ToolsSpec(CamelModel):
         list[ToolGrant],
         Field(max_length=100, description="Granted tools; the runtime binds no other."),
     ] = []
+    mcp_servers: Annotated[
+        list[McpServer],
+        Field(
+            max_length=20,
+            description="MCP servers; the orchestrator is bound to the tools granted from each.",
+        ),
+    ] = []
 
     @model_validator(mode="after")
     def _unique(self) -> ToolsSpec:
@@ -318,6 +426,18 @@ class ToolsSpec(CamelModel):
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise ValueError(f"allowed[{i}].name: duplicate tool {name!r}")
+        servers: list[str] = []
+        for i, server in enumerate(self.mcp_servers):
+            if server.name in servers:
+                raise ValueError(f"mcpServers[{i}].name: duplicate server {server.name!r}")
+            servers.append(server.name)
+            for j, tool in enumerate(server.tools):
+                # The model calls every bound tool by name, so names must be unique overall.
+                if tool.name in names:
+                    raise ValueError(
+                        f"mcpServers[{i}].tools[{j}].name: tool {tool.name!r} is granted twice"
+                    )
+                names.append(tool.name)
         return self
 
 
@@ -950,6 +1070,84 @@ class ServiceAccountSpec(CamelModel):
     ] = {}
 
 
+class BudgetLimit(CamelModel):
+    """A limit on model tokens and/or cost; an unset part is unlimited."""
+
+    tokens: Annotated[
+        int | None, Field(ge=1, le=10**12, description="Model tokens (input plus output).")
+    ] = None
+    cost: Annotated[
+        float | None,
+        Field(ge=0, le=10**9, description="Cost, in the currency of the price table (USD)."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> BudgetLimit:
+        if self.tokens is None and self.cost is None:
+            raise ValueError("set tokens, cost or both")
+        return self
+
+
+class ModelPrice(CamelModel):
+    """What a model costs, per million tokens."""
+
+    model: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Model name as the provider reports it, or a glob (gpt-4o*).",
+        ),
+    ]
+    input_per_million: Annotated[
+        float, Field(ge=0, le=10**6, description="Price of a million input tokens.")
+    ]
+    output_per_million: Annotated[
+        float, Field(ge=0, le=10**6, description="Price of a million output tokens.")
+    ]
+
+
+class BudgetsSpec(CamelModel):
+    """Token and cost budgets, enforced by the runtime before every model call."""
+
+    job: Annotated[
+        BudgetLimit | None, Field(description="Per job; a job crossing it ends budget_exceeded.")
+    ] = None
+    thread: Annotated[
+        BudgetLimit | None, Field(description="Per conversation thread, over all its jobs.")
+    ] = None
+    daily: Annotated[
+        BudgetLimit | None,
+        Field(description="Per agent per UTC day; over it, new jobs are refused until midnight."),
+    ] = None
+    prices: Annotated[
+        list[ModelPrice],
+        Field(
+            max_length=200,
+            description="Prices that override or extend the runtime's built-in table.",
+        ),
+    ] = []
+
+
+class ApprovalsSpec(CamelModel):
+    """Tool calls a human must approve before they run; the run waits, durably, meanwhile."""
+
+    all: Annotated[bool, Field(description="Every call of a granted tool needs approval.")] = False
+    tools: Annotated[
+        list[Annotated[str, Field(pattern=TOOL_NAME)]],
+        Field(max_length=200, description="Granted tools whose calls need approval."),
+    ] = []
+    min_risk_tier: Annotated[
+        RiskTier | None,
+        Field(description="Calls of tools whose risk is at least this tier need approval."),
+    ] = None
+    timeout: Annotated[Duration, Field(description="How long a call waits for a decision.")] = "24h"
+    timeout_action: Annotated[
+        ApprovalTimeoutAction,
+        Field(description="reject (default) or approve a call nobody decided on in time."),
+    ] = ApprovalTimeoutAction.REJECT
+
+
 # --- the spec ------------------------------------------------------------------------------
 
 
@@ -1039,6 +1237,12 @@ class XAgentSpec(CamelModel):
     risk_tier: Annotated[RiskTier, Field(description="Trust tier; some tools need high.")] = (
         RiskTier.LOW
     )
+    approvals: Annotated[
+        ApprovalsSpec | None, Field(description="Human approval of tool calls; none when unset.")
+    ] = None
+    budgets: Annotated[
+        BudgetsSpec | None, Field(description="Token and cost budgets; none when unset.")
+    ] = None
     concurrency: ConcurrencySpec = ConcurrencySpec()
     scaling: ScalingSpec = ScalingSpec()
     resources: ResourcesSpec = ResourcesSpec()
@@ -1072,6 +1276,18 @@ class XAgentSpec(CamelModel):
     def _one_definition(self) -> XAgentSpec:
         if self.definition is not None and self.definition_ref is not None:
             raise ValueError("set at most one of definition or definitionRef")
+        return self
+
+    @model_validator(mode="after")
+    def _approved_tools_granted(self) -> XAgentSpec:
+        if self.approvals is None:
+            return self
+        granted = {t.name for t in self.tools.allowed} | {
+            t.name for server in self.tools.mcp_servers for t in server.tools
+        }
+        for i, name in enumerate(self.approvals.tools):
+            if name not in granted:
+                raise ValueError(f"approvals.tools[{i}]: tool {name!r} is not granted")
         return self
 
 

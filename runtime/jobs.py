@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Job",
@@ -48,8 +48,20 @@ class Job(BaseModel):
 
     job_id: str = Field(min_length=1, max_length=200)
     thread_id: str | None = Field(default=None, max_length=200)
-    input: JobInput
+    input: JobInput | None = None
+    resume: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Continue the thread after a decision on this approval id; the decision "
+        "itself is read from the approvals store, never from the job.",
+    )
     metadata: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _input_or_resume(self) -> Job:
+        if (self.input is None) == (self.resume is None):
+            raise ValueError("input: set input (a new turn) or resume (an approval), not both")
+        return self
 
     @property
     def thread(self) -> str:
@@ -62,6 +74,10 @@ class JobStatus(StrEnum):
 
     COMPLETED = "completed"
     FAILED = "failed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    """The run waits for a human decision on a tool call (``pending_approvals``)."""
+    BUDGET_EXCEEDED = "budget_exceeded"
+    """A job, thread or daily budget is spent; final, never retried."""
 
 
 class TokenUsage(BaseModel):
@@ -82,7 +98,11 @@ class JobResult(BaseModel):
     error: str | None = None
     tokens: TokenUsage = TokenUsage()
     model: str | None = None
+    cost: float | None = None
+    """What the job's model calls cost, in the price table's currency (USD)."""
     duration_seconds: float = 0.0
+    pending_approvals: list[dict[str, Any]] = []
+    """With awaiting_approval: each call waiting (approval_id, tool_name, expires_at)."""
     output_ref: str | None = None
     """Set when the answer was too large for the results message: fetch it from this API
     path (``/runs/<job_id>``, field ``output``); ``output`` is None then."""

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from contract import protected_env
+from runtime.agent.capabilities import sweep_approvals
 from runtime.agent.files import DefinitionError
 from runtime.observability import configure_logging, configure_tracing
 from runtime.queue import JobSource
@@ -54,6 +55,7 @@ async def serve(settings: Settings) -> None:
                 auth=build_authenticator(settings),
                 runs=agent.stores.runs,
                 thread_messages=agent.executor.thread_messages,
+                capabilities=agent.capabilities,
             )
             sweeper = Sweeper(
                 agent.stores,
@@ -63,10 +65,17 @@ async def serve(settings: Settings) -> None:
             )
             await queue.start()
             sweeper.start()
+            approvals = None
+            if agent.capabilities is not None and agent.capabilities.grants.approvals:
+                approvals = asyncio.create_task(
+                    sweep_approvals(agent.capabilities, queue.submit, stop), name="approvals"
+                )
             try:
                 await _serve_until(stop, queue, deps, settings)
             finally:
                 await sweeper.stop()
+                if approvals is not None:
+                    approvals.cancel()
     log.info("stopped")
 
 

@@ -19,9 +19,11 @@ from langgraph.graph.state import CompiledStateGraph
 from contract.definition import AgentDefinition
 from contract.env import ENV
 from contract.grants import ToolGrants
+from runtime.agent.capabilities import Capabilities, open_capabilities
 from runtime.agent.executor import GraphExecutor
 from runtime.agent.files import load_definition, load_tool_grants
 from runtime.agent.graph import build_graph
+from runtime.agent.mcp import McpToolset
 from runtime.jobs import JobExecutor
 from runtime.settings import Settings
 from runtime.state.store import Stores, open_stores
@@ -59,6 +61,7 @@ class AgentRuntime:
     sink: EventSink
     graph: CompiledStateGraph
     executor: GraphExecutor
+    capabilities: Capabilities | None = None
 
 
 @contextlib.asynccontextmanager
@@ -87,14 +90,26 @@ async def open_agent(
     grants = grants or load_tool_grants(settings, definition, grant_all=grant_all)
     # Build once without a checkpointer first: a broken definition or model setting should
     # fail startup by itself, not after (or masked by) database connection attempts.
-    build_graph(definition, settings, grants, None)
+    gated = set(grants.approvals.tools) if grants.approvals else set()
+    mcp_tools = McpToolset(grants.mcp_servers).tools
+    build_graph(definition, settings, grants, None, extra_tools=mcp_tools, gated=gated)
     async with contextlib.AsyncExitStack() as stack:
         stores = await stack.enter_async_context(open_stores(settings))
         if sink is None:
             sink = await stack.enter_async_context(open_event_sink(settings))
-        graph = build_graph(definition, settings, grants, stores.checkpointer)
-        executor = GraphExecutor(graph, sink, settings)
-        yield AgentRuntime(settings, definition, grants, stores, sink, graph, executor)
+        caps = await open_capabilities(
+            settings, grants, ledger=stores.ledger, approvals=stores.approvals, runs=stores.runs
+        )
+        graph = build_graph(
+            definition,
+            settings,
+            grants,
+            stores.checkpointer,
+            extra_tools=caps.toolset.tools,
+            gated=caps.gated,
+        )
+        executor = GraphExecutor(graph, sink, settings, capabilities=caps)
+        yield AgentRuntime(settings, definition, grants, stores, sink, graph, executor, caps)
 
 
 def queue_options(settings: Settings) -> QueueOptions:
@@ -156,4 +171,13 @@ def readiness_checks(
         ReadinessCheck("nats", queue.ping, embedded=not settings.nats_url),
         ReadinessCheck("postgres", agent.stores.ping, embedded=agent.stores.backend != "postgres"),
         ReadinessCheck("cache", agent.sink.ping, embedded=not settings.redis_url),
+        *_mcp_checks(agent),
     ]
+
+
+def _mcp_checks(agent: AgentRuntime) -> list[ReadinessCheck]:
+    caps = agent.capabilities
+    if caps is None or not caps.toolset.servers:
+        return []
+    # The agent works on without its MCP tools: degraded, not down.
+    return [ReadinessCheck("mcp", caps.toolset.ping, optional=True)]

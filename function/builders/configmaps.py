@@ -11,10 +11,18 @@ import json
 from typing import Any
 
 from contract import env as contract_env
-from contract.grants import GrantedTool, ToolGrants
+from contract.grants import (
+    ApprovalPolicy,
+    BudgetPolicy,
+    GrantedTool,
+    McpServerGrant,
+    McpToolGrant,
+    ToolGrants,
+)
 from function.builders.base import AgentContext, Desired, Manifest
-from function.builders.external_secrets import tool_credential_env_names
-from function.policy import bound_tools
+from function.builders.external_secrets import mcp_credentials, tool_credential_env_names
+from function.builders.queue import duration_seconds
+from function.policy import approval_tools, bound_tools
 
 __all__ = [
     "DEFINITION_CHECKSUM_ANNOTATION",
@@ -83,8 +91,45 @@ def tool_grants(ctx: AgentContext) -> dict[str, Any]:
         ],
         risk_tier=ctx.spec.risk_tier,
         tenant_id=ctx.spec.tenant_id,
+        mcp_servers=_mcp_servers(ctx),
+        approvals=_approvals(ctx),
+        # Budgets are policy like the grants (a tenant's caps were checked on these values),
+        # so they travel in the same read-only file, out of reach of spec.env.
+        budgets=BudgetPolicy.model_validate(ctx.spec.budgets.model_dump(by_alias=True))
+        if ctx.spec.budgets is not None
+        else None,
     )
     return grants.to_file()
+
+
+def _mcp_servers(ctx: AgentContext) -> list[McpServerGrant]:
+    # Header values travel as the names of the variables that hold them, never as values.
+    header_envs: dict[str, dict[str, str]] = {}
+    for server, header, cred in mcp_credentials(ctx):
+        header_envs.setdefault(server, {})[header] = cred.env
+    return [
+        McpServerGrant(
+            name=server.name,
+            url=server.url,
+            transport=server.transport,
+            timeout_seconds=server.timeout_seconds,
+            header_env=header_envs.get(server.name, {}),
+            tools=[McpToolGrant(name=t.name, kind=t.kind) for t in server.tools],
+        )
+        for server in ctx.spec.tools.mcp_servers
+    ]
+
+
+def _approvals(ctx: AgentContext) -> ApprovalPolicy | None:
+    """Which tools need approval, resolved here so the runtime only gates named tools."""
+    approvals = ctx.spec.approvals
+    if approvals is None:
+        return None
+    return ApprovalPolicy(
+        tools=approval_tools(ctx.spec, ctx.definition, ctx.policy),
+        timeout_seconds=int(duration_seconds(approvals.timeout)),
+        timeout_action=approvals.timeout_action,
+    )
 
 
 def tool_grants_data(ctx: AgentContext) -> dict[str, str]:

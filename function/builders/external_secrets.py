@@ -33,6 +33,7 @@ __all__ = [
     "build",
     "default_remote_key",
     "external_secret_keys",
+    "mcp_credentials",
     "model_credentials",
     "model_key_env",
     "model_providers",
@@ -178,13 +179,41 @@ def tool_credential_env_names(ctx: AgentContext) -> dict[str, str]:
 
 
 def tool_credentials(ctx: AgentContext) -> list[Credential]:
-    """The credential of each tool grant that has one, in grant order."""
+    """The credential of each tool grant that has one, in grant order, then MCP servers'."""
     envs = tool_credential_env_names(ctx)
     return [
         _credential(ctx, envs[grant.name], grant.credentials, "tool", grant.name, TOOL_SECRET_KEY)
         for grant in ctx.spec.tools.allowed
         if grant.credentials is not None
-    ]
+    ] + [cred for _, _, cred in mcp_credentials(ctx)]
+
+
+def mcp_credentials(ctx: AgentContext) -> list[tuple[str, str, Credential]]:
+    """``(server, header, credential)`` of each MCP server's bearer token and secret headers.
+
+    ``header`` is ``Authorization`` for the bearer token. Variables are
+    ``MCP_<SERVER>_TOKEN`` and ``MCP_<SERVER>_HEADER_<i>``; tokens and headers use different
+    Secret families (``mcp``, ``mcph``), so no server name can make two of them collide.
+    """
+    out: list[tuple[str, str, Credential]] = []
+    for server in ctx.spec.tools.mcp_servers:
+        base = "MCP_" + server.name.upper().replace("-", "_")
+        if server.credentials is not None:
+            cred = _credential(
+                ctx, f"{base}_TOKEN", server.credentials, "mcp", server.name, TOOL_SECRET_KEY
+            )
+            out.append((server.name, "Authorization", cred))
+        for i, header in enumerate(server.headers):
+            cred = _credential(
+                ctx,
+                f"{base}_HEADER_{i}",
+                header.credentials,
+                "mcph",
+                f"{server.name}-{i}",
+                TOOL_SECRET_KEY,
+            )
+            out.append((server.name, header.name, cred))
+    return out
 
 
 def tool_credential_env(ctx: AgentContext) -> list[Manifest]:

@@ -10,6 +10,7 @@ stores and sink.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import weakref
@@ -24,8 +25,12 @@ from langgraph.graph.state import CompiledStateGraph
 from runtime import observability as obs
 from runtime.agent._errors import is_retryable
 from runtime.agent._messages import text_of, to_langchain
+from runtime.agent.budgets import BudgetExceeded, BudgetGuard, guard_job
+from runtime.agent.capabilities import Capabilities
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError, TokenUsage
 from runtime.settings import Settings
+from runtime.state.approvals import Approval
+from runtime.state.runs import RunStatus
 from runtime.state.stream import EventSink, EventType, StreamEvent
 
 __all__ = ["DEFAULT_RECURSION_LIMIT", "GraphExecutor"]
@@ -56,8 +61,13 @@ class GraphExecutor:
         settings: Settings,
         *,
         recursion_limit: int = DEFAULT_RECURSION_LIMIT,
+        capabilities: Capabilities | None = None,
     ) -> None:
-        """Run jobs on ``graph``, publish events to ``sink``, obey ``settings``."""
+        """Run jobs on ``graph``, publish events to ``sink``, obey ``settings``.
+
+        ``capabilities`` adds budgets and approvals (runtime.agent.capabilities).
+        """
+        self._caps = capabilities
         self._graph = graph
         self._sink = sink
         self._settings = settings
@@ -103,31 +113,95 @@ class GraphExecutor:
     async def _execute(self, job: Job) -> JobResult:
         started = time.monotonic()
         run = _Run()
-        self._log_text("job started", "prompt", "\n".join(m.content for m in job.input.messages))
+        prompt = "\n".join(m.content for m in job.input.messages) if job.input else ""
+        self._log_text("job started", "prompt", prompt, resume=job.resume)
+        caps = self._caps
+        refused = await caps.admit(job) if caps else None
+        if refused is not None:
+            return await self._over_budget(job, run, refused, started)
+        guard = caps.guard(job) if caps else None
         try:
-            with obs.get_tracer().start_as_current_span(
-                "xagent.job",
-                attributes={"xagent.job_id": job.job_id, "xagent.thread_id": job.thread},
+            with (
+                obs.get_tracer().start_as_current_span(
+                    "xagent.job",
+                    attributes={"xagent.job_id": job.job_id, "xagent.thread_id": job.thread},
+                ),
+                guard_job(guard),
             ):
                 await self._stream(job, run)
+        except BudgetExceeded as err:
+            return await self._over_budget(job, run, err, started, guard)
         except Exception as err:
             return await self._failure(job, run, err, started)
+        cost = guard.cost if guard else None
+        if caps is not None and (waiting := await caps.open_approvals(self._graph, job, _cfg(job))):
+            return await self._awaiting(job, run, waiting, started, cost)
         output = (
             text_of(run.final[-1]) if run.final and isinstance(run.final[-1], AIMessage) else ""
         )
-        result = self._result(job, run, started, JobStatus.COMPLETED, output=output)
+        result = self._result(job, run, started, JobStatus.COMPLETED, output=output, cost=cost)
         await self._publish(
             job, EventType.END, {"final_result": output, "tokens": result.tokens.model_dump()}
         )
         self._log_text("job completed", "answer", output, tokens=result.tokens.model_dump())
+        if caps is not None and job.resume is not None:
+            await caps.record(
+                caps.origin_job(job), job.thread, status=RunStatus.SUCCEEDED, output=output
+            )
         return result
 
+    async def _awaiting(
+        self, job: Job, run: _Run, waiting: list[Approval], started: float, cost: float | None
+    ) -> JobResult:
+        pending = []
+        for approval in waiting:
+            event: dict[str, Any] = {
+                "approval_id": approval.approval_id,
+                "tool_name": approval.tool_name,
+                "expires_at": approval.expires_at,
+            }
+            # The call's arguments are as sensitive as a prompt: logPrompts decides.
+            described = obs.describe_prompt(
+                json.dumps(approval.tool_args, sort_keys=True, default=str),
+                self._settings.log_prompts,
+            )
+            if described is not None:
+                event["tool_input"] = (
+                    approval.tool_args if self._settings.log_prompts == "full" else described
+                )
+            await self._publish(job, EventType.APPROVAL_REQUIRED, event)
+            pending.append({k: event[k] for k in ("approval_id", "tool_name", "expires_at")})
+        log.info("job awaits approval", extra={"approvals": [p["approval_id"] for p in pending]})
+        return self._result(
+            job, run, started, JobStatus.AWAITING_APPROVAL, pending_approvals=pending, cost=cost
+        )
+
+    async def _over_budget(
+        self,
+        job: Job,
+        run: _Run,
+        err: BudgetExceeded,
+        started: float,
+        guard: BudgetGuard | None = None,
+    ) -> JobResult:
+        # Final, not a failure: the worker acks it, never retries or dead-letters it.
+        log.warning("job stopped: budget exceeded", extra=err.to_dict())
+        await self._publish(job, EventType.ERROR, {**err.to_dict(), "retryable": False})
+        cost = guard.cost if guard else None
+        if self._caps is not None and job.resume is not None:
+            await self._caps.record(
+                self._caps.origin_job(job),
+                job.thread,
+                status=RunStatus.BUDGET_EXCEEDED,
+                error=str(err),
+            )
+        return self._result(job, run, started, JobStatus.BUDGET_EXCEEDED, error=str(err), cost=cost)
+
     async def _stream(self, job: Job, run: _Run) -> None:
-        config: RunnableConfig = {
-            "configurable": {"thread_id": job.thread},
-            "recursion_limit": self._recursion_limit,
-            "metadata": {"job_id": job.job_id},
-        }
+        config = _cfg(job, self._recursion_limit)
+        if job.input is None:
+            await self._resume(job, run, config)
+            return
         # Message ids derive from the job id, so a redelivered job is recognised in its
         # thread (and add_messages would replace, never duplicate, its input).
         messages = [
@@ -137,6 +211,15 @@ class GraphExecutor:
         graph_input: dict[str, Any] | None = {"messages": messages}
         if self._graph.checkpointer:
             state = await self._graph.aget_state(config)
+            waiting = [i for t in state.tasks for i in t.interrupts]
+            seen = any(m.id == messages[0].id for m in state.values.get("messages", []))
+            if waiting and not seen:
+                # The model's last answer holds calls with no result yet; a new turn on top
+                # would be refused by every provider. Decide them first.
+                raise ThreadAwaitsApprovalError(
+                    f"thread {job.thread!r} waits for {len(waiting)} approval(s); decide them "
+                    "with POST /threads/{id}/approvals first"
+                )
             if any(m.id == messages[0].id for m in state.values.get("messages", [])):
                 # A redelivery of a job this thread has seen: the run died after a
                 # checkpoint. Finish it from there instead of starting over; if it had
@@ -189,6 +272,17 @@ class GraphExecutor:
             output = data.get("output")
             if isinstance(output, dict):
                 run.final = list(output.get("messages", []))
+
+    async def _resume(self, job: Job, run: _Run, config: RunnableConfig) -> None:
+        """Continue a run that stopped for approval, with the decisions taken since."""
+        command = await self._caps.resume_command(self._graph, job, config) if self._caps else None
+        if command is None:
+            log.info("nothing decided to resume", extra={"approval_id": job.resume})
+        else:
+            async for event in self._graph.astream_events(command, config, version="v2"):
+                await self._on_event(job, run, event)
+        state = await self._graph.aget_state(config)
+        run.final = list(state.values.get("messages", []))[-1:]
 
     def _count_tokens(self, run: _Run, output: Any, metadata: dict[str, Any]) -> None:
         usage = getattr(output, "usage_metadata", None) or {}
@@ -249,6 +343,18 @@ class GraphExecutor:
         if described is not None:
             extra[key] = described
         log.info(message, extra=extra)
+
+
+class ThreadAwaitsApprovalError(RuntimeError):
+    """A new turn arrived on a thread that waits for approvals."""
+
+
+def _cfg(job: Job, recursion_limit: int = DEFAULT_RECURSION_LIMIT) -> RunnableConfig:
+    return {
+        "configurable": {"thread_id": job.thread},
+        "recursion_limit": recursion_limit,
+        "metadata": {"job_id": job.job_id},
+    }
 
 
 def _turn(history: list[BaseMessage], last_input_id: str | None) -> list[BaseMessage]:

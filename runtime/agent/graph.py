@@ -18,7 +18,7 @@ turn when there is none. Every node returns to the model node.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ from pydantic import Field
 from contract.definition import AgentDefinition, Node, NodeType
 from contract.grants import ToolGrants
 from runtime.agent._messages import context_window, text_of
+from runtime.agent.approvals import gate
+from runtime.agent.budgets import current_budget
 from runtime.agent.files import DefinitionError
 from runtime.agent.models import bind_model, resolve_model
 from runtime.agent.tools import granted_tools, tool_problems
@@ -78,6 +80,10 @@ class _Build:
     definition: AgentDefinition
     settings: Settings
     grants: ToolGrants
+    extra_tools: Sequence[BaseTool] = ()
+    """Bound to the orchestrator besides its own (the granted MCP tools)."""
+    gated: frozenset[str] = frozenset()
+    """Tools whose calls wait for a human decision (spec.approvals)."""
     by_name: dict[str, Node] = field(default_factory=dict)
     compiled: dict[str, CompiledStateGraph] = field(default_factory=dict)
 
@@ -94,6 +100,9 @@ def build_graph(
     settings: Settings,
     grants: ToolGrants,
     checkpointer: BaseCheckpointSaver | None,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
+    gated: Iterable[str] = (),
 ) -> CompiledStateGraph:
     """Compile the definition's graph around its orchestrator.
 
@@ -103,6 +112,8 @@ def build_graph(
         grants: Tools the policy allows; nothing else is ever bound to a model.
         checkpointer: Where the conversation of each thread persists; sub-agents run
             inside one step of the orchestrator and keep no checkpoints of their own.
+        extra_tools: Bound to the orchestrator besides its granted tools (MCP tools).
+        gated: Tools whose calls interrupt the graph for a human decision first.
 
     Raises:
         DefinitionError: The graph cannot be built; the message names the node or edge.
@@ -111,7 +122,14 @@ def build_graph(
     problems = tool_problems(definition) + _cycle_problems(definition)
     if problems:
         raise DefinitionError("; ".join(problems))
-    build = _Build(definition, settings, grants, by_name={n.name: n for n in definition.nodes})
+    build = _Build(
+        definition,
+        settings,
+        grants,
+        extra_tools=tuple(extra_tools),
+        gated=frozenset(gated),
+        by_name={n.name: n for n in definition.nodes},
+    )
     orchestrator = definition.orchestrator
     _warn_unreachable(definition)
     return _agent_graph(build, orchestrator).compile(
@@ -152,6 +170,8 @@ def _warn_unreachable(definition: AgentDefinition) -> None:
 
 def _agent_graph(build: _Build, agent: Node) -> StateGraph:
     own_tools = granted_tools(agent.tools, build.definition, build.grants, node=agent.name)
+    if agent.type == NodeType.ORCHESTRATOR:
+        own_tools += [t for t in build.extra_tools if t.name not in {o.name for o in own_tools}]
     tools_node = agent.name + TOOLS_SUFFIX
     owner: dict[str, str] = {t.name: tools_node for t in own_tools}
     bound: list[BaseTool] = list(own_tools)
@@ -172,9 +192,11 @@ def _agent_graph(build: _Build, agent: Node) -> StateGraph:
             )
         owner[tool.name] = target.name
         bound.append(tool)
-        graph.add_node(target.name, ToolNode([tool], name=target.name))
+        graph.add_node(
+            target.name, _tools_node(build, agent, [tool], target.name, inner=target.tools)
+        )
         graph.add_edge(target.name, agent.name)
-    graph.add_node(tools_node, ToolNode(own_tools, name=tools_node))
+    graph.add_node(tools_node, _tools_node(build, agent, own_tools, tools_node))
     graph.add_edge(tools_node, agent.name)
     graph.add_node(agent.name, _model_node(build, agent, bound))
     graph.add_edge(START, agent.name)
@@ -184,6 +206,32 @@ def _agent_graph(build: _Build, agent: Node) -> StateGraph:
         path_map=[*sorted({*owner.values(), tools_node}), END],
     )
     return graph
+
+
+def _tools_node(
+    build: _Build, agent: Node, tools: Sequence[BaseTool], name: str, inner: Sequence[str] = ()
+) -> Any:
+    """A ToolNode; behind an approval gate when any of its tools needs approval.
+
+    A tool node's one tool is called by the node's name, so it is gated by its inner tool's.
+
+    Raises:
+        DefinitionError: A sub-agent may call a gated tool. A sub-agent runs inside one step
+            of the orchestrator without a checkpoint of its own, so it cannot wait for a
+            decision; refusing to start beats running the call unapproved.
+    """
+    node = ToolNode(list(tools), name=name)
+    gated = {t.name for t in tools if t.name in build.gated}
+    if any(t in build.gated for t in inner):
+        gated |= {t.name for t in tools}
+    if not gated:
+        return node
+    if agent.type != NodeType.ORCHESTRATOR:
+        raise DefinitionError(
+            f"node {agent.name!r}: tools {sorted(gated)} need approval, which only the "
+            "orchestrator's calls can wait for; grant them to the orchestrator instead"
+        )
+    return gate(node, gated)
 
 
 def _edge_tool(build: _Build, target: Node) -> BaseTool | None:
@@ -238,7 +286,9 @@ def _delegate_tool(build: _Build, sub_agent: Node) -> BaseTool:
 def _model_node(
     build: _Build, agent: Node, tools: Sequence[BaseTool]
 ) -> Callable[[AgentState, RunnableConfig], Any]:
-    model = bind_model(resolve_model(build.settings, agent.model), tools)
+    resolved = resolve_model(build.settings, agent.model)
+    model = bind_model(resolved, tools)
+    model_name = resolved.name
     prompt = _system_prompt(build.settings, agent)
     limit = build.settings.max_context_messages
 
@@ -246,7 +296,12 @@ def _model_node(
         messages = context_window(state["messages"], limit)
         if prompt:
             messages = [SystemMessage(prompt), *messages]
+        guard = current_budget()
+        if guard is not None:
+            await guard.before_call()  # raises BudgetExceeded: the job ends here
         answer = await model.ainvoke(messages, config)
+        if guard is not None:
+            await guard.after_call(answer, model_name)
         return {"messages": [answer]}
 
     call_model.__name__ = f"call_model_{agent.name}"

@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.bindings.http import (
     HTTPMessage,
@@ -43,8 +43,12 @@ from runtime.jobs import Job, JobTooLargeError, RetryableError
 from runtime.observability import render_metrics
 from runtime.queue import JobQueue
 from runtime.serve.auth import Authenticator, AuthError, bearer_token
+from runtime.state.approvals import ApprovalConflict, Decision
 from runtime.state.runs import RunRecord, RunStatus, RunStore
 from runtime.state.stream import EventSink
+
+if TYPE_CHECKING:
+    from runtime.agent.capabilities import Capabilities
 
 __all__ = [
     "RESULT_EVENT_TYPE",
@@ -82,6 +86,8 @@ class ReadinessCheck:
     name: str
     ping: Callable[[], Awaitable[object]]
     embedded: bool = False
+    optional: bool = False
+    """Unreachable only degrades the agent (an MCP server): /ready says so and stays 200."""
 
 
 @dataclass
@@ -107,6 +113,8 @@ class ApiDeps:
     thread_messages: ThreadMessages | None = None
     max_job_bytes: int = DEFAULT_MAX_JOB_BYTES
     """Largest request body POST / accepts (413 above); the queue may refuse less."""
+    capabilities: Capabilities | None = None
+    """Budgets (429 when the day's is spent) and approvals (the approvals routes)."""
 
 
 class BadEventError(ValueError):
@@ -160,6 +168,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
         except BadEventError as exc:
             return _error(400, str(exc))
         principal = request.state.principal
+        if deps.capabilities is not None:
+            refused = await deps.capabilities.admit(job)
+            if refused is not None:
+                # Permanent until midnight UTC: Retry-After says when it resets.
+                return _error(429, str(refused), retry_after=refused.retry_after)
         denied = await _claim(deps, job, principal)
         if denied is not None:
             return denied
@@ -222,6 +235,50 @@ def create_app(deps: ApiDeps) -> FastAPI:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    @app.get("/threads/{thread_id}/approvals")
+    async def list_approvals(request: Request, thread_id: str) -> Response:
+        store = deps.capabilities.approvals if deps.capabilities else None
+        if store is None:
+            return _error(404, "approvals are not configured")
+        if (denied := await _thread_denied(deps, request, thread_id)) is not None:
+            return denied
+        pending = await store.pending(thread_id)
+        return JSONResponse({"approvals": [a.record() for a in pending]})
+
+    @app.post("/threads/{thread_id}/approvals")
+    async def decide_approval(request: Request, thread_id: str) -> Response:
+        caps = deps.capabilities
+        if caps is None or caps.approvals is None:
+            return _error(404, "approvals are not configured")
+        if (denied := await _thread_denied(deps, request, thread_id)) is not None:
+            return denied
+        try:
+            decision = Decision.model_validate_json(await request.body())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            return _error(400, f"invalid decision: {problems}")
+        try:
+            approval = await caps.approvals.decide(thread_id, decision)
+        except ApprovalConflict as exc:
+            return _error(exc.status, str(exc))
+        await caps.approvals.count_pending()
+        await caps.record(approval.job_id, thread_id)
+        job = caps.resume_job(approval)
+        try:
+            await deps.queue.submit(job)
+        except Exception:
+            # The decision stands; the sweeper's next pass (or another decision) resumes.
+            log.exception("enqueueing the resume job failed", extra={"job_id": job.job_id})
+            return _error(503, "decision recorded; the job queue is unavailable", retry_after=5)
+        body = {
+            "approval_id": approval.approval_id,
+            "status": approval.status,
+            "job_id": job.job_id,
+        }
+        return JSONResponse(body, status_code=202)
+
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "alive"}
@@ -229,8 +286,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @app.get("/ready")
     async def ready() -> Response:
         states = await _check_all(deps)
-        ok = all(state in ("up", "embedded") for state in states.values())
+        ok = all(state in ("up", "embedded", "degraded") for state in states.values())
         status = "ready" if ok else "not ready"
+        if ok and "degraded" in states.values():
+            status = "degraded"
         if deps.stopping.is_set():
             ok, status = False, "stopping"  # draining: send no new work here
         body = {"status": status, "dependencies": states}
@@ -344,6 +403,15 @@ def _error(
 # --- ownership --------------------------------------------------------------------------------
 
 
+async def _thread_denied(deps: ApiDeps, request: Request, thread_id: str) -> Response | None:
+    if deps.runs is None:
+        return None
+    thread = await deps.runs.get_thread(thread_id)
+    if thread is not None and not _may_use(thread.owner, request.state.principal):
+        return _error(403, f"thread {thread_id!r} belongs to another client")
+    return None
+
+
 def _may_use(owner: str | None, principal: str | None) -> bool:
     """Whether ``principal`` may use what ``owner`` owns.
 
@@ -406,7 +474,7 @@ async def _check_all(deps: ApiDeps) -> dict[str, str]:
         except Exception:
             ok = False
         if not ok:
-            return "unreachable"
+            return "degraded" if check.optional else "unreachable"
         return "embedded" if check.embedded else "up"
 
     states = await asyncio.gather(*(one(c) for c in deps.checks))

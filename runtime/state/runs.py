@@ -400,7 +400,12 @@ class SqliteRunStore(_SqlRunStore):
         await self._conn.commit()
 
 
-_RESULT_STATUS = {JobStatus.COMPLETED: RunStatus.SUCCEEDED, JobStatus.FAILED: RunStatus.FAILED}
+_RESULT_STATUS = {
+    JobStatus.COMPLETED: RunStatus.SUCCEEDED,
+    JobStatus.FAILED: RunStatus.FAILED,
+    JobStatus.AWAITING_APPROVAL: RunStatus.AWAITING_APPROVAL,
+    JobStatus.BUDGET_EXCEEDED: RunStatus.BUDGET_EXCEEDED,
+}
 
 
 class RunLog:
@@ -447,6 +452,7 @@ class RunLog:
             duration_seconds=result.duration_seconds,
             tokens=result.tokens,
             model=result.model,
+            cost=result.cost,
             error=result.error,
             output=result.output,
         )

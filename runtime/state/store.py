@@ -24,6 +24,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from runtime.settings import Settings
+from runtime.state.approvals import ApprovalStore, PostgresApprovalStore, SqliteApprovalStore
+from runtime.state.ledger import Ledger, PostgresLedger, SqliteLedger
 from runtime.state.runs import PostgresRunStore, RunStore, SqliteRunStore
 
 __all__ = [
@@ -85,6 +87,10 @@ class Stores:
     backend: str
     """``postgres`` or ``sqlite``."""
     runs: RunStore
+    ledger: Ledger
+    """Budget counters (runtime.state.ledger)."""
+    approvals: ApprovalStore
+    """Calls waiting for (or given) a human decision (runtime.state.approvals)."""
 
     async def ping(self) -> None:
         """Raise when the database does not answer (for /ready)."""
@@ -119,6 +125,7 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
             # migrations (langgraph's fail on a duplicate version): one at a time. Waiters
             # poll instead of blocking in pg_advisory_lock: langgraph builds indexes
             # CONCURRENTLY, which waits for every open statement, a blocked one too.
+            ledger, approvals = PostgresLedger(pool), PostgresApprovalStore(pool)
             async with pool.connection() as lock:
                 while not await _try_lock(lock):  # noqa: ASYNC110 - another process holds it
                     await asyncio.sleep(0.2)
@@ -126,19 +133,23 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
                     await saver.setup()
                     await idempotency.setup()
                     await runs.setup()
+                    await ledger.setup()
+                    await approvals.setup()
                 finally:
                     await lock.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
-            yield Stores(saver, idempotency, "postgres", runs)
+            yield Stores(saver, idempotency, "postgres", runs, ledger, approvals)
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     async with (
         aiosqlite.connect(settings.sqlite_path) as conn,
         SqliteIdempotencyStore.open(settings.state_dir / "jobs.sqlite") as idempotency,
         SqliteRunStore.open(settings.state_dir / "runs.sqlite") as runs,
+        SqliteLedger.open(settings.state_dir / "budgets.sqlite") as ledger,
+        SqliteApprovalStore.open_file(settings.state_dir / "approvals.sqlite") as approvals,
     ):
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
-        yield Stores(saver, idempotency, "sqlite", runs)
+        yield Stores(saver, idempotency, "sqlite", runs, ledger, approvals)
 
 
 async def _try_lock(conn: Any) -> bool:

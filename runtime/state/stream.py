@@ -46,6 +46,8 @@ class EventType(StrEnum):
     TOOL_END = "on_tool_end"
     END = "end"
     ERROR = "error"
+    APPROVAL_REQUIRED = "approval_required"
+    """A tool call waits for a human decision: ``{approval_id, tool_name, tool_input?, ...}``."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,17 @@ TOOLS = {
     ],
 }
 
+MCP_SERVER = {
+    "name": "corp",
+    "url": "https://tools.corp.example/mcp",
+    "tools": [{"name": "search", "kind": "domain"}, {"name": "shell", "kind": "primitive"}],
+}
+MCP_TENANTS = {"tenants": [{"tenantId": "t1", "allowedMcpUrls": ["https://*.corp.example/mcp*"]}]}
+
+BUDGET_CAPS = {
+    "tenants": [{"tenantId": "t1", "maxBudgets": {"job": {"tokens": 1000}, "daily": {"cost": 10}}}]
+}
+
 
 @dataclass
 class Case:
@@ -113,6 +124,128 @@ CASES = [
         },
         TOOLS,
         [],
+    ),
+    Case(
+        "McpUrlObeysToolUrlRules",
+        "MCP servers are checked by the same toolUrls rules as http tools.",
+        {"tools": {"mcpServers": [MCP_SERVER]}},
+        {"toolUrls": {"denied": ["https://*.corp.example"]}},
+        [("spec.tools.mcpServers[0].url", "toolUrls")],
+    ),
+    Case(
+        "McpCredentialsStayUnderTheTenantPrefix",
+        "An MCP token from another tenant's key is refused like any credential.",
+        {
+            "tools": {
+                "mcpServers": [
+                    {**MCP_SERVER, "credentials": {"remoteRef": {"key": "xagent/acme/mcp"}}}
+                ]
+            }
+        },
+        {},
+        [("spec.tools.mcpServers[0].credentials.remoteRef.key", "credentials.remoteKeyPrefix")],
+    ),
+    Case(
+        "GatedToolOnASubAgent",
+        "A sub-agent cannot wait for a decision: approving its tools is refused at its node.",
+        {
+            "tools": {"allowed": [{"name": "calc", "kind": "domain"}]},
+            "approvals": {"all": True},
+            "definition": {
+                "toolDefinitions": [{"name": "calc", "builtin": "calculator"}],
+                "nodes": [
+                    {"type": "orchestrator", "name": "main"},
+                    {"type": "sub-agent", "name": "helper", "tools": ["calc"]},
+                ],
+                "edges": [{"source": "main", "target": "helper"}],
+            },
+        },
+        {},
+        [("spec.definition.nodes[1].tools", "approvals")],
+    ),
+    Case(
+        "McpToolObeysToolRules",
+        "An MCP tool is a tool: the primitive rule needs medium, the agent has low.",
+        {"tools": {"mcpServers": [MCP_SERVER]}},
+        TOOLS,
+        [("spec.tools.mcpServers[0].tools[1]", "tools[1] (tool *, minimumRiskTier medium)")],
+    ),
+    Case(
+        "McpUrlInsideAllowedPatterns",
+        "The server's host and path match the tenant's pattern.",
+        {"tools": {"mcpServers": [MCP_SERVER]}},
+        MCP_TENANTS,
+        [],
+    ),
+    Case(
+        "McpUrlOutsideAllowedPatterns",
+        "A host the tenant may not reach is refused at the url field.",
+        {"tools": {"mcpServers": [{**MCP_SERVER, "url": "https://mcp.evil.example/mcp"}]}},
+        MCP_TENANTS,
+        [("spec.tools.mcpServers[0].url", "tenants[0] (tenantId t1)")],
+    ),
+    Case(
+        "McpUrlPatternDoesNotCrossParts",
+        "A glob over the whole URL would let the host hide in the path; parts match apart.",
+        {
+            "tools": {
+                "mcpServers": [
+                    {**MCP_SERVER, "url": "https://evil.example/x.corp.example/mcp"},
+                    {**MCP_SERVER, "name": "b", "tools": [], "url": "https://u@a.corp.example/mcp"},
+                    {**MCP_SERVER, "name": "c", "tools": [], "url": "http://a.corp.example/mcp"},
+                ]
+            }
+        },
+        MCP_TENANTS,
+        [
+            ("spec.tools.mcpServers[1].url", "secrets-as-references"),
+            ("spec.tools.mcpServers[0].url", "tenants[0] (tenantId t1)"),
+            ("spec.tools.mcpServers[2].url", "tenants[0] (tenantId t1)"),
+        ],
+    ),
+    Case(
+        "BudgetWithinCaps",
+        "Budgets at or under the tenant's caps pass.",
+        {"budgets": {"job": {"tokens": 1000}, "daily": {"tokens": 5, "cost": 10}}},
+        BUDGET_CAPS,
+        [],
+    ),
+    Case(
+        "BudgetCappedScopeMustBeSet",
+        "A capped scope left unset would be unlimited.",
+        {},
+        BUDGET_CAPS,
+        [
+            ("spec.budgets.job.tokens", "tenants[0] (tenantId t1) maxBudgets"),
+            ("spec.budgets.daily.cost", "tenants[0] (tenantId t1) maxBudgets"),
+        ],
+    ),
+    Case(
+        "BudgetOverCap",
+        "A budget above the cap is refused at its field.",
+        {"budgets": {"job": {"tokens": 1001}, "daily": {"cost": 10.5}}},
+        BUDGET_CAPS,
+        [
+            ("spec.budgets.job.tokens", "tenants[0] (tenantId t1) maxBudgets"),
+            ("spec.budgets.daily.cost", "tenants[0] (tenantId t1) maxBudgets"),
+        ],
+    ),
+    Case(
+        "CheapPricesCannotStretchACostCap",
+        "Pricing gpt-4o (or a glob shadowing it) below the built-in table is refused.",
+        {
+            "budgets": {
+                "job": {"tokens": 10},
+                "daily": {"cost": 1},
+                "prices": [
+                    {"model": "gpt-4o*", "inputPerMillion": 0, "outputPerMillion": 0},
+                    {"model": "my-model", "inputPerMillion": 0, "outputPerMillion": 0},
+                    {"model": "*", "inputPerMillion": 100, "outputPerMillion": 100},
+                ],
+            }
+        },
+        BUDGET_CAPS,
+        [("spec.budgets.prices[0]", "tenants[0] (tenantId t1) maxBudgets")],
     ),
     Case(
         "KindRuleMatchesByKind",

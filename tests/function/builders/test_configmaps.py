@@ -102,3 +102,43 @@ def test_long_xr_name_fits() -> None:
     names = [m["metadata"]["name"] for m in desired.values()]
     assert all(len(n) <= 63 for n in names)
     assert len(set(names)) == 2
+
+
+def test_mcp_servers_in_grants_name_variables_not_values() -> None:
+    spec = make_spec(
+        tools={
+            "mcpServers": [
+                {
+                    "name": "corp",
+                    "url": "https://tools.corp.example/mcp",
+                    "credentials": {"remoteRef": {"key": "xagent/t1/corp-mcp"}},
+                    "headers": [{"name": "X-Tenant", "credentials": {"secretRef": {"name": "s"}}}],
+                    "tools": [{"name": "search", "kind": "domain"}],
+                },
+                {"name": "open", "url": "http://open:8000/sse", "transport": "sse"},
+            ]
+        }
+    )
+    grants = configmaps.tool_grants(make_ctx(spec))
+    assert grants["mcpServers"] == [
+        {
+            "name": "corp",
+            "url": "https://tools.corp.example/mcp",
+            "transport": "streamable-http",
+            "timeoutSeconds": 30,
+            "headerEnv": {"Authorization": "MCP_CORP_TOKEN", "X-Tenant": "MCP_CORP_HEADER_0"},
+            "tools": [{"name": "search", "kind": "domain"}],
+        },
+        {
+            "name": "open",
+            "url": "http://open:8000/sse",
+            "transport": "sse",
+            "timeoutSeconds": 30,
+            "headerEnv": {},
+            "tools": [],
+        },
+    ]
+
+
+def test_no_mcp_servers_no_key() -> None:
+    assert "mcpServers" not in configmaps.tool_grants(make_ctx())

@@ -332,3 +332,43 @@ def test_warnings(case: Case) -> None:
     assert len(got) == len(case.want), case.reason
     for message, prefix in zip(got, case.want, strict=True):
         assert message.startswith(prefix), case.reason
+
+
+def test_mcp_credentials_are_composed_and_never_collide() -> None:
+    # Server "a" header 0 and server "a-0"'s token would share a Secret name if both
+    # used one family; tokens (mcp) and headers (mcph) keep them apart.
+    spec = make_spec(
+        tools={
+            "mcpServers": [
+                {
+                    "name": "a",
+                    "url": "https://a.example/mcp",
+                    "headers": [{"name": "X-Key", "credentials": {"remoteRef": {"key": "k1"}}}],
+                },
+                {
+                    "name": "a-0",
+                    "url": "https://b.example/mcp",
+                    "credentials": {"remoteRef": {"key": "k2", "property": "token"}},
+                },
+            ]
+        }
+    )
+    ctx = make_ctx(spec)
+    creds = {(server, header): c for server, header, c in external_secrets.mcp_credentials(ctx)}
+    assert {k: c.env for k, c in creds.items()} == {
+        ("a", "X-Key"): "MCP_A_HEADER_0",
+        ("a-0", "Authorization"): "MCP_A_0_TOKEN",
+    }
+    names = [c.secret_name for c in creds.values()]
+    assert len(set(names)) == len(names)
+    desired = external_secrets.build(ctx)
+    assert sorted(desired) == [
+        "externalsecret-mcp-a-0",
+        "externalsecret-mcph-a-0",
+        "externalsecret-model-openai",
+    ]
+    synced = desired["externalsecret-mcp-a-0"]["spec"]["data"]
+    assert synced == [{"secretKey": "token", "remoteRef": {"key": "k2", "property": "token"}}]
+    env = {e["name"]: e for e in external_secrets.tool_credential_env(ctx)}
+    assert set(env) == {"MCP_A_HEADER_0", "MCP_A_0_TOKEN"}
+    assert_valid(desired)

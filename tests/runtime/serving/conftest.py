@@ -473,6 +473,7 @@ async def start_agent(
             auth=build_authenticator(settings),
             runs=agent.stores.runs,
             thread_messages=agent.executor.thread_messages,
+            capabilities=agent.capabilities,
         )
         server = _QuietServer(
             uvicorn.Config(
