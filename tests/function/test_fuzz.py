@@ -36,7 +36,8 @@ settings.register_profile(
 settings.register_profile(
     "long", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck)
 )
-settings.load_profile(os.environ.get("XAGENT_HYPOTHESIS_PROFILE", "ci"))
+PROFILE = settings.get_profile(os.environ.get("XAGENT_HYPOTHESIS_PROFILE", "ci"))
+"""Applied to these tests only: loading it globally would change every other module's."""
 
 ROOT = Path(__file__).resolve().parents[2]
 _XRD = yaml.safe_load((ROOT / "xrds" / "xagent.yaml").read_text())
@@ -143,6 +144,7 @@ def _run(spec: Any) -> fnv1.RunFunctionResponse:
     return asyncio.run(RUNNER.RunFunction(req))
 
 
+@settings(PROFILE)
 @given(SPECS)
 def test_run_function_answers_every_spec(spec: Any) -> None:
     try:
