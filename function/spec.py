@@ -949,8 +949,12 @@ class ObservabilitySpec(CamelModel):
     log_prompts: Annotated[
         LogPrompts, Field(description="none, redacted (length and hash) or full.")
     ] = LogPrompts.NONE
-    emit_tokens: Annotated[
-        bool, Field(description="Count tokens per model in metrics and results.")
+    stream_tokens: Annotated[
+        bool,
+        Field(
+            description="Publish each generated token as an on_llm_stream event of the "
+            "thread's event stream; token counts in metrics and results are kept either way."
+        ),
     ] = True
     log_level: Annotated[
         str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Runtime log level.")
@@ -982,9 +986,6 @@ class AgentBehavior(CamelModel):
     max_context_messages: Annotated[
         int | None, Field(ge=1, le=10_000, description="Messages sent to the model per turn.")
     ] = None
-    max_concurrent_conversations: Annotated[
-        int, Field(ge=1, le=100_000, description="Threads one pod keeps open at once.")
-    ] = 100
 
 
 class EnvVar(CamelModel):

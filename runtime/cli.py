@@ -98,7 +98,7 @@ def run(
             model_max_retries=max_retries,
             definition_path=definition,
             state_dir=state_dir,
-            emit_tokens=stream,
+            stream_tokens=stream,
         )
         result = asyncio.run(_run(settings, agent, message, thread_id or uuid.uuid4().hex))
     except (ConfigError, DefinitionError) as err:

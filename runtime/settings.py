@@ -133,13 +133,6 @@ class Settings(BaseSettings):
         int,
         Field(ge=1, validation_alias=_env(ENV.MAX_PARALLEL_SESSIONS, "max_parallel_sessions")),
     ] = queue_defaults.MAX_PARALLEL_SESSIONS
-    max_concurrent_conversations: Annotated[
-        int | None,
-        Field(
-            ge=1,
-            validation_alias=_env(ENV.MAX_CONCURRENT_CONVERSATIONS, "max_concurrent_conversations"),
-        ),
-    ] = None
     max_context_messages: Annotated[
         int | None,
         Field(ge=1, validation_alias=_env(ENV.MAX_CONTEXT_MESSAGES, "max_context_messages")),
@@ -163,9 +156,9 @@ class Settings(BaseSettings):
         LogPrompts,
         Field(validation_alias=_env(ENV.LOG_PROMPTS, "log_prompts")),
     ] = LogPrompts.NONE
-    emit_tokens: Annotated[bool, Field(validation_alias=_env(ENV.EMIT_TOKENS, "emit_tokens"))] = (
-        True
-    )
+    stream_tokens: Annotated[
+        bool, Field(validation_alias=_env(ENV.STREAM_TOKENS, "stream_tokens"))
+    ] = True
     otel_endpoint: Annotated[
         str | None,
         Field(validation_alias=_env(ENV.OTEL_EXPORTER_OTLP_ENDPOINT, "otel_endpoint")),

@@ -139,13 +139,12 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.MODEL_API_VERSION, model.api_version),
         (ENV.SYSTEM_PROMPT, spec.system_prompt),
         (ENV.MAX_PARALLEL_SESSIONS, spec.concurrency.max_parallel_sessions),
-        (ENV.MAX_CONCURRENT_CONVERSATIONS, spec.behavior.max_concurrent_conversations),
         (ENV.MAX_CONTEXT_MESSAGES, spec.behavior.max_context_messages),
         (ENV.CONVERSATION_TTL_SECONDS, _whole_seconds(spec.behavior.conversation_ttl)),
         (ENV.RESULTS_TTL_SECONDS, _whole_seconds(spec.behavior.results_ttl)),
         (ENV.LOG_LEVEL, obs.log_level),
         (ENV.LOG_PROMPTS, obs.log_prompts),
-        (ENV.EMIT_TOKENS, obs.emit_tokens),
+        (ENV.STREAM_TOKENS, obs.stream_tokens),
     ]
     if obs.tracing.endpoint:
         pairs += [

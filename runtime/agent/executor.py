@@ -247,7 +247,7 @@ class GraphExecutor:
         node = event.get("metadata", {}).get("langgraph_node")
         if kind == "on_chat_model_stream":
             token = text_of(data.get("chunk"))
-            if token and self._settings.emit_tokens:
+            if token and self._settings.stream_tokens:
                 await self._publish(job, EventType.TOKEN, {"token": token, "node": node})
         elif kind == "on_chat_model_end":
             self._count_tokens(run, data.get("output"), event.get("metadata", {}))

@@ -78,7 +78,7 @@ def test_defaults_are_embedded(env: EnvSetter) -> None:
     assert s.tool_grants_path == Path("/etc/xagent/tools/grants.json")
     assert (s.port, s.max_parallel_sessions, s.shutdown_grace_seconds) == (8080, 4, 25)
     assert (s.nats_ack_wait_seconds, s.nats_max_deliver) == (30, 5)
-    assert (s.log_prompts, s.emit_tokens, s.model_api_key) == ("none", True, None)
+    assert (s.log_prompts, s.stream_tokens, s.model_api_key) == ("none", True, None)
 
 
 def test_values_from_contract_names(env: EnvSetter) -> None:
@@ -90,14 +90,14 @@ def test_values_from_contract_names(env: EnvSetter) -> None:
             "MODEL_ENDPOINT": "",  # the function writes "" for unset: same as absent
             "MODEL_TEMPERATURE": "0.2",
             "MAX_CONTEXT_MESSAGES": "20",
-            "EMIT_TOKENS": "false",
+            "STREAM_TOKENS": "false",
             "OPENAI_API_KEY": "sk-test",
             "NATS_URL": "nats://n:4222",
         }
     )
     s = load_settings()
     assert (s.agent_name, s.agent_namespace, s.model_endpoint) == ("support", "team-a", None)
-    assert (s.model_temperature, s.max_context_messages, s.emit_tokens) == (0.2, 20, False)
+    assert (s.model_temperature, s.max_context_messages, s.stream_tokens) == (0.2, 20, False)
     assert s.model_api_key is not None
     assert s.model_api_key.get_secret_value() == "sk-test"
     assert s.nats_jobs_subject == "xagent.team-a.support.jobs"

@@ -70,12 +70,11 @@ def test_default_env() -> None:
         "MODEL_TEMPERATURE",
         "MODEL_API_VERSION",
         "MAX_PARALLEL_SESSIONS",
-        "MAX_CONCURRENT_CONVERSATIONS",
         "CONVERSATION_TTL_SECONDS",
         "RESULTS_TTL_SECONDS",
         "LOG_LEVEL",
         "LOG_PROMPTS",
-        "EMIT_TOKENS",
+        "STREAM_TOKENS",
         "OTEL_SERVICE_NAME",
         "XAGENT_STATE_DIR",
         "PORT",
@@ -107,11 +106,10 @@ def test_default_env() -> None:
         ENV.MODEL_NAME: "gpt-4o",
         ENV.MODEL_TEMPERATURE: "0.7",
         ENV.MAX_PARALLEL_SESSIONS: "4",
-        ENV.MAX_CONCURRENT_CONVERSATIONS: "100",
         ENV.CONVERSATION_TTL_SECONDS: "86400",
         ENV.LOG_LEVEL: "INFO",
         ENV.LOG_PROMPTS: "none",
-        ENV.EMIT_TOKENS: "true",
+        ENV.STREAM_TOKENS: "true",
         ENV.OTEL_SERVICE_NAME: "xagent-support-bot",
         ENV.STATE_DIR: contract_env.STATE_DIR,
         ENV.PORT: "8080",
@@ -136,7 +134,7 @@ def test_optional_env_when_set() -> None:
         behavior={"maxContextMessages": 50},
         observability={
             "tracing": {"endpoint": "http://otel:4317", "sampleRatio": 0.25},
-            "emitTokens": False,
+            "streamTokens": False,
             "logPrompts": "redacted",
         },
     )
@@ -152,7 +150,7 @@ def test_optional_env_when_set() -> None:
         ENV.MAX_CONTEXT_MESSAGES: "50",
         ENV.OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4317",
         ENV.OTEL_TRACES_SAMPLER_ARG: "0.25",
-        ENV.EMIT_TOKENS: "false",
+        ENV.STREAM_TOKENS: "false",
         ENV.LOG_PROMPTS: "redacted",
     }
 
@@ -243,7 +241,7 @@ USER_ENV_CASES = [
         name="OverrideInPlace",
         reason="A user entry replaces the generated one of its name, in its place.",
         args={"env": [{"name": "LOG_LEVEL", "value": "DEBUG"}]},
-        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 17)},
+        want={"values": {"LOG_LEVEL": "DEBUG"}, "position": ("LOG_LEVEL", 16)},
     ),
     Case(
         name="ValueFrom",
@@ -513,7 +511,7 @@ def test_runtime_reads_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = make_spec(
         model={"maxTokens": 100, "topP": 0.5, "fallbackModel": "gpt-4o-mini"},
         behavior={"conversationTTL": "2h", "maxContextMessages": 20},
-        observability={"tracing": {"endpoint": "http://otel:4317"}, "emitTokens": False},
+        observability={"tracing": {"endpoint": "http://otel:4317"}, "streamTokens": False},
     )
     for entry in container_env(make_ctx(spec)):
         if "value" in entry:
@@ -522,7 +520,7 @@ def test_runtime_reads_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.agent_name == "support-bot"
     assert settings.conversation_ttl_seconds == 7200
     assert settings.model_max_tokens == 100
-    assert settings.emit_tokens is False
+    assert settings.stream_tokens is False
     assert settings.otel_endpoint == "http://otel:4317"
     assert (
         str(settings.definition_path)
