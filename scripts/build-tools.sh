@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build pinned Crossplane CLI, Crossplane core and helm binaries from the Go
-# module proxy into a cache directory, skipping whatever is already built.
+# Build pinned Crossplane CLI, Crossplane core, helm and the control-plane
+# binaries (etcd, kube-apiserver, kube-controller-manager) from the Go module
+# proxy into a cache directory, skipping whatever is already built.
 #
 #   BIN=$(scripts/build-tools.sh | tail -1)   # last stdout line = bin dir
 #   export PATH="$BIN:$PATH"
@@ -9,8 +10,19 @@
 #   crossplane       Crossplane CLI   (github.com/crossplane/cli/v2)
 #   crossplane-core  Crossplane core  (github.com/crossplane/crossplane/v2);
 #                    `crossplane render --crossplane-binary` runs
-#                    `<core> internal render`
+#                    `<core> internal render`; its core CRDs are copied to
+#                    crossplane-crds/ (what `core init` installs)
 #   helm             helm v3          (helm.sh/helm/v3)
+#   etcd             etcd server      (go.etcd.io/etcd/server/v3)
+#   kube-apiserver, kube-controller-manager
+#                    Kubernetes       (k8s.io/kubernetes)
+#                    scripts/controlplane.sh and tests/controlplane run these.
+#
+# Cold build times on 2 idle cores: etcd ~0.5 min, kube-apiserver ~6 min,
+# kube-controller-manager ~1.5 min more (it shares most packages). Measured on
+# the same 2 cores under load ~15 (eight parallel builds/tests): crossplane 47
+# min, crossplane-core 26 min, etcd 10 min, kube-apiserver 55 min,
+# kube-controller-manager 20 min.
 #
 # Progress goes to stderr; stdout carries only an `export PATH=...` comment
 # line and, last, the bin dir.
@@ -18,6 +30,11 @@
 # Environment:
 #   XAGENT_TOOLS_DIR  cache/bin dir (default $HOME/.cache/xagent/tools/<pins>)
 #   XAGENT_TOOLS_ONLY space separated subset of: crossplane crossplane-core helm
+#                     etcd kube-apiserver kube-controller-manager
+#
+# The control-plane binaries are cached in their own pinned directory
+# ($HOME/.cache/xagent/tools/kube-<v>_etcd-<v>) and symlinked into the bin dir,
+# so changing their pins does not rebuild the crossplane tools (and vice versa).
 #
 # Note: the module proxy reachable here serves only some crossplane versions and
 # refuses their version lists (`go list -m -versions` -> 403), so the pins are
@@ -29,16 +46,22 @@ set -euo pipefail
 CROSSPLANE_CLI_VERSION="${CROSSPLANE_CLI_VERSION:-v2.5.0}"
 CROSSPLANE_CORE_VERSION="${CROSSPLANE_CORE_VERSION:-v2.4.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 
 CLI_MOD=github.com/crossplane/cli/v2
 CORE_MOD=github.com/crossplane/crossplane/v2
 HELM_MOD=helm.sh/helm/v3
+KUBE_MOD=k8s.io/kubernetes
+ETCD_MOD=go.etcd.io/etcd/server/v3
 # Both crossplane binaries report their version from crossplane-runtime.
 XP_VERSION_VAR=github.com/crossplane/crossplane-runtime/v2/pkg/version.version
 
 PINS="cli-${CROSSPLANE_CLI_VERSION}_core-${CROSSPLANE_CORE_VERSION}_helm-${HELM_VERSION}"
 BIN_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/${PINS}}"
-ONLY="${XAGENT_TOOLS_ONLY:-crossplane crossplane-core helm}"
+# With an explicit XAGENT_TOOLS_DIR everything lives there, unlinked.
+KUBE_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}}"
+ONLY="${XAGENT_TOOLS_ONLY:-crossplane crossplane-core helm etcd kube-apiserver kube-controller-manager}"
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
@@ -56,11 +79,16 @@ BUILD_P="${BUILD_P:-2}"
 # Let the pinned modules pick a newer toolchain if they ever require one.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
-mkdir -p "$BIN_DIR"
+mkdir -p "$BIN_DIR" "$KUBE_DIR"
 BIN_DIR="$(cd "$BIN_DIR" && pwd)"
+KUBE_DIR="$(cd "$KUBE_DIR" && pwd)"
 
 TMP_DIRS=()
-cleanup() { ((${#TMP_DIRS[@]})) && rm -rf "${TMP_DIRS[@]}"; rm -f "$BIN_DIR"/.*."$$".tmp; return 0; }
+cleanup() {
+	((${#TMP_DIRS[@]})) && chmod -R u+w "${TMP_DIRS[@]}" 2>/dev/null && rm -rf "${TMP_DIRS[@]}"
+	rm -f "$BIN_DIR"/.*."$$".tmp "$KUBE_DIR"/.*."$$".tmp
+	return 0
+}
 trap cleanup EXIT
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -74,30 +102,32 @@ timed() { # timed NAME CMD...
 	log "built ${name} in $((end - start))s"
 }
 
-# Build a main package from a throwaway wrapper module that requires its module
-# at the pinned version. Used for all three tools because:
+# Build main packages from a throwaway wrapper module that requires their
+# module at the pinned version. Used for every tool because:
 #  - crossplane core's go.mod has a replace directive, so `go install
-#    pkg@version` refuses it;
+#    pkg@version` refuses it (so do kubernetes' and etcd server's);
 #  - `go install pkg@version` also fails for the CLI here: it loads the
 #    module's deprecation info from the version list, which the proxy
 #    refuses (403) for crossplane modules; `go get` in a module does not.
 # The wrapper's build list equals upstream's (MVS over one requirement), except
 # for upstream replaces: a relative-path replace (`M => ./dir`, a nested module
 # of the same repo, absent from the module zip) becomes a requirement on M at
-# the same tag; a module replace (`M => N vX`) is copied as is.
-wrapper_build() { # wrapper_build NAME MODULE PKG VERSION [LDFLAGS]
-	local name=$1 mod=$2 pkg=$3 version=$4 ldflags=${5:-"-s -w"}
-	local wd upstream
-	wd=$(mktemp -d "${TMPDIR:-/tmp}/xagent-wrap.XXXXXX")
-	TMP_DIRS+=("$wd")
+# the same tag, or, given NESTED_VERSION, a replace by the published M at that
+# version (kubernetes' staging modules: `k8s.io/api => ./staging/...` becomes
+# `k8s.io/api => k8s.io/api v0.34.4`, since k8s.io/kubernetes requires them at
+# v0.0.0); a module replace (`M => N vX`) is copied as is.
+# Sets WRAP_DIR to the wrapper module's directory.
+wrapper_setup() { # wrapper_setup MODULE VERSION [NESTED_VERSION]
+	local mod=$1 version=$2 nested=${3:-} info upstream srcdir
+	WRAP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xagent-wrap.XXXXXX")
+	TMP_DIRS+=("$WRAP_DIR")
 	log "  downloading ${mod}@${version}"
-	local info srcdir
 	info=$(go mod download -json "${mod}@${version}" 2>&1) || true
 	upstream=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")
 	srcdir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")
 	[[ -f "$upstream" ]] || { log "ERROR: cannot download ${mod}@${version}: ${info}"; return 1; }
 	(
-		cd "$wd"
+		cd "$WRAP_DIR"
 		go mod init xagent.dev/tools-wrapper >/dev/null 2>&1
 		go mod edit -require="${mod}@${version}"
 		# Start from upstream's checksums.
@@ -111,9 +141,16 @@ wrapper_build() { # wrapper_build NAME MODULE PKG VERSION [LDFLAGS]
 		printf '%s\n' "$replaces" | sed '/^$/d' |
 			while read -r from to tover; do
 				case "$to" in
+				*/FORBIDDEN_DEPENDENCY)
+					# etcd's guard against importing these; keep it out.
+					;;
 				./* | ../*)
-					log "  upstream replace ${from} => ${to}: requiring ${from}@${version}"
-					go mod edit -require="${from}@${version}"
+					if [[ -n "$nested" ]]; then
+						go mod edit -replace="${from}=${from}@${nested}"
+					else
+						log "  upstream replace ${from} => ${to}: requiring ${from}@${version}"
+						go mod edit -require="${from}@${version}"
+					fi
 					;;
 				*)
 					log "  upstream replace ${from} => ${to} ${tover}: copied"
@@ -121,16 +158,33 @@ wrapper_build() { # wrapper_build NAME MODULE PKG VERSION [LDFLAGS]
 					;;
 				esac
 			done
-		log "  resolving wrapper module"
+		[[ -n "$nested" ]] && log "  $(grep -c '=> .* '"$nested"'$' go.mod || true) nested modules replaced by their ${nested} releases"
+		return 0
+	)
+}
+
+# Resolve and compile one main package inside WRAP_DIR. `go get` per package:
+# each main package adds its own go.sum entries (kube-controller-manager needs
+# kube-scheduler's and kubectl's, which kube-apiserver does not).
+wrapper_compile() { # wrapper_compile NAME PKG VERSION LDFLAGS OUTDIR
+	local name=$1 pkg=$2 version=$3 ldflags=$4 outdir=$5
+	(
+		cd "$WRAP_DIR"
+		log "  resolving ${pkg}"
 		if ! go get "${pkg}@${version}" >get.log 2>&1; then
 			cat get.log >&2
 			exit 1
 		fi
 		log "  $(grep -c '^go: downloading' get.log || true) modules downloaded; compiling"
-		go build -p "$BUILD_P" -ldflags "$ldflags" -o "$BIN_DIR/.$name.$$.tmp" "$pkg"
+		go build -p "$BUILD_P" -ldflags "$ldflags" -o "$outdir/.$name.$$.tmp" "$pkg"
 	)
 	# Atomic rename: a concurrent run never sees a half-written binary.
-	mv -f "$BIN_DIR/.$name.$$.tmp" "$BIN_DIR/$name"
+	mv -f "$outdir/.$name.$$.tmp" "$outdir/$name"
+}
+
+wrapper_build() { # wrapper_build NAME MODULE PKG VERSION LDFLAGS [OUTDIR]
+	wrapper_setup "$2" "$4"
+	wrapper_compile "$1" "$3" "$4" "$5" "${6:-$BIN_DIR}"
 }
 
 build_one() { # build_one NAME FUNC ARGS...
@@ -159,15 +213,73 @@ if want crossplane-core; then
 		"-s -w -X ${XP_VERSION_VAR}=${CROSSPLANE_CORE_VERSION}"
 fi
 
+# `crossplane-core core init` installs Crossplane's CRDs from a directory (the
+# image ships them in /crds): keep the pinned module's cluster/crds beside the
+# binary, since the module cache may be cleaned while this cache is kept.
+if want crossplane-core && [[ ! -f "$BIN_DIR/crossplane-crds/.complete" ]]; then
+	log "crossplane-crds: copying cluster/crds of ${CORE_MOD}@${CROSSPLANE_CORE_VERSION}"
+	core_src=$(go mod download -json "${CORE_MOD}@${CROSSPLANE_CORE_VERSION}" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -d "$core_src/cluster/crds" ]] || { log "ERROR: no cluster/crds in ${core_src}"; exit 1; }
+	rm -rf "$BIN_DIR/crossplane-crds"
+	mkdir -p "$BIN_DIR/crossplane-crds"
+	cp "$core_src"/cluster/crds/*.yaml "$BIN_DIR/crossplane-crds/"
+	chmod -R u+w "$BIN_DIR/crossplane-crds"
+	touch "$BIN_DIR/crossplane-crds/.complete"
+fi
+
 if want helm; then
 	build_one helm wrapper_build helm "$HELM_MOD" "${HELM_MOD}/cmd/helm" "$HELM_VERSION" \
 		"-s -w -X ${HELM_MOD}/internal/version.version=${HELM_VERSION}"
+fi
+
+# Control-plane binaries: built into KUBE_DIR, linked into BIN_DIR.
+kube_cached() { # kube_cached NAME: link a built binary into BIN_DIR
+	[[ -x "$KUBE_DIR/$1" ]] || return 1
+	[[ "$KUBE_DIR" == "$BIN_DIR" ]] || ln -sfn "$KUBE_DIR/$1" "$BIN_DIR/$1"
+	log "$1: cached (${KUBE_DIR}/$1)"
+}
+
+if want etcd && ! kube_cached etcd; then
+	log "etcd: building ..."
+	# server/v3 is etcd's main package; its replaces of ../api, ../client/...
+	# become requirements at the same tag.
+	timed etcd wrapper_build etcd "$ETCD_MOD" "$ETCD_MOD" "$ETCD_VERSION" "-s -w" "$KUBE_DIR"
+	kube_cached etcd
+fi
+
+KUBE_NEEDED=()
+for b in kube-apiserver kube-controller-manager; do
+	want "$b" && ! kube_cached "$b" && KUBE_NEEDED+=("$b")
+done
+if ((${#KUBE_NEEDED[@]})); then
+	log "${KUBE_NEEDED[*]}: building ..."
+	kv=${KUBE_VERSION#v}
+	kmaj=${kv%%.*}
+	kmin=${kv#*.}
+	kmin=${kmin%%.*}
+	# The staging modules are published as k8s.io/<name> v0.<minor>.<patch>.
+	kube_nested="v0.${kv#*.}"
+	kube_ldflags="-s -w"
+	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		kube_ldflags+=" -X $p.gitVersion=${KUBE_VERSION} -X $p.gitMajor=${kmaj} -X $p.gitMinor=${kmin}"
+		kube_ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+	done
+	wrapper_setup "$KUBE_MOD" "$KUBE_VERSION" "$kube_nested"
+	for b in "${KUBE_NEEDED[@]}"; do
+		timed "$b" wrapper_compile "$b" "${KUBE_MOD}/cmd/$b" "$KUBE_VERSION" "$kube_ldflags" "$KUBE_DIR"
+		kube_cached "$b"
+	done
 fi
 
 # Smoke check (also catches a binary that does not start on this machine).
 want crossplane && log "crossplane: $("$BIN_DIR/crossplane" version --client 2>&1 | head -1)"
 want crossplane-core && log "crossplane-core: $("$BIN_DIR/crossplane-core" --version 2>&1 | head -1)"
 want helm && log "helm: $("$BIN_DIR/helm" version --short 2>&1 | head -1)"
+want etcd && log "etcd: $("$BIN_DIR/etcd" --version 2>&1 | head -1)"
+for b in kube-apiserver kube-controller-manager; do
+	want "$b" && log "$b: $("$BIN_DIR/$b" --version 2>&1 | head -1)"
+done
 log "done"
 echo "# export PATH=\"${BIN_DIR}:\$PATH\""
 echo "$BIN_DIR"

@@ -162,16 +162,26 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
     # A protected variable is written even when unset (as "", which the runtime reads as
     # unset): otherwise an envFrom ConfigMap could supply it and slip past the policy check.
     return [
-        {"name": name, "value": "" if value is None else _env_value(value)}
+        _env_entry(name, "" if value is None else _env_value(value))
         for name, value in pairs
         if (value is not None and value != "") or name in PROTECTED_ENV
     ]
 
 
+def _env_entry(name: str, value: str) -> Manifest:
+    """An env entry; an empty value is left out, as the API server stores it.
+
+    EnvVar.value is ``omitempty``: ``value: ""`` is stored as no value (which the container
+    sees as the empty string), so rendering it would make the stored object differ from the
+    rendered one (tests/controlplane).
+    """
+    return {"name": name, "value": value} if value else {"name": name}
+
+
 def _shadows(generated: list[Manifest]) -> list[Manifest]:
     """``""`` for each protected contract variable nothing generated, in name order."""
     have = {entry["name"] for entry in generated}
-    return [{"name": name, "value": ""} for name in sorted(PROTECTED_ENV - have)]
+    return [_env_entry(name, "") for name in sorted(PROTECTED_ENV - have)]
 
 
 def container_env(ctx: AgentContext) -> list[Manifest]:

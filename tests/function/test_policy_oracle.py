@@ -127,8 +127,9 @@ def _container_env(outcome: compose.Outcome) -> dict[str, str]:
     environ = dict(_HOSTILE_ENV_FROM)
     (container,) = outcome.desired["deployment"]["spec"]["template"]["spec"]["containers"]
     for entry in container["env"]:
-        if "value" in entry:
-            environ[entry["name"]] = entry["value"]
+        if "valueFrom" not in entry:
+            # No value is the empty string (EnvVar.value is omitempty).
+            environ[entry["name"]] = entry.get("value", "")
         else:
             ref = entry["valueFrom"].get("secretKeyRef")
             # A Secret's value stands for where it came from; ports must still parse.

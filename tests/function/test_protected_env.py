@@ -107,3 +107,11 @@ def test_env_may_read_own_secrets() -> None:
     assert _violations(_env_secret(key["valueFrom"]["secretKeyRef"]["name"])) == []
     spec = {"model": {"credentials": {"secretRef": {"name": "mine"}}}, **_env_secret("mine")}
     assert _violations(spec) == []
+
+
+def test_unset_protected_names_have_no_empty_value() -> None:
+    """EnvVar.value is omitempty: the API server stores ``value: ""`` as no value, so an
+    empty value is rendered as none and the stored Deployment equals the rendered one."""
+    for spec in (make_spec(), make_spec(persistence={"database": {"engine": "none"}})):
+        empty = [e for e in container_env(make_ctx(spec)) if e.get("value") == ""]
+        assert empty == []

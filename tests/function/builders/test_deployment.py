@@ -48,9 +48,10 @@ def _values(**spec: object) -> dict[str, str]:
 
 def test_unset_protected_variables_are_written_empty() -> None:
     """An envFrom source must not be able to supply a model endpoint the policy never saw."""
-    values = {e["name"]: e.get("value") for e in container_env(make_ctx(make_spec()))}
-    assert values[ENV.MODEL_ENDPOINT] == ""
-    assert values[ENV.MODEL_FALLBACK] == ""
+    # Written with no value (what the API server stores for ""): the container sees "".
+    entries = {e["name"]: e for e in container_env(make_ctx(make_spec()))}
+    assert entries[ENV.MODEL_ENDPOINT] == {"name": ENV.MODEL_ENDPOINT}
+    assert entries[ENV.MODEL_FALLBACK] == {"name": ENV.MODEL_FALLBACK}
 
 
 def test_default_env() -> None:
@@ -166,7 +167,8 @@ def test_unset_optionals_are_omitted() -> None:
         ENV.OTEL_TRACES_SAMPLER_ARG,
     }
     assert not names & unset
-    empty = {name for name, e in _env().items() if e.get("value") == ""}
+    # Blank is no value at all: the API server stores value "" as none.
+    empty = {name for name, e in _env().items() if "value" not in e and "valueFrom" not in e}
     assert empty, "unset protected names are written blank"
     assert empty <= deployment.PROTECTED_ENV, "only protected names are blank"
 
@@ -554,7 +556,9 @@ def test_api_auth_token_mode_mounts_the_secret_key_as_a_file() -> None:
     values = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert values[ENV.API_AUTH_MODE] == "token"
     assert values[ENV.API_AUTH_TOKENS_PATH] == "/etc/xagent/api-auth/tokens"
-    assert values[ENV.API_AUTH_AUDIENCE] == "", "protected, so written even when unset"
+    # Protected, so written even when unset: as a name with no value (the container sees "").
+    assert ENV.API_AUTH_AUDIENCE in values
+    assert values[ENV.API_AUTH_AUDIENCE] is None
     [volume] = [v for v in pod["volumes"] if v["name"] == "api-tokens"]
     assert volume["secret"] == {
         "secretName": "api-callers",
