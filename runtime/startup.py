@@ -176,6 +176,8 @@ def readiness_checks(
 
 
 def _mcp_checks(agent: AgentRuntime) -> list[ReadinessCheck]:
+    from runtime.serve.api import ReadinessCheck
+
     caps = agent.capabilities
     if caps is None or not caps.toolset.servers:
         return []
