@@ -75,6 +75,9 @@ class ENV:
     OTEL_EXPORTER_OTLP_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
     OTEL_TRACES_SAMPLER_ARG: Final = "OTEL_TRACES_SAMPLER_ARG"
     OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+    OTEL_EXPORTER_OTLP_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    OTEL_EXPORTER_OTLP_HEADERS: Final = "OTEL_EXPORTER_OTLP_HEADERS"
+    """``k=v`` pairs, e.g. ``Authorization=Basic ...``; read from a Secret, never a literal."""
 
     PORT: Final = "PORT"
     API_AUTH_MODE: Final = "API_AUTH_MODE"

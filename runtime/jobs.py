@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "TRACEPARENT",
     "Job",
     "JobExecutor",
     "JobInput",
@@ -18,6 +19,10 @@ __all__ = [
     "RetryableError",
     "TokenUsage",
 ]
+
+
+TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+"""A W3C ``traceparent`` header value (version-traceid-spanid-flags)."""
 
 
 class Message(BaseModel):
@@ -56,6 +61,9 @@ class Job(BaseModel):
         "itself is read from the approvals store, never from the job.",
     )
     metadata: dict[str, Any] = {}
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT)
+    """W3C trace context of the caller (a CloudEvent's ``traceparent``): the job's span
+    becomes its child, so one trace runs from the caller through the agent."""
 
     @model_validator(mode="after")
     def _input_or_resume(self) -> Job:
@@ -103,6 +111,8 @@ class JobResult(BaseModel):
     duration_seconds: float = 0.0
     pending_approvals: list[dict[str, Any]] = []
     """With awaiting_approval: each call waiting (approval_id, tool_name, expires_at)."""
+    traceparent: str | None = None
+    """The job span's trace context, so consumers of the result continue the trace."""
     output_ref: str | None = None
     """Set when the answer was too large for the results message: fetch it from this API
     path (``/runs/<job_id>``, field ``output``); ``output`` is None then."""

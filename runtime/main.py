@@ -23,7 +23,7 @@ import uvicorn
 from contract import protected_env
 from runtime.agent.capabilities import sweep_approvals
 from runtime.agent.files import DefinitionError
-from runtime.observability import configure_logging, configure_tracing
+from runtime.observability import configure_logging, configure_tracing, shutdown_tracing
 from runtime.queue import JobSource
 from runtime.serve.api import ApiDeps, create_app
 from runtime.settings import ConfigError, Settings, load_settings
@@ -159,7 +159,12 @@ def main() -> None:
     if dropped:
         log.warning("ignored variables that would redirect provider calls: %s", ", ".join(dropped))
     configure_tracing(
-        settings.otel_endpoint, settings.otel_sample_ratio, settings.otel_service_name or ""
+        settings.otel_endpoint,
+        settings.otel_sample_ratio,
+        settings.otel_service_name or "",
+        protocol=settings.otel_protocol,
+        headers=settings.otel_headers,
+        log_prompts=settings.log_prompts,
     )
     try:
         asyncio.run(serve(settings))
@@ -169,3 +174,5 @@ def main() -> None:
     except Exception:
         log.exception("runtime failed")
         sys.exit(1)
+    finally:
+        shutdown_tracing()  # the last jobs' spans, still in the batch buffer

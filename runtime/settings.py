@@ -170,6 +170,14 @@ class Settings(BaseSettings):
     otel_service_name: Annotated[
         str | None, Field(validation_alias=_env(ENV.OTEL_SERVICE_NAME, "otel_service_name"))
     ] = None
+    otel_protocol: Annotated[
+        Literal["grpc", "http/protobuf"],
+        Field(validation_alias=_env(ENV.OTEL_EXPORTER_OTLP_PROTOCOL, "otel_protocol")),
+    ] = "grpc"
+    otel_headers: Annotated[
+        str | None,
+        Field(validation_alias=_env(ENV.OTEL_EXPORTER_OTLP_HEADERS, "otel_headers"), repr=False),
+    ] = None
 
     port: Annotated[int, Field(ge=1, le=65535, validation_alias=_env(ENV.PORT, "port"))] = (
         contract_env.HTTP_PORT

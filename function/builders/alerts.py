@@ -12,9 +12,9 @@ Prometheus stacks run; without it that one rule never fires.
 
 from __future__ import annotations
 
+from contract.metrics import LABELS, METRICS, STATUS
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.service_monitor import prometheus_duration
-from runtime.metric_names import LABELS, METRICS, STATUS
 
 __all__ = ["ERROR_RATE_FOR", "KEY", "build", "group_name", "rules", "selector"]
 

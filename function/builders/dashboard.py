@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from contract.metrics import LABELS, METRICS, STATUS
 from function.builders.alerts import selector
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import short_hash
-from runtime.metric_names import LABELS, METRICS, STATUS
 
 __all__ = ["FOLDER_ANNOTATION", "KEY", "build", "dashboard", "data_key"]
 

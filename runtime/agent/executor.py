@@ -27,6 +27,7 @@ from runtime.agent._errors import is_retryable
 from runtime.agent._messages import text_of, to_langchain
 from runtime.agent.budgets import BudgetExceeded, BudgetGuard, guard_job
 from runtime.agent.capabilities import Capabilities
+from runtime.agent.llm_metrics import MetricsCallback
 from runtime.jobs import Job, JobResult, JobStatus, RetryableError, TokenUsage
 from runtime.settings import Settings
 from runtime.state.approvals import Approval
@@ -49,6 +50,7 @@ class _Run:
     usage: TokenUsage = field(default_factory=TokenUsage)
     model: str | None = None
     final: list[BaseMessage] = field(default_factory=list)
+    traceparent: str | None = None
 
 
 class GraphExecutor:
@@ -122,12 +124,10 @@ class GraphExecutor:
         guard = caps.guard(job) if caps else None
         try:
             with (
-                obs.get_tracer().start_as_current_span(
-                    "xagent.job",
-                    attributes={"xagent.job_id": job.job_id, "xagent.thread_id": job.thread},
-                ),
+                obs.job_span(job.job_id, job.thread, job.traceparent) as traceparent,
                 guard_job(guard),
             ):
+                run.traceparent = traceparent
                 await self._stream(job, run)
         except BudgetExceeded as err:
             return await self._over_budget(job, run, err, started, guard)
@@ -140,9 +140,10 @@ class GraphExecutor:
             text_of(run.final[-1]) if run.final and isinstance(run.final[-1], AIMessage) else ""
         )
         result = self._result(job, run, started, JobStatus.COMPLETED, output=output, cost=cost)
-        await self._publish(
-            job, EventType.END, {"final_result": output, "tokens": result.tokens.model_dump()}
-        )
+        end: dict[str, Any] = {"final_result": output, "tokens": result.tokens.model_dump()}
+        if result.traceparent:
+            end["traceparent"] = result.traceparent
+        await self._publish(job, EventType.END, end)
         self._log_text("job completed", "answer", output, tokens=result.tokens.model_dump())
         if caps is not None and job.resume is not None:
             await caps.record(
@@ -199,6 +200,7 @@ class GraphExecutor:
 
     async def _stream(self, job: Job, run: _Run) -> None:
         config = _cfg(job, self._recursion_limit)
+        config["callbacks"] = [MetricsCallback()]
         if job.input is None:
             await self._resume(job, run, config)
             return
@@ -326,6 +328,7 @@ class GraphExecutor:
             tokens=run.usage,
             model=run.model,
             duration_seconds=round(duration, 3),
+            traceparent=run.traceparent,
             **kw,
         )
 

@@ -13,9 +13,11 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contract import queue as queue_defaults
+from runtime import observability as obs
 from runtime.jobs import Job, JobExecutor, JobResult, JobTooLargeError
 from runtime.queue.worker import MAX_EMBEDDED_PAYLOAD, DeadLetter, QueueOptions, Worker
 
@@ -58,6 +60,7 @@ class _JsDelivery:
         self.data: bytes = msg.data
         self.attempt = attempt
         meta = msg.metadata
+        _observe_queue(meta)
         self._describe = {
             "stream": meta.stream,
             "consumer": meta.consumer,
@@ -80,6 +83,16 @@ class _JsDelivery:
 
     async def in_progress(self) -> None:
         await self._msg.in_progress()
+
+
+def _observe_queue(meta: Any) -> None:
+    """Queue wait of this delivery and the consumer's backlog behind it."""
+    if meta.num_pending is not None:
+        obs.QUEUE_PENDING_JOBS.set(meta.num_pending)
+    if meta.num_delivered == 1 and meta.timestamp is not None:
+        # First deliveries only: a redelivery's wait includes the earlier attempts.
+        waited = (datetime.now(UTC) - meta.timestamp).total_seconds()
+        obs.QUEUE_WAIT_SECONDS.observe(max(waited, 0.0))
 
 
 class _ExhaustedDelivery:

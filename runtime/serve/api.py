@@ -337,6 +337,10 @@ def _job_from_event(event: CloudEvent) -> Job:
             "its ConfigMap, not from the event"
         )
     data.setdefault("job_id", event.get_id())
+    # CloudEvents distributed tracing extension: the caller's trace continues in the job.
+    traceparent = event.get_extension("traceparent")
+    if isinstance(traceparent, str) and traceparent:
+        data.setdefault("traceparent", traceparent)
     try:
         return Job.model_validate(data)
     except ValidationError as exc:
@@ -374,16 +378,16 @@ async def _run_now(deps: ApiDeps, job: Job, structured: bool) -> Response:
     except Exception as exc:
         log.exception("synchronous job failed", extra={"job_id": job.job_id})
         return _error(500, f"job failed: {type(exc).__name__}: {exc}")
-    event = CloudEvent(
-        attributes={
-            "id": f"{job.job_id}:result",
-            "source": deps.source,
-            "type": RESULT_EVENT_TYPE,
-            "subject": job.thread,
-            "datacontenttype": "application/json",
-        },
-        data=result.model_dump(mode="json"),
-    )
+    attributes = {
+        "id": f"{job.job_id}:result",
+        "source": deps.source,
+        "type": RESULT_EVENT_TYPE,
+        "subject": job.thread,
+        "datacontenttype": "application/json",
+    }
+    if result.traceparent:
+        attributes["traceparent"] = result.traceparent
+    event = CloudEvent(attributes=attributes, data=result.model_dump(mode="json"))
     message = to_structured_event(event) if structured else to_binary_event(event)
     return Response(message.body, status_code=200, headers=message.headers)
 

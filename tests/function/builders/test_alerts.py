@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contract.metrics import METRICS
 from function.builders import alerts, service, service_monitor
-from runtime.metric_names import METRICS
 from tests.function.factories import Case, case_ids, make_ctx, make_spec
 from tests.function.schemas import assert_valid
 

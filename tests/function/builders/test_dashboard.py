@@ -10,8 +10,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as grafana
 from grafana_foundation_sdk.models import timeseries
 
+from contract.metrics import METRICS
 from function.builders import dashboard
-from runtime.metric_names import METRICS
 from tests.function.factories import make_ctx, make_spec
 from tests.function.schemas import assert_valid
 

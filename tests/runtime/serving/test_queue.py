@@ -14,7 +14,7 @@ import pytest
 
 from contract import queue as queue_defaults
 from runtime.jobs import JobResult, JobStatus
-from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL
+from runtime.observability import JOBS_TOTAL, QUEUE_REDELIVERIES_TOTAL, REGISTRY
 from runtime.queue import (
     DEAD_LETTERED,
     JetStreamOptions,
@@ -346,3 +346,22 @@ async def test_the_default_ack_wait_is_the_contracts(nats_url, names, bus, scrip
     finally:
         await queue.close()
     assert info.config.ack_wait == queue_defaults.ACK_WAIT_SECONDS == 30
+
+
+async def test_queue_wait_and_backlog_are_measured(make_queue, bus, scripted, job_factory):
+    # Jobs published before any worker runs wait in the stream; each first delivery
+    # observes its wait, and the backlog gauge falls to zero with the last one.
+    def waits() -> float:
+        return REGISTRY.get_sample_value("xagent_queue_wait_seconds_count") or 0.0
+
+    before = waits()
+    jobs = [job_factory() for _ in range(3)]
+    # The stream exists once a queue started; stop fetching by publishing before the next.
+    queue = await make_queue(scripted, max_parallel_sessions=1)
+    await queue.drain(0)
+    for job in jobs:
+        await bus.publish_job(job)
+    await make_queue(scripted, max_parallel_sessions=1)
+    await bus.wait_results(3)
+    assert waits() - before >= 3
+    assert REGISTRY.get_sample_value("xagent_queue_pending_jobs") == 0
