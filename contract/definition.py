@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from contract.enums import ModelProvider
+from contract.providers import ModelProvider
 
 __all__ = [
     "AgentDefinition",

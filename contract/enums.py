@@ -1,21 +1,13 @@
-"""Enums the XAgent API declares and the runtime reads back from its environment or files."""
+"""Enums the XAgent API declares and the runtime reads back from its environment or files.
+
+The provider enum is generated from the provider table (``contract.providers``).
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["LogPrompts", "ModelProvider", "RiskTier", "ToolKind"]
-
-
-class ModelProvider(StrEnum):
-    """LLM providers the runtime has a client for."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    OLLAMA = "ollama"
-    AZURE_OPENAI = "azure-openai"
-    BEDROCK = "bedrock"
-    OPENAI_COMPATIBLE = "openai-compatible"
+__all__ = ["LogPrompts", "RiskTier", "ToolKind"]
 
 
 class RiskTier(StrEnum):

@@ -18,13 +18,11 @@ __all__ = [
     "DEFINITION_MOUNT",
     "ENV",
     "HTTP_PORT",
-    "PROVIDER_API_KEY_ENV",
     "QUEUE_ENV",
     "STATE_DIR",
     "TOOL_GRANTS_FILE",
     "TOOL_GRANTS_MOUNT",
     "api_audience",
-    "provider_api_key_env",
     "tool_credential_env",
 ]
 
@@ -60,6 +58,7 @@ class ENV:
     MODEL_MAX_TOKENS: Final = "MODEL_MAX_TOKENS"
     MODEL_TOP_P: Final = "MODEL_TOP_P"
     MODEL_API_VERSION: Final = "MODEL_API_VERSION"
+    MODEL_REGION: Final = "MODEL_REGION"
     MODEL_MAX_RETRIES: Final = "MODEL_MAX_RETRIES"
     """Provider-client retries before the fallback model takes over (runtime default 2)."""
     SYSTEM_PROMPT: Final = "SYSTEM_PROMPT"
@@ -119,22 +118,6 @@ class QUEUE_ENV:  # noqa: N801
     DEAD_LETTER_SUBJECT: Final = "NATS_DEAD_LETTER_SUBJECT"
     ACK_WAIT_SECONDS: Final = "NATS_ACK_WAIT_SECONDS"
     MAX_DELIVER: Final = "NATS_MAX_DELIVER"
-
-
-PROVIDER_API_KEY_ENV: Final[dict[str, str]] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "azure-openai": "AZURE_OPENAI_API_KEY",
-    "openai-compatible": "OPENAI_API_KEY",
-    "ollama": "OLLAMA_API_KEY",
-    "bedrock": "AWS_BEARER_TOKEN_BEDROCK",
-}
-"""Each provider's key under the name its own SDK reads, so the provider client finds it."""
-
-
-def provider_api_key_env(provider: str) -> str:
-    """Return the variable that carries the API key of ``provider``."""
-    return PROVIDER_API_KEY_ENV.get(provider, provider.upper().replace("-", "_") + "_API_KEY")
 
 
 def api_audience(namespace: str, name: str) -> str:

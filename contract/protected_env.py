@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import MutableMapping
 
-from contract.env import CACHE_ENV, DATABASE_ENV, ENV, PROVIDER_API_KEY_ENV, QUEUE_ENV
+from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
+from contract.providers import PROVIDERS
 
 __all__ = [
     "CONTRACT_NAMES",
@@ -31,7 +32,7 @@ __all__ = [
     "scrub",
 ]
 
-CREDENTIAL_NAMES = frozenset(PROVIDER_API_KEY_ENV.values())
+CREDENTIAL_NAMES = frozenset(p.key_env for p in PROVIDERS)
 """Provider API keys, under the names their SDKs read; only ever from a composed secretKeyRef."""
 
 CONTRACT_NAMES = frozenset(
@@ -65,6 +66,7 @@ _TOOL_CREDENTIAL = re.compile(r"^TOOL_[A-Z0-9_]+_TOKEN$")
 _SDK_EXACT = frozenset(
     {
         "AWS_BEDROCK_BASE_URL",
+        "AWS_CA_BUNDLE",
         "CURL_CA_BUNDLE",
         "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
         "REQUESTS_CA_BUNDLE",
@@ -73,7 +75,17 @@ _SDK_EXACT = frozenset(
         "SSL_CERT_FILE",
     }
 )
-_SDK_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "OLLAMA_", "AWS_ENDPOINT_URL")
+_SDK_PREFIXES = (
+    "OPENAI_",
+    "ANTHROPIC_",
+    "AZURE_OPENAI_",
+    "OLLAMA_",
+    "AWS_ENDPOINT_URL",
+    # google-genai: GOOGLE_GENAI_USE_VERTEXAI and GEMINI_API_KEY switch backend or key.
+    "GOOGLE_GENAI_",
+    "GOOGLE_GEMINI_",
+    "GEMINI_",
+)
 """Every variable of these SDKs: base URLs, proxies, headers, organisations, API types."""
 _SDK_SUFFIXES = ("_PROXY",)
 """urllib (and so httpx) takes a proxy from every ``<scheme>_proxy`` and NO_PROXY."""

@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from contract import providers
 from contract.definition import CamelModel
 from function import urls
 from function.spec import BudgetLimit, ModelProvider, RiskTier, SecretStoreKind, ToolKind
 
 __all__ = [
-    "HOSTED_ENDPOINTS",
     "INPUT_API_VERSION",
     "INPUT_KIND",
     "BudgetCaps",
@@ -51,19 +51,6 @@ class EndpointRule(CamelModel):
             "https://*.openai.azure.com or http://vllm.models.svc.cluster.local:8000/v1.",
         ),
     ] = []
-
-
-HOSTED_ENDPOINTS: dict[str, tuple[str, ...]] = {
-    "openai": ("https://api.openai.com",),
-    "anthropic": ("https://api.anthropic.com",),
-    "azure-openai": (
-        "https://*.openai.azure.com",
-        "https://*.cognitiveservices.azure.com",
-        "https://*.services.ai.azure.com",
-    ),
-    "bedrock": ("https://bedrock-runtime.*.amazonaws.com",),
-}
-"""A hosted provider's official endpoints: what a tenant may call when its policy lists none."""
 
 
 class BudgetCaps(CamelModel):
@@ -134,7 +121,7 @@ class TenantPolicy(CamelModel):
         ]
         if any(rule.provider == provider for rule in self.allowed_endpoints):
             return tuple(listed)
-        return HOSTED_ENDPOINTS.get(provider)
+        return providers.provider(provider).hosted_endpoints
 
 
 class ToolRule(CamelModel):

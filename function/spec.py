@@ -17,7 +17,8 @@ from pydantic.alias_generators import to_camel
 from contract import protected_env
 from contract import queue as queue_defaults
 from contract.definition import AgentDefinition, CamelModel
-from contract.enums import LogPrompts, ModelProvider, RiskTier, ToolKind
+from contract.enums import LogPrompts, RiskTier, ToolKind
+from contract.providers import PROVIDERS, ModelProvider, Need, provider
 from function import cron, k8s_types, units, urls
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "ImageSpec",
     "LogPrompts",
     "McpServer",
-    "McpToolGrant",
+    "McpToolSpec",
     "McpTransport",
     "ModelPrice",
     "ModelProvider",
@@ -98,18 +99,6 @@ PositiveQuantity = Annotated[str, Field(pattern=QUANTITY), _quantity(positive=Tr
 """A Kubernetes quantity above 0 (a volume size, a memory limit)."""
 
 # --- enums ---------------------------------------------------------------------------------
-
-
-PROVIDERS_WITHOUT_KEY = frozenset({ModelProvider.OLLAMA.value})
-"""Providers that run without an API key, so no secret is composed for them."""
-
-PROVIDERS_NEEDING_ENDPOINT = frozenset(
-    {
-        ModelProvider.OLLAMA.value,
-        ModelProvider.AZURE_OPENAI.value,
-        ModelProvider.OPENAI_COMPATIBLE.value,
-    }
-)
 
 
 class McpTransport(StrEnum):
@@ -278,6 +267,12 @@ class DefinitionRef(CamelModel):
     ] = None
 
 
+def _needing(field: str) -> str:
+    """``"azure-openai and ollama"``: the providers that need ``field`` (provider table)."""
+    ids = [p.id for p in PROVIDERS if p.needs()[field] == Need.REQUIRED]
+    return ", ".join(ids[:-1]) + " and " + ids[-1] if len(ids) > 1 else "".join(ids)
+
+
 class ModelSpec(CamelModel):
     """The model every node uses unless its definition overrides it."""
 
@@ -288,11 +283,23 @@ class ModelSpec(CamelModel):
         Field(
             pattern=r"^https?://",
             max_length=2048,
-            description="API base URL; required for ollama, azure-openai and openai-compatible.",
+            description=f"API base URL; required for {_needing('endpoint')}.",
         ),
     ] = None
     api_version: Annotated[
-        str | None, Field(max_length=64, description="API version (azure-openai).")
+        str | None,
+        Field(
+            max_length=64,
+            description=f"API version; required for {_needing('apiVersion')}.",
+        ),
+    ] = None
+    region: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            max_length=32,
+            description=f"Cloud region; required for {_needing('region')}.",
+        ),
     ] = None
     fallback_model: Annotated[
         str | None, Field(max_length=200, description="Model used when the primary fails.")
@@ -305,16 +312,19 @@ class ModelSpec(CamelModel):
     credentials: Annotated[
         Credentials | None,
         Field(
-            description="API key source. When unset, "
-            "an ExternalSecret syncs remote key "
-            "xagent/<tenantId>/<provider>."
+            description="API key source. When unset, an ExternalSecret syncs remote key "
+            "xagent/<tenantId>/<provider>, except for "
+            + " and ".join(p.id for p in PROVIDERS if not p.needs_secret)
+            + ", which run without one."
         ),
     ] = None
 
     @model_validator(mode="after")
-    def _endpoint_when_needed(self) -> ModelSpec:
-        if self.provider in PROVIDERS_NEEDING_ENDPOINT and not self.endpoint:
-            raise ValueError(f"provider {self.provider} needs endpoint")
+    def _settings_the_provider_needs(self) -> ModelSpec:
+        values = {"endpoint": self.endpoint, "apiVersion": self.api_version, "region": self.region}
+        for name, need in provider(self.provider).needs().items():
+            if need == Need.REQUIRED and not values[name]:
+                raise ValueError(f"provider {self.provider} needs {name}")
         return self
 
 
@@ -330,7 +340,7 @@ class ToolGrant(CamelModel):
     credentials: Annotated[Credentials | None, Field(description="Credential for the tool.")] = None
 
 
-class McpToolGrant(CamelModel):
+class McpToolSpec(CamelModel):
     """A tool of an MCP server the agent may call; the server's other tools stay hidden."""
 
     name: Annotated[
@@ -388,7 +398,7 @@ class McpServer(CamelModel):
         float, Field(gt=0, le=600, description="Timeout of one request to the server.")
     ] = 30
     tools: Annotated[
-        list[McpToolGrant],
+        list[McpToolSpec],
         Field(
             max_length=100,
             description="Tools granted from this server; none when empty (grants are explicit).",

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +30,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from contract.enums import LogPrompts
 from contract.metrics import LABELS, METRICS
 
 __all__ = [
@@ -56,8 +57,6 @@ __all__ = [
     "render_metrics",
     "shutdown_tracing",
 ]
-
-LogPrompts = Literal["none", "redacted", "full"]
 
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("xagent_job_id", default=None)
 _thread_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -193,9 +192,9 @@ def describe_prompt(text: str, mode: LogPrompts) -> dict[str, Any] | None:
     Returns:
         Fields to log, or None when nothing may be logged.
     """
-    if mode == "none":
+    if mode == LogPrompts.NONE:
         return None
-    if mode == "redacted":
+    if mode == LogPrompts.REDACTED:
         return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
     return {"length": len(text), "text": text}
 

@@ -25,18 +25,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import env as contract_env
 from contract import queue as queue_defaults
-from contract.enums import LogPrompts, ModelProvider, RiskTier
+from contract.enums import LogPrompts, RiskTier
 from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
+from contract.providers import ModelProvider, provider
 
 __all__ = [
-    "PROVIDERS",
     "ConfigError",
     "Settings",
     "load_settings",
 ]
-
-PROVIDERS = tuple(p.value for p in ModelProvider)
-"""Provider names MODEL_PROVIDER accepts: the shared definition's ModelProvider."""
 
 
 class ConfigError(ValueError):
@@ -114,6 +111,9 @@ class Settings(BaseSettings):
     model_api_version: Annotated[
         str | None, Field(validation_alias=_env(ENV.MODEL_API_VERSION, "model_api_version"))
     ] = None
+    model_region: Annotated[
+        str | None, Field(validation_alias=_env(ENV.MODEL_REGION, "model_region"))
+    ] = None
     model_max_retries: Annotated[
         int, Field(ge=0, le=10, validation_alias=_env(ENV.MODEL_MAX_RETRIES, "model_max_retries"))
     ] = 2
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         Field(
             validation_alias="model_api_key",
             description="Set only by keyword; otherwise read from the provider's own variable "
-            "(contract_env.provider_api_key_env).",
+            "(the provider table's key_env).",
         ),
     ] = None
     system_prompt: Annotated[
@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if self.model_api_key is None:
-            key = os.environ.get(contract_env.provider_api_key_env(self.model_provider))
+            key = os.environ.get(provider(self.model_provider).key_env)
             self.model_api_key = SecretStr(key) if key else None
         if self.database_url_raw is None and self.pg_host:
             missing = [

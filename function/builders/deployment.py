@@ -137,6 +137,7 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.MODEL_MAX_TOKENS, model.max_tokens),
         (ENV.MODEL_TOP_P, model.top_p),
         (ENV.MODEL_API_VERSION, model.api_version),
+        (ENV.MODEL_REGION, model.region),
         (ENV.SYSTEM_PROMPT, spec.system_prompt),
         (ENV.MAX_PARALLEL_SESSIONS, spec.concurrency.max_parallel_sessions),
         (ENV.MAX_CONTEXT_MESSAGES, spec.behavior.max_context_messages),

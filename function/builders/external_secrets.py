@@ -12,7 +12,8 @@ Every credential the runtime needs reaches it as an environment variable from a 
 
 Model providers are ``spec.model.provider`` plus every provider a definition node names.
 ``spec.model.credentials`` applies to ``spec.model.provider`` only: a node's other provider
-always uses the default remote key. Providers that need no key (ollama) get no secret.
+always uses the default remote key. Providers whose row in the provider table needs no
+secret (ollama, and bedrock with the pod's cloud identity) get one only with credentials.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contract import env as contract_env
+from contract import providers
 from function.builders.base import AgentContext, Desired, Manifest
 from function.names import short_hash
-from function.spec import PROVIDERS_WITHOUT_KEY, Credentials
+from function.spec import Credentials
 
 __all__ = [
     "API_VERSION",
@@ -123,37 +125,50 @@ def default_remote_key(tenant_id: str, provider: str) -> str:
     return f"xagent/{tenant_id}/{provider}"
 
 
+def _keyed_providers(ctx: AgentContext) -> list[tuple[str, str, Credentials | None]]:
+    """(provider, key variable, own credentials) of each provider whose key travels to the pod.
+
+    A provider's key travels when it has credentials (``spec.model.credentials`` applies to
+    ``spec.model.provider`` only) or when its row says it needs a secret.
+    """
+    out = []
+    for name in model_providers(ctx):
+        row = providers.provider(name)
+        own = ctx.spec.model.credentials if name == ctx.spec.model.provider else None
+        if own is not None or row.needs_secret:
+            out.append((name, row.key_env, own))
+    return out
+
+
 def model_credentials(ctx: AgentContext) -> list[Credential]:
     """The API key of each provider that needs one, one per environment variable.
 
-    openai and openai-compatible read the same variable (OPENAI_API_KEY, contract
-    PROVIDER_API_KEY_ENV); the first provider to claim a variable wins, as a container cannot
-    hold a variable twice. :func:`warnings` names the provider that lost.
+    openai and openai-compatible read the same variable (OPENAI_API_KEY, the provider table's
+    ``key_env``); the first provider to claim a variable wins, as a container cannot hold a
+    variable twice. :func:`warnings` names the provider that lost.
     """
     out: list[Credential] = []
     claimed: set[str] = set()
-    for provider in model_providers(ctx):
-        env = contract_env.provider_api_key_env(provider)
-        if provider in PROVIDERS_WITHOUT_KEY or env in claimed:
+    for name, env, own in _keyed_providers(ctx):
+        if env in claimed:
             continue
         claimed.add(env)
-        own = ctx.spec.model.credentials if provider == ctx.spec.model.provider else None
         out.append(
             _credential(
                 ctx,
                 env,
                 own,
                 "model",
-                provider,
+                name,
                 MODEL_SECRET_KEY,
-                default_remote=default_remote_key(ctx.spec.tenant_id, provider),
+                default_remote=default_remote_key(ctx.spec.tenant_id, name),
             )
         )
     return out
 
 
 def model_key_env(ctx: AgentContext) -> list[Manifest]:
-    """EnvVars carrying each provider's API key (contract_env.provider_api_key_env names)."""
+    """EnvVars carrying each provider's API key (the provider table's ``key_env``)."""
     return [cred.env_var() for cred in model_credentials(ctx)]
 
 
@@ -243,17 +258,14 @@ def warnings(ctx: AgentContext) -> list[str]:
     """Problems that leave the output usable: providers whose keys share one variable."""
     out: list[str] = []
     winners: dict[str, str] = {}
-    for provider in model_providers(ctx):
-        if provider in PROVIDERS_WITHOUT_KEY:
-            continue
-        env = contract_env.provider_api_key_env(provider)
+    for name, env, _ in _keyed_providers(ctx):
         if env in winners:
             out.append(
-                f"providers {winners[env]} and {provider} both read {env}; "
-                f"{provider} uses the key of {winners[env]}"
+                f"providers {winners[env]} and {name} both read {env}; "
+                f"{name} uses the key of {winners[env]}"
             )
         else:
-            winners[env] = provider
+            winners[env] = name
     return out
 
 

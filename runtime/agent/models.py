@@ -8,6 +8,7 @@ model retries the same request on the fallback.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,16 +20,14 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import SecretStr
 
-from contract import env as contract_env
 from contract.definition import DefinitionModel
-from runtime.settings import PROVIDERS, ConfigError, Settings
+from contract.env import ENV
+from contract.providers import Need, Provider, provider
+from runtime.settings import ConfigError, Settings
 
-__all__ = ["PLACEHOLDER_API_KEY", "ResolvedModel", "bind_model", "chat_model", "resolve_model"]
+__all__ = ["ResolvedModel", "bind_model", "chat_model", "resolve_model"]
 
 _T = TypeVar("_T")
-
-PLACEHOLDER_API_KEY = "not-needed"
-"""Sent to OpenAI-compatible endpoints when no key is configured; the client insists on one."""
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,16 @@ class ResolvedModel:
     top_p: float | None = None
     api_key: SecretStr | None = None
     api_version: str | None = None
+    region: str | None = None
     max_retries: int = 2
 
 
 def resolve_model(settings: Settings, override: DefinitionModel | None = None) -> ResolvedModel:
     """The model of a node: its DefinitionModel fields over the spec model in ``settings``.
 
-    A node that switches provider keeps neither the spec's endpoint, key nor fallback (they
-    belong to the other provider); its key comes from that provider's own variable.
+    A node that switches provider keeps none of the spec's endpoint, key, fallback, API
+    version or region (they belong to the other provider); its key comes from that
+    provider's own variable.
     """
     spec = ResolvedModel(
         provider=str(settings.model_provider),
@@ -63,18 +64,21 @@ def resolve_model(settings: Settings, override: DefinitionModel | None = None) -
         top_p=settings.model_top_p,
         api_key=settings.model_api_key,
         api_version=settings.model_api_version,
+        region=settings.model_region,
         max_retries=settings.model_max_retries,
     )
     if override is None:
         return spec
     if override.provider and override.provider != spec.provider:
-        key = os.environ.get(contract_env.provider_api_key_env(override.provider))
+        key = os.environ.get(provider(override.provider).key_env)
         spec = replace(
             spec,
             provider=override.provider,
             endpoint=None,
             fallback=None,
             api_key=SecretStr(key) if key else None,
+            api_version=None,
+            region=None,
         )
     return replace(
         spec,
@@ -92,29 +96,79 @@ def _first(value: _T | None, default: _T | None) -> _T | None:
 def chat_model(spec: ResolvedModel, name: str | None = None) -> BaseChatModel:
     """Build the provider's chat model for ``spec`` (model ``name`` if given, e.g. fallback).
 
-    Streaming is on, and usage is requested in streams, so token counts arrive with the
-    final chunk even from OpenAI-compatible servers.
+    The provider's row in the contract's provider table names the LangChain class and its
+    constructor's keywords. Streaming is on where the client has it, and usage is requested
+    in streams, so token counts arrive with the final chunk even from OpenAI-compatible
+    servers.
 
     Raises:
-        ConfigError: Unknown or unsupported provider, or a provider setting is missing.
+        ConfigError: Unknown provider, its package is not installed, or a setting it requires
+            (key, endpoint, API version, region) is missing; the message names the variable.
     """
-    model = name or spec.name
-    if spec.provider in ("openai", "openai-compatible"):
-        return _openai(spec, model)
-    if spec.provider == "azure-openai":
-        return _azure(spec, model)
-    if spec.provider == "anthropic":
-        return _anthropic(spec, model)
-    if spec.provider == "ollama":
-        return _ollama(spec, model)
-    if spec.provider == "bedrock":
+    try:
+        row = provider(spec.provider)
+    except KeyError as err:
+        raise ConfigError(f"{ENV.MODEL_PROVIDER}: {err.args[0]}") from None
+    _check_required(row, spec)
+    return _client_class(row)(**_client_kwargs(row, spec, name or spec.name))
+
+
+_SETTING_ENV = {
+    "endpoint": ENV.MODEL_ENDPOINT,
+    "apiVersion": ENV.MODEL_API_VERSION,
+    "region": ENV.MODEL_REGION,
+}
+
+
+def _check_required(row: Provider, spec: ResolvedModel) -> None:
+    if row.key == Need.REQUIRED and _key(spec) is None:
+        raise ConfigError(f"{row.key_env}: required for provider {row.id}")
+    values = {"endpoint": spec.endpoint, "apiVersion": spec.api_version, "region": spec.region}
+    for field, need in row.needs().items():
+        if need == Need.REQUIRED and not values[field]:
+            raise ConfigError(f"{_SETTING_ENV[field]}: required for provider {row.id}")
+
+
+def _client_class(row: Provider) -> type[BaseChatModel]:
+    module_name, _, class_name = row.chat_model.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
         raise ConfigError(
-            "MODEL_PROVIDER: bedrock needs the langchain-aws package, which this runtime image "
-            "does not bundle; use openai, openai-compatible, azure-openai, anthropic or ollama"
-        )
-    raise ConfigError(
-        f"MODEL_PROVIDER: unknown provider {spec.provider!r} (one of {', '.join(PROVIDERS)})"
-    )
+            f"{ENV.MODEL_PROVIDER}: provider {row.id} needs the {row.package} package, "
+            "which this runtime does not have"
+        ) from None
+    return getattr(module, class_name)
+
+
+def _client_kwargs(row: Provider, spec: ResolvedModel, model: str) -> dict[str, Any]:
+    """The constructor's keywords, named as the row's ClientParams say."""
+    params = row.params
+    key = _key(spec)
+    kwargs: dict[str, Any] = {params.model: model, params.endpoint: spec.endpoint, **params.fixed}
+    if params.key is not None:
+        if key is None and params.placeholder_key:
+            key = SecretStr(params.placeholder_key)
+        kwargs[params.key] = key
+    else:
+        # The provider takes no key (Ollama); a proxy in front of it may want one.
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        kwargs["client_kwargs"] = {"headers": headers} if headers else {}
+    if params.api_version is not None:
+        kwargs[params.api_version] = spec.api_version
+    if params.region is not None:
+        kwargs[params.region] = spec.region
+    if params.max_retries is not None:
+        kwargs[params.max_retries] = spec.max_retries
+    # Sampling only when set: otherwise the client's own default applies.
+    for name, value in (
+        ("temperature", spec.temperature),
+        ("top_p", spec.top_p),
+        (params.max_tokens, spec.max_tokens),
+    ):
+        if value is not None:
+            kwargs[name] = value
+    return kwargs
 
 
 def bind_model(
@@ -140,93 +194,3 @@ def _bind(
 
 def _key(spec: ResolvedModel) -> SecretStr | None:
     return spec.api_key if spec.api_key and spec.api_key.get_secret_value() else None
-
-
-def _common_kwargs(spec: ResolvedModel) -> dict[str, Any]:
-    """Sampling, retries and streaming with usage: what the OpenAI-style clients share.
-
-    Each provider adds its own model, endpoint, key and token limit (Ollama takes none of these
-    under the same names).
-    """
-    return {
-        "temperature": spec.temperature,
-        "top_p": spec.top_p,
-        "max_retries": spec.max_retries,
-        "streaming": True,
-        "stream_usage": True,
-    }
-
-
-def _openai(spec: ResolvedModel, model: str) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
-
-    key = _key(spec)
-    if key is None:
-        if spec.provider == "openai":
-            raise ConfigError(
-                f"{contract_env.provider_api_key_env('openai')}: required for provider openai"
-            )
-        key = SecretStr(PLACEHOLDER_API_KEY)
-    if spec.provider == "openai-compatible" and not spec.endpoint:
-        raise ConfigError("MODEL_ENDPOINT: required for provider openai-compatible")
-    return ChatOpenAI(
-        model=model,
-        base_url=spec.endpoint,
-        api_key=key,
-        max_completion_tokens=spec.max_tokens,
-        **_common_kwargs(spec),
-    )
-
-
-def _azure(spec: ResolvedModel, model: str) -> BaseChatModel:
-    from langchain_openai import AzureChatOpenAI
-
-    if not spec.endpoint:
-        raise ConfigError("MODEL_ENDPOINT: required for provider azure-openai")
-    if not spec.api_version:
-        raise ConfigError("MODEL_API_VERSION: required for provider azure-openai")
-    return AzureChatOpenAI(
-        azure_deployment=model,
-        azure_endpoint=spec.endpoint,
-        api_version=spec.api_version,
-        api_key=_key(spec),
-        max_completion_tokens=spec.max_tokens,
-        **_common_kwargs(spec),
-    )
-
-
-def _anthropic(spec: ResolvedModel, model: str) -> BaseChatModel:
-    from langchain_anthropic import ChatAnthropic
-
-    key = _key(spec)
-    if key is None:
-        raise ConfigError(
-            f"{contract_env.provider_api_key_env('anthropic')}: required for provider anthropic"
-        )
-    kwargs: dict[str, object] = {}
-    if spec.max_tokens is not None:  # ChatAnthropic has its own default; keep it when unset
-        kwargs["max_tokens"] = spec.max_tokens
-    return ChatAnthropic(
-        model=model,
-        base_url=spec.endpoint,
-        api_key=key,
-        **_common_kwargs(spec),
-        **kwargs,
-    )
-
-
-def _ollama(spec: ResolvedModel, model: str) -> BaseChatModel:
-    from langchain_ollama import ChatOllama
-
-    client_kwargs: dict[str, object] = {}
-    if key := _key(spec):
-        # Ollama itself needs no key; a proxy in front of it may want one.
-        client_kwargs["headers"] = {"Authorization": f"Bearer {key.get_secret_value()}"}
-    return ChatOllama(
-        model=model,
-        base_url=spec.endpoint,
-        temperature=spec.temperature,
-        num_predict=spec.max_tokens,
-        top_p=spec.top_p,
-        client_kwargs=client_kwargs,
-    )

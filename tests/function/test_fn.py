@@ -15,6 +15,7 @@ import pytest
 from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from contract.providers import PROVIDERS
 from function import builders, rotation
 from function.fn import FunctionRunner
 from tests.function.factories import MINIMAL_SPEC, deep_merge, make_ctx, make_spec
@@ -283,9 +284,10 @@ CASES = [
         reason="An unknown provider is a Fatal result naming spec.model.provider.",
         xr=xr({"model": {"provider": "openia"}}),
         want=fatal(
-            "spec.model.provider: Input should be 'openai', "
-            "'anthropic', 'ollama', 'azure-openai', 'bedrock' or "
-            "'openai-compatible', got 'openia'"
+            "spec.model.provider: Input should be "
+            + ", ".join(f"'{p.id}'" for p in PROVIDERS[:-1])
+            + f" or '{PROVIDERS[-1].id}'"
+            + ", got 'openia'"
         ),
     ),
     Case(

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contract import protected_env
-from contract.env import provider_api_key_env
+from contract.providers import provider as provider_row
 from function import compose
 from function.definition_source import resolve
 from function.input import Policy
@@ -206,7 +206,7 @@ def test_runtime_settings_hold_only_what_policy_allows(
         elif "allowedEndpoints" in policy_data["tenants"][0]:
             assert parts.hostname == "vllm.models.svc"
     # The API key is read from a Secret this XAgent composes or names as its credential.
-    key = environ.get(provider_api_key_env(provider), "")
+    key = environ.get(provider_row(provider).key_env, "")
     own = {
         m["spec"]["target"]["name"]
         for m in outcome.desired.values()

@@ -23,6 +23,7 @@ import redis
 from contract import env as contract_env
 from contract.definition import AgentDefinition
 from contract.grants import GrantedTool, ToolGrants
+from contract.providers import PROVIDERS
 from runtime.settings import Settings, load_settings
 from tests.runtime.stub_llm import StubLLM
 
@@ -67,7 +68,7 @@ _RUNTIME_ENV = {
     )
     for name, value in vars(group).items()
     if not name.startswith("_") and isinstance(value, str)
-} | set(contract_env.PROVIDER_API_KEY_ENV.values())
+} | {p.key_env for p in PROVIDERS}
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,9 @@ from langchain_ollama import ChatOllama
 from langchain_openai import AzureChatOpenAI, ChatOpenAI
 
 from contract.definition import DefinitionModel
-from runtime.agent.models import PLACEHOLDER_API_KEY, bind_model, chat_model, resolve_model
+from contract.providers import PROVIDERS as PROVIDER_TABLE
+from contract.providers import Need, provider
+from runtime.agent.models import bind_model, chat_model, resolve_model
 from runtime.settings import ConfigError
 from tests.runtime.conftest import STUB_MODEL, SettingsFactory
 from tests.runtime.stub_llm import StubLLM
@@ -156,13 +159,16 @@ def test_openai_compatible_without_key_sends_placeholder(make_settings: Settings
     model = chat_model(resolve_model(make_settings()))
     assert isinstance(model, ChatOpenAI)
     assert model.openai_api_key is not None
-    assert model.openai_api_key.get_secret_value() == PLACEHOLDER_API_KEY
+    assert model.openai_api_key.get_secret_value() == (
+        provider("openai-compatible").params.placeholder_key
+    )
 
 
 @pytest.mark.parametrize(
     ("settings", "want"),
     [
-        pytest.param({"model_provider": "bedrock"}, "langchain-aws", id="Bedrock"),
+        pytest.param({"model_provider": "bedrock"}, "MODEL_REGION", id="BedrockWithoutRegion"),
+        pytest.param({"model_provider": "google-genai"}, "GOOGLE_API_KEY", id="GeminiWithoutKey"),
         pytest.param({"model_provider": "openai"}, "OPENAI_API_KEY", id="OpenAIWithoutKey"),
         pytest.param({"model_provider": "anthropic"}, "ANTHROPIC_API_KEY", id="AnthropicNoKey"),
         pytest.param(
@@ -182,3 +188,82 @@ def test_unusable_provider_settings_name_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=want):
         chat_model(resolve_model(make_settings(**settings)))
+
+
+# --- every row of the provider table ---------------------------------------------------------
+
+_REQUIRED_SETTINGS = {
+    "endpoint": ("model_endpoint", "https://models.example.test/v1"),
+    "apiVersion": ("model_api_version", "2024-10-21"),
+    "region": ("model_region", "eu-west-1"),
+}
+
+
+def _complete_settings(row_id: str) -> dict[str, Any]:
+    """Settings that satisfy every requirement the row declares, with a key."""
+    row = provider(row_id)
+    out: dict[str, Any] = {"model_provider": row.id, "model_api_key": "k"}
+    for field, need in row.needs().items():
+        if need == Need.REQUIRED:
+            name, value = _REQUIRED_SETTINGS[field]
+            out[name] = value
+    return out
+
+
+@pytest.mark.parametrize("row", PROVIDER_TABLE, ids=[p.id for p in PROVIDER_TABLE])
+def test_every_provider_row_builds_its_chat_model(row: Any, make_settings: SettingsFactory) -> None:
+    """The row's class, built offline from the row's keywords: a new provider is one row."""
+    settings = make_settings(
+        model_name="m",
+        model_temperature=0.3,
+        model_top_p=0.5,
+        model_max_tokens=42,
+        **_complete_settings(row.id),
+    )
+    model = chat_model(resolve_model(settings))
+
+    module, _, cls = row.chat_model.partition(":")
+    assert type(model) is getattr(importlib.import_module(module), cls)
+    assert getattr(model, "temperature", None) == 0.3
+    assert getattr(model, "top_p", None) == 0.5
+    # Model name, token limit, endpoint, API version and region each reach the client under
+    # the keyword the row names (max_completion_tokens, num_predict, region_name, ...).
+    dumped = model.model_dump()
+    sent = {"m", 42} | {
+        v
+        for k, v in _complete_settings(row.id).items()
+        if k not in ("model_provider", "model_api_key")
+    }
+    assert sent <= {v for v in dumped.values() if isinstance(v, str | int | float)}
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (p, field)
+        for p in PROVIDER_TABLE
+        for field, need in p.needs().items()
+        if need == Need.REQUIRED
+    ],
+    ids=lambda v: v.id if hasattr(v, "id") else v,
+)
+def test_every_required_setting_is_checked_at_startup(
+    row: Any, field: str, make_settings: SettingsFactory
+) -> None:
+    settings = _complete_settings(row.id)
+    env_field, _ = _REQUIRED_SETTINGS[field]
+    settings[env_field] = ""  # unset, over the stub endpoint the fixture sets
+    with pytest.raises(ConfigError, match=f"required for provider {row.id}"):
+        chat_model(resolve_model(make_settings(model_name="m", **settings)))
+
+
+@pytest.mark.parametrize(
+    "row",
+    [p for p in PROVIDER_TABLE if p.key == Need.REQUIRED],
+    ids=lambda p: p.id,
+)
+def test_a_required_key_is_checked_at_startup(row: Any, make_settings: SettingsFactory) -> None:
+    settings = _complete_settings(row.id)
+    del settings["model_api_key"]
+    with pytest.raises(ConfigError, match=row.key_env):
+        chat_model(resolve_model(make_settings(model_name="m", **settings)))
