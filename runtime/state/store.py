@@ -117,7 +117,7 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
     """
     if settings.database_url:
         size = pool_size or settings.max_parallel_sessions + 2
-        async with _postgres_pool(settings.database_url, size) as pool:
+        async with postgres_pool(settings.database_url, size) as pool:
             saver = AsyncPostgresSaver(pool)
             idempotency = PostgresIdempotencyStore(pool)
             runs = PostgresRunStore(pool)
@@ -166,7 +166,8 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
 
 
 @contextlib.asynccontextmanager
-async def _postgres_pool(url: str, size: int) -> AsyncIterator[AsyncConnectionPool]:
+async def postgres_pool(url: str, size: int) -> AsyncIterator[AsyncConnectionPool]:
+    """A pool on ``url`` with the connection settings every store here expects."""
     # The saver needs autocommit and dict rows; prepare_threshold=0 keeps it working behind
     # PgBouncer in transaction mode, which cannot hold prepared statements.
     pool = AsyncConnectionPool(

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from runtime.observability import REGISTRY
 from runtime.state.approvals import (
@@ -22,27 +20,17 @@ from runtime.state.approvals import (
     SqliteApprovalStore,
     approval_id,
 )
-from runtime.state.store import postgres_conninfo
+from runtime.state.store import postgres_pool
 
 NOW = 1_000_000.0
 
 
 @contextlib.asynccontextmanager
 async def pg_store(url: str) -> AsyncIterator[PostgresApprovalStore]:
-    pool = AsyncConnectionPool(
-        postgres_conninfo(url),
-        min_size=1,
-        max_size=4,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        open=False,
-    )
-    await pool.open(wait=True)
-    try:
+    async with postgres_pool(url, 4) as pool:
         store = PostgresApprovalStore(pool)
         await store.setup()
         yield store
-    finally:
-        await pool.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

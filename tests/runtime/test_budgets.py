@@ -8,35 +8,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from contract.grants import BudgetPolicy
 from contract.prices import find_price
 from runtime.agent.budgets import BudgetExceeded, Budgets
 from runtime.observability import REGISTRY
 from runtime.state.ledger import Ledger, PostgresLedger, SqliteLedger, Usage
-from runtime.state.store import postgres_conninfo
+from runtime.state.store import postgres_pool
 
 DAY = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
 @contextlib.asynccontextmanager
 async def pg_ledger(url: str) -> AsyncIterator[PostgresLedger]:
-    pool = AsyncConnectionPool(
-        postgres_conninfo(url),
-        min_size=1,
-        max_size=4,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        open=False,
-    )
-    await pool.open(wait=True)
-    try:
+    async with postgres_pool(url, 4) as pool:
         ledger = PostgresLedger(pool)
         await ledger.setup()
         yield ledger
-    finally:
-        await pool.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

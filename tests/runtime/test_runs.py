@@ -11,7 +11,7 @@ import pytest
 from runtime.jobs import TokenUsage
 from runtime.settings import Settings
 from runtime.state.runs import MIGRATIONS, PostgresRunStore, RunRecord, RunStatus, RunStore
-from runtime.state.store import _postgres_pool, open_stores
+from runtime.state.store import open_stores, postgres_pool
 
 
 async def test_create_update_get(backend_settings: Settings) -> None:
@@ -108,7 +108,7 @@ async def test_retention_queries(backend_settings: Settings) -> None:
 
 
 async def test_setup_is_idempotent_and_versioned(postgres_database: str) -> None:
-    async with _postgres_pool(postgres_database, 2) as pool:
+    async with postgres_pool(postgres_database, 2) as pool:
         store = PostgresRunStore(pool)
         await store.setup()
         await store.setup()
