@@ -1,20 +1,24 @@
 """A bounded fault run: jobs through worker processes killed with SIGKILL and restarted services.
 
-Three ``python -m runtime`` workers share one consumer on a nats-server and a redis-server of
-this test's own (free ports, state in tmp_path, so restarting them disturbs no other test)
-and a Postgres database of its own. While 200 jobs run, two workers are killed with
-SIGKILL and NATS and Redis are each restarted once. Then every job must have exactly one
-result, the right answer, no dead letter, and a succeeded run record holding that answer.
+Three ``python -m runtime`` workers share one consumer on a nats-server, a redis-server and a
+PostgreSQL server of this test's own (free ports, state in a temporary directory, so
+restarting them disturbs no other test). While 300 jobs run, three workers are killed with
+SIGKILL (each replaced, as a pod would be) and NATS, Redis and Postgres are each restarted
+once. Then every job must have exactly one result as the shipped client reads them, the right
+answer, no dead letter, and a succeeded run record holding that answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
+import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +33,7 @@ from tests.runtime.serving.conftest import RuntimeProcess, free_port, wait_for
 
 pytestmark = pytest.mark.services
 
-JOBS = 200
+JOBS = 300
 WORKERS = 3
 ACK_WAIT = "3"
 
@@ -71,12 +75,116 @@ class Service:
         await self.wait_listening()
 
 
+def _missing(what: str) -> None:
+    message = f"{what} is not installed (scripts/services.sh installs it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _pg_bin() -> Path | None:
+    """Where the PostgreSQL server binaries are, found as scripts/services.sh finds them."""
+    candidates = [os.environ.get("XAGENT_PG_BIN", ""), "/usr/lib/postgresql/15/bin"]
+    if initdb := shutil.which("initdb"):
+        candidates.append(str(Path(initdb).parent))
+    # Debian keeps them off PATH under /usr/lib/postgresql/<major>/bin: the newest major.
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(Path(d).parent.name), reverse=True
+    )
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    return None
+
+
+class Postgres:
+    """A PostgreSQL server of this test's own: initdb in a temporary directory, pg_ctl.
+
+    initdb and postgres refuse to run as root, so as root the server runs as ``postgres``
+    (the user the Debian package creates), like scripts/services.sh.
+    """
+
+    def __init__(self, bin_dir: Path, port: int) -> None:
+        self.bin, self.port = bin_dir, port
+        # Not under pytest's tmp_path: that is private to root, and the server user must
+        # reach its data directory.
+        self.dir = Path(tempfile.mkdtemp(prefix="xagent-fault-pg-"))
+        self.data = self.dir / "data"
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self._user = "postgres" if os.geteuid() == 0 else None
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+
+    def _run(self, tool: str, *args: str) -> None:
+        argv = [str(self.bin / tool), *args]
+        if self._user is not None:
+            argv = ["runuser", "-u", self._user, "--", *argv]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            log = self.dir / "postgres.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            pytest.fail(f"{tool} {' '.join(args)} failed: {done.stderr}{done.stdout}\n{tail}")
+
+    def init(self) -> None:
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            "--locale=C.UTF-8",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.dir}"
+            " -c fsync=off -c max_connections=100"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.dir / "postgres.log"), "-w",
+            "-t", "30", "-o", options, "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    async def restart(self) -> None:
+        # fast: the server ends every session at once, so each worker's pooled
+        # connections break mid-run; pg_ctl waits until the server accepts connections.
+        await asyncio.to_thread(self.stop)
+        await asyncio.to_thread(self.start)
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server on a free port, its data removed afterwards."""
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        _missing("PostgreSQL (initdb, pg_ctl)")
+    server = Postgres(bin_dir, free_port())
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_database(own_postgres: Postgres) -> str:
+    """The private server's database: agent_env hands it to the workers."""
+    return own_postgres.url
+
+
 @pytest.fixture
 def own_services(tmp_path: Path) -> Iterator[tuple[Service, Service]]:
     """A nats-server (JetStream, file storage) and a redis-server on free ports."""
     for binary in ("nats-server", "redis-server"):
         if shutil.which(binary) is None:
-            pytest.skip(f"{binary} is not installed (scripts/services.sh installs it)")
+            _missing(binary)
     nats_port, redis_port = free_port(), free_port()
     nats = Service(
         [
@@ -131,7 +239,7 @@ def _job(i: int) -> Job:
 
 
 async def test_no_job_lost_wrong_or_duplicated_through_kills_and_restarts(
-    own_services, agent_env, postgres_database, tmp_path: Path
+    own_services, own_postgres: Postgres, agent_env, postgres_database, tmp_path: Path
 ):
     import nats as nats_client
 
@@ -146,10 +254,23 @@ async def test_no_job_lost_wrong_or_duplicated_through_kills_and_restarts(
         QUEUE_ENV.MAX_DELIVER: "10",
         ENV.MAX_PARALLEL_SESSIONS: "2",
     }
-    workers = [
-        RuntimeProcess({**env, ENV.PORT: str(free_port())}, tmp_path / f"worker-{i}.log")
-        for i in range(WORKERS)
-    ]
+    spawned = 0
+
+    def spawn() -> RuntimeProcess:
+        nonlocal spawned
+        spawned += 1
+        log = tmp_path / f"worker-{spawned}.log"
+        return RuntimeProcess({**env, ENV.PORT: str(free_port())}, log)
+
+    workers = [spawn() for _ in range(WORKERS)]
+
+    async def kill_and_replace(i: int) -> None:
+        # SIGKILL mid-job, then a new process in its place (what a Deployment does).
+        os.kill(workers[i].proc.pid, signal.SIGKILL)
+        workers[i].proc.wait(timeout=10)
+        workers[i].stop()
+        workers[i] = spawn()
+
     nc = await nats_client.connect(env[QUEUE_ENV.URL], max_reconnect_attempts=-1)
     try:
         await asyncio.gather(*(w.wait_healthy(within=240) for w in workers))
@@ -171,15 +292,17 @@ async def test_no_job_lost_wrong_or_duplicated_through_kills_and_restarts(
             return 0
 
         faults = [
-            (20, lambda: _kill(workers[0])),
-            (50, nats.restart),
-            (80, lambda: _kill(workers[1])),
-            (110, redis.restart),
+            (25, lambda: kill_and_replace(0)),
+            (60, nats.restart),
+            (100, lambda: kill_and_replace(1)),
+            (140, redis.restart),
+            (180, own_postgres.restart),
+            (220, lambda: kill_and_replace(2)),
         ]
         for threshold, fault in faults:
             await wait_for(results, lambda n, t=threshold: n >= t, within=60)
             await fault()
-        await wait_for(results, lambda n: n >= JOBS, within=60)
+        await wait_for(results, lambda n: n >= JOBS, within=90)
 
         stored = await _all(js, env[QUEUE_ENV.STREAM], env[QUEUE_ENV.RESULTS_SUBJECT])
         dead = await _all(js, env[QUEUE_ENV.STREAM], env[QUEUE_ENV.DEAD_LETTER_SUBJECT])
@@ -209,11 +332,6 @@ async def test_no_job_lost_wrong_or_duplicated_through_kills_and_restarts(
     assert {job_id: (status, output) for job_id, status, output in rows} == {
         r.job_id: ("succeeded", r.output) for r in by_job.values()
     }
-
-
-async def _kill(worker: RuntimeProcess) -> None:
-    os.kill(worker.proc.pid, signal.SIGKILL)
-    worker.proc.wait(timeout=10)
 
 
 async def _all(js, stream: str, subject: str) -> list:
