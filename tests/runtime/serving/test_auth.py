@@ -1,8 +1,10 @@
 """Authentication and ownership of the HTTP API, on a running runtime with real services.
 
 Bearer tokens come from a file, as the function mounts them from a Secret. ServiceAccount
-tokens are verified by TokenReview; without a kube-apiserver in this suite, the reviewer is
-tested against a local HTTPS server that speaks the TokenReview API (tokenreview_server).
+tokens are verified by TokenReview: here against a local HTTPS server that speaks the
+TokenReview API (tokenreview_server), which needs no control plane and can script what the
+real one cannot (a refused reviewer, the cache); tests/controlplane/test_tokenreview.py runs
+the same mode against the real kube-apiserver with the composed identity.
 """
 
 from __future__ import annotations
