@@ -13,13 +13,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.resource import Condition
 
 from function import _struct, conditions, observed, policy, readiness, rotation
-from function.builders import (
-    AgentContext,
-    Desired,
-    autoscaler,
-    build_all,
-    external_secrets,
-)
+from function.builders import ADDITIONS, AgentContext, Desired, build_all, external_secrets
 from function.builders import queue as queue_builder
 from function.definition_source import Resolution
 from function.input import Policy
@@ -80,6 +74,7 @@ def compose(
         definition=resolution.definition,
         definition_id=resolution.definition_id or name,
         definition_checksum=resolution.checksum or "",
+        additions=ADDITIONS,
         policy=platform_policy,
         observed=observed_resources,
         required=required or {},
@@ -128,11 +123,7 @@ def compose(
         ],
         status=status,
         requirements={k: (namespace, v) for k, v in rotation.requirements(ctx).items()},
-        warnings=[
-            *_ungranted_tools(ctx),
-            *external_secrets.warnings(ctx),
-            *autoscaler.warnings(ctx),
-        ],
+        warnings=[*_ungranted_tools(ctx), *ctx.added_warnings()],
     )
 
 

@@ -18,7 +18,9 @@ __all__ = [
     "QUANTITY",
     "QUANTITY_MAX",
     "duration_seconds",
+    "quantity_bytes",
     "quantity_value",
+    "seconds",
 ]
 
 QUANTITY = (
@@ -64,6 +66,20 @@ def quantity_value(text: str) -> Decimal:
     if value > QUANTITY_MAX:
         raise ValueError(f"{text!r} is larger than a Kubernetes quantity holds (2^63-1)")
     return value
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity (``512Mi``, ``1G``, ``1.5Gi``, ``1e9``) in whole bytes.
+
+    Raises:
+        ValueError: If ``quantity`` is not a Kubernetes quantity.
+    """
+    return int(quantity_value(quantity))
+
+
+def seconds(duration: str) -> float:
+    """``1m30s`` -> 90.0: :func:`duration_seconds` as the float manifests and env carry."""
+    return float(duration_seconds(duration))
 
 
 def duration_seconds(text: str) -> Decimal:

@@ -2,6 +2,8 @@
 
 fn.py walks BUILDERS in this order. A test fails when a module in this package is missing
 from the registry, or when a builder emits a kind that readiness.py has no check for.
+ADDITIONS collects, in the same order, what each module declares it adds to the runtime
+(its ``RUNTIME``, base.RuntimeAdditions); contexts carry them to the Deployment builder.
 """
 
 from __future__ import annotations
@@ -23,26 +25,43 @@ from function.builders import (
     service_account,
     service_monitor,
 )
-from function.builders.base import AgentContext, Builder, Desired, Manifest
+from function.builders.base import AgentContext, Builder, Desired, Manifest, RuntimeAdditions
 
-__all__ = ["BUILDERS", "AgentContext", "Builder", "Desired", "Manifest", "build_all"]
+__all__ = [
+    "ADDITIONS",
+    "BUILDERS",
+    "AgentContext",
+    "Builder",
+    "Desired",
+    "Manifest",
+    "RuntimeAdditions",
+    "build_all",
+]
 
-BUILDERS: tuple[tuple[str, Builder], ...] = (
-    ("service_account", service_account.build),
-    ("configmaps", configmaps.build),
-    ("external_secrets", external_secrets.build),
-    ("postgres", postgres.build),
-    ("backup", backup.build),
-    ("cache", cache.build),
-    ("queue", queue.build),
-    ("deployment", deployment.build),
-    ("service", service.build),
-    ("autoscaler", autoscaler.build),
-    ("network_policy", network_policy.build),
-    ("disruption", disruption.build),
-    ("service_monitor", service_monitor.build),
-    ("alerts", alerts.build),
-    ("dashboard", dashboard.build),
+_MODULES = (
+    service_account,
+    configmaps,
+    external_secrets,
+    postgres,
+    backup,
+    cache,
+    queue,
+    deployment,
+    service,
+    autoscaler,
+    network_policy,
+    disruption,
+    service_monitor,
+    alerts,
+    dashboard,
+)
+
+BUILDERS: tuple[tuple[str, Builder], ...] = tuple(
+    (module.__name__.rpartition(".")[2], module.build) for module in _MODULES
+)
+
+ADDITIONS: tuple[RuntimeAdditions, ...] = tuple(
+    module.RUNTIME for module in _MODULES if hasattr(module, "RUNTIME")
 )
 
 

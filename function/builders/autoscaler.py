@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
 from function.spec import Autoscaler, QueueEngine
 
 __all__ = [
     "HPA_KEY",
     "NATS_MONITORING_PORT",
+    "RUNTIME",
     "SCALEDOBJECT_KEY",
     "build",
     "keda_falls_back",
@@ -151,3 +152,6 @@ def _hpa(ctx: AgentContext) -> Manifest:
             ],
         },
     }
+
+
+RUNTIME = RuntimeAdditions(warnings=warnings, owns_replicas=owns_replicas)

@@ -16,13 +16,51 @@ from function.input import Policy
 from function.names import DNS_LABEL_MAX, child_name, nats_token, root_name
 from function.spec import XAgentSpec
 
-__all__ = ["AgentContext", "Builder", "Desired", "Manifest"]
+__all__ = ["AgentContext", "Builder", "Desired", "Manifest", "Mount", "RuntimeAdditions"]
 
 Manifest = dict[str, Any]
 Desired = dict[str, Manifest]
 Builder = Callable[["AgentContext"], Desired]
+Mount = tuple[Manifest, Manifest]
+"""A pod volume and the runtime container's volumeMount of it."""
 
 PART_OF = "xagent"
+
+
+def _nothing(_ctx: AgentContext) -> list[Any]:
+    return []
+
+
+def _no_config(_ctx: AgentContext) -> dict[str, Any]:
+    return {}
+
+
+def _no(_ctx: AgentContext) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class RuntimeAdditions:
+    """What a builder module adds to the runtime pod or the response, beside its own objects.
+
+    A builder module that adds any declares ``RUNTIME = RuntimeAdditions(...)``; the registry
+    (function/builders/__init__.py) collects them in registry order into
+    ``AgentContext.additions``, where the Deployment builder and compose.py read them. So
+    the Deployment builder imports no other builder, and a new backend's env reaches the
+    pod by declaring it next to the objects it composes.
+    """
+
+    env: Callable[[AgentContext], list[Manifest]] = _nothing
+    """EnvVars of the runtime container (connections, credentials), after its own."""
+    warnings: Callable[[AgentContext], list[str]] = _nothing
+    """Warnings for the response: choices the function changed or cannot honour."""
+    mounts: Callable[[AgentContext], list[Mount]] = _nothing
+    """Read-only files the runtime reads, mounted before the Deployment's own volumes."""
+    config: Callable[[AgentContext], dict[str, Any]] = _no_config
+    """What the pod reads at startup but its template does not show (mounted file
+    content): part of the Deployment's config checksum, so a change rolls the pods."""
+    owns_replicas: Callable[[AgentContext], bool] = _no
+    """True when something else (an autoscaler) sets the Deployment's replica count."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +73,39 @@ class AgentContext:
     definition: AgentDefinition
     definition_id: str
     definition_checksum: str
+    additions: tuple[RuntimeAdditions, ...]
+    """Every builder module's declared RuntimeAdditions, in registry order."""
     policy: Policy = field(default_factory=Policy)
     observed: Mapping[str, Manifest] = field(default_factory=dict)
     required: Mapping[str, list[Manifest]] = field(default_factory=dict)
     """Required resources Crossplane fetched, by requirement name (function/rotation.py)."""
+
+    # --- what builder modules add to the runtime (RuntimeAdditions) ---------------------------
+
+    def added_env(self) -> list[Manifest]:
+        """The env every builder module adds to the runtime container, in registry order."""
+        return [entry for add in self.additions for entry in add.env(self)]
+
+    def added_warnings(self) -> list[str]:
+        """The warnings every builder module declares, in registry order."""
+        return [text for add in self.additions for text in add.warnings(self)]
+
+    def added_mounts(self) -> list[Mount]:
+        """The volumes and mounts builder modules add to the runtime pod, in registry order."""
+        return [mount for add in self.additions for mount in add.mounts(self)]
+
+    def added_config(self) -> dict[str, Any]:
+        """What builder modules put in the Deployment's config checksum."""
+        return {key: value for add in self.additions for key, value in add.config(self).items()}
+
+    def replicas_owned_elsewhere(self) -> bool:
+        """Whether a builder (an autoscaler) owns the runtime Deployment's replica count."""
+        return any(add.owns_replicas(self) for add in self.additions)
+
+    def most_replicas(self) -> int:
+        """The most runtime pods there can be: the autoscaler's ceiling, or the fixed count."""
+        scaling = self.spec.scaling
+        return scaling.max_replicas if self.replicas_owned_elsewhere() else scaling.min_replicas
 
     # --- names shared by more than one builder -----------------------------------------
 

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from contract.env import CACHE_ENV
 from function import units
-from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
 from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
 
@@ -30,11 +30,11 @@ __all__ = [
     "COMPONENT",
     "DRAGONFLY_API_VERSION",
     "REDIS_PORT",
+    "RUNTIME",
     "build",
     "cache_env",
     "cache_host",
     "cache_name",
-    "quantity_bytes",
     "selector",
 ]
 
@@ -66,6 +66,9 @@ def cache_env(ctx: AgentContext) -> list[Manifest]:
     return []
 
 
+RUNTIME = RuntimeAdditions(env=cache_env)
+
+
 def cache_name(ctx: AgentContext) -> str:
     """The Dragonfly instance, or the redis Deployment; also the Service of either."""
     # Dragonfly's limit, for the redis engine too: one name whichever engine runs.
@@ -75,15 +78,6 @@ def cache_name(ctx: AgentContext) -> str:
 def cache_host(ctx: AgentContext) -> str:
     """In-cluster DNS name of the cache Service."""
     return f"{cache_name(ctx)}.{ctx.namespace}.svc.cluster.local"
-
-
-def quantity_bytes(quantity: str) -> int:
-    """A Kubernetes quantity (``512Mi``, ``1G``, ``1.5Gi``, ``1e9``) in whole bytes.
-
-    Raises:
-        ValueError: If ``quantity`` is not a Kubernetes quantity (function.units).
-    """
-    return int(units.quantity_value(quantity))
 
 
 # --- backends ------------------------------------------------------------------------------
@@ -123,7 +117,7 @@ def build_redis(ctx: AgentContext) -> Desired:
     cache = ctx.spec.persistence.cache
     name = cache_name(ctx)
     pods = selector(ctx)
-    maxmemory = int(quantity_bytes(cache.memory) * MAXMEMORY_RATIO)
+    maxmemory = int(units.quantity_bytes(cache.memory) * MAXMEMORY_RATIO)
     flags = [
         ("save", ""),
         ("appendonly", "no"),

@@ -19,19 +19,22 @@ from contract.grants import (
     McpToolGrant,
     ToolGrants,
 )
-from function.builders.base import AgentContext, Desired, Manifest
+from function import units
+from function.builders.base import AgentContext, Desired, Manifest, Mount, RuntimeAdditions
 from function.builders.external_secrets import mcp_credentials, tool_credential_env_names
-from function.builders.queue import duration_seconds
 from function.policy import approval_tools, bound_tools
 
 __all__ = [
     "DEFINITION_CHECKSUM_ANNOTATION",
     "DEFINITION_ID_ANNOTATION",
     "DEFINITION_KEY",
+    "RUNTIME",
     "TOOL_GRANTS_KEY",
     "build",
     "definition_configmap_name",
     "definition_data",
+    "runtime_config",
+    "runtime_mounts",
     "tool_grants",
     "tool_grants_configmap_name",
     "tool_grants_data",
@@ -127,7 +130,7 @@ def _approvals(ctx: AgentContext) -> ApprovalPolicy | None:
         return None
     return ApprovalPolicy(
         tools=approval_tools(ctx.spec, ctx.definition, ctx.policy),
-        timeout_seconds=int(duration_seconds(approvals.timeout)),
+        timeout_seconds=int(units.seconds(approvals.timeout)),
         timeout_action=approvals.timeout_action,
     )
 
@@ -135,6 +138,28 @@ def _approvals(ctx: AgentContext) -> ApprovalPolicy | None:
 def tool_grants_data(ctx: AgentContext) -> dict[str, str]:
     """``data`` of the tool grants ConfigMap."""
     return {contract_env.TOOL_GRANTS_FILE: _canonical(tool_grants(ctx))}
+
+
+def runtime_mounts(ctx: AgentContext) -> list[Mount]:
+    """Both ConfigMaps, mounted read-only where contract/env.py says the runtime reads them."""
+    return [
+        (
+            {"name": volume, "configMap": {"name": name}},
+            {"name": volume, "mountPath": path, "readOnly": True},
+        )
+        for volume, name, path in (
+            ("definition", definition_configmap_name(ctx), contract_env.DEFINITION_MOUNT),
+            ("tool-grants", tool_grants_configmap_name(ctx), contract_env.TOOL_GRANTS_MOUNT),
+        )
+    ]
+
+
+def runtime_config(ctx: AgentContext) -> dict[str, Any]:
+    """Both files' content: a new definition or new grants must roll the pods."""
+    return {"definition": definition_data(ctx), "toolGrants": tool_grants_data(ctx)}
+
+
+RUNTIME = RuntimeAdditions(mounts=runtime_mounts, config=runtime_config)
 
 
 def _canonical(value: Any) -> str:

@@ -1,8 +1,13 @@
 """The runtime Deployment: one ``runtime`` container configured entirely by environment
-variables and two read-only ConfigMap mounts (contract/env.py names both sides).
+variables and read-only mounted files (contract/env.py names both sides).
 
-The container env, in order: the contract variables from the spec, model API keys, tool
-credentials, the database, cache and queue connections, an empty value for every other
+This module imports no other builder: what other builders add to the pod (env, mounted
+files and their content, who owns ``replicas``) they declare as their ``RUNTIME``
+(base.RuntimeAdditions), and the context carries it here in registry order.
+
+The container env, in order: the contract variables from the spec, then what builders add
+(model API keys, tool credentials, the database, cache and queue connections), an empty
+value for every other
 protected contract variable (so an envFrom source cannot supply it: explicit env wins over
 envFrom), then the user's spec.env. A container must not hold a name twice, so the first
 generated entry of a name wins, and a user entry replaces a generated literal of its name in
@@ -20,16 +25,8 @@ import math
 from contract import env as contract_env
 from contract import protected_env
 from contract.env import ENV
-from function import rotation
-from function.builders import autoscaler, cache, postgres, queue
-from function.builders.base import AgentContext, Desired, Manifest
-from function.builders.configmaps import (
-    definition_configmap_name,
-    definition_data,
-    tool_grants_configmap_name,
-    tool_grants_data,
-)
-from function.builders.external_secrets import model_key_env, tool_credential_env
+from function import rotation, units
+from function.builders.base import AgentContext, Desired, Manifest, Mount
 from function.spec import ApiAuthMode, ResourceList
 
 __all__ = [
@@ -66,8 +63,6 @@ PROTECTED_ENV = protected_env.CONTRACT_NAMES
 """Contract variables written always, as "" when unset, so no envFrom source can supply one;
 spec.env cannot name them at all (function/spec.py EnvVar)."""
 
-_VOLUME_DEFINITION = "definition"
-_VOLUME_TOOL_GRANTS = "tool-grants"
 _VOLUME_TMP = "tmp"
 _VOLUME_API_TOKENS = "api-tokens"
 _VOLUME_KUBE_API = "kube-api-access"
@@ -80,7 +75,7 @@ def build(ctx: AgentContext) -> Desired:
     env = container_env(ctx)
     env_from = _env_from(ctx)
     spec: Manifest = {}
-    if not autoscaler.owns_replicas(ctx):
+    if not ctx.replicas_owned_elsewhere():
         spec["replicas"] = ctx.spec.scaling.min_replicas
     spec |= {
         "selector": {"matchLabels": ctx.selector_labels()},
@@ -187,14 +182,7 @@ def _shadows(generated: list[Manifest]) -> list[Manifest]:
 
 def container_env(ctx: AgentContext) -> list[Manifest]:
     """The runtime container's env: generated entries, then spec.env (see module doc)."""
-    generated = [
-        *runtime_env(ctx),
-        *model_key_env(ctx),
-        *tool_credential_env(ctx),
-        *postgres.database_env(ctx),
-        *cache.cache_env(ctx),
-        *queue.queue_env(ctx),
-    ]
+    generated = [*runtime_env(ctx), *ctx.added_env()]
     by_name: dict[str, Manifest] = {}
     for entry in [*generated, *_shadows(generated)]:
         by_name.setdefault(entry["name"], entry)
@@ -210,12 +198,12 @@ def container_env(ctx: AgentContext) -> list[Manifest]:
 def config_checksum(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest]) -> str:
     """sha256 of what the pod reads at startup but a pod template does not show.
 
-    The ConfigMaps' content changes without any change to the template; putting their hash
-    in a template annotation makes a new definition or new grants roll the pods.
+    Mounted files' content (RuntimeAdditions.config) changes without any change to the
+    template; putting its hash in a template annotation makes, for example, a new definition
+    or new grants roll the pods.
     """
     payload = {
-        "definition": definition_data(ctx),
-        "toolGrants": tool_grants_data(ctx),
+        **ctx.added_config(),
         "env": env,
         "envFrom": env_from,
     }
@@ -250,7 +238,7 @@ def _env_value(value: object) -> str:
 
 def _whole_seconds(duration: str) -> int:
     # The runtime wants a whole number of seconds, at least one.
-    return max(1, math.ceil(queue.duration_seconds(duration)))
+    return max(1, math.ceil(units.seconds(duration)))
 
 
 def _api_auth_env(ctx: AgentContext) -> list[tuple[str, object]]:
@@ -265,9 +253,18 @@ def _api_auth_env(ctx: AgentContext) -> list[tuple[str, object]]:
     return pairs
 
 
-def _api_auth_volumes(ctx: AgentContext) -> tuple[list[Manifest], list[Manifest]]:
-    """Volumes and mounts the API's authentication needs: the token Secret, or the pod's own
-    ServiceAccount token and cluster CA (the pod does not automount them otherwise)."""
+def _mounts(ctx: AgentContext) -> list[Mount]:
+    """What builders add, then scratch space, then what the API's authentication needs."""
+    tmp = (
+        {"name": _VOLUME_TMP, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+        {"name": _VOLUME_TMP, "mountPath": TMP_MOUNT},
+    )
+    return [*ctx.added_mounts(), tmp, *_api_auth_mounts(ctx)]
+
+
+def _api_auth_mounts(ctx: AgentContext) -> list[Mount]:
+    """The token Secret, or the pod's own ServiceAccount token and cluster CA (the pod does
+    not automount them otherwise)."""
     auth = ctx.spec.api.auth
     if auth.mode == ApiAuthMode.TOKEN and auth.token_secret_ref is not None:
         ref = auth.token_secret_ref
@@ -279,7 +276,7 @@ def _api_auth_volumes(ctx: AgentContext) -> tuple[list[Manifest], list[Manifest]
             },
         }
         mount = {"name": _VOLUME_API_TOKENS, "mountPath": contract_env.API_TOKENS_MOUNT}
-        return [volume], [mount | {"readOnly": True}]
+        return [(volume, mount | {"readOnly": True})]
     if auth.mode == ApiAuthMode.SERVICE_ACCOUNT:
         volume = {
             "name": _VOLUME_KUBE_API,
@@ -296,8 +293,8 @@ def _api_auth_volumes(ctx: AgentContext) -> tuple[list[Manifest], list[Manifest]
             },
         }
         mount = {"name": _VOLUME_KUBE_API, "mountPath": KUBE_API_MOUNT, "readOnly": True}
-        return [volume], [mount]
-    return [], []
+        return [(volume, mount)]
+    return []
 
 
 # --- pod -----------------------------------------------------------------------------------
@@ -315,20 +312,7 @@ def _container(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest])
     if env_from:
         container["envFrom"] = env_from
     container |= {
-        "volumeMounts": [
-            {
-                "name": _VOLUME_DEFINITION,
-                "mountPath": contract_env.DEFINITION_MOUNT,
-                "readOnly": True,
-            },
-            {
-                "name": _VOLUME_TOOL_GRANTS,
-                "mountPath": contract_env.TOOL_GRANTS_MOUNT,
-                "readOnly": True,
-            },
-            {"name": _VOLUME_TMP, "mountPath": TMP_MOUNT},
-            *_api_auth_volumes(ctx)[1],
-        ],
+        "volumeMounts": [mount for _, mount in _mounts(ctx)],
         # /health only says the process lives; /ready checks Postgres, Redis and NATS, so a
         # pod that lost a backend leaves the Service without being restarted.
         "startupProbe": _probe("/health", period=5, failures=24),  # up to 2 minutes to start
@@ -374,12 +358,7 @@ def _pod_spec(ctx: AgentContext, container: Manifest) -> Manifest:
             }
         ],
         "containers": [container],
-        "volumes": [
-            {"name": _VOLUME_DEFINITION, "configMap": {"name": definition_configmap_name(ctx)}},
-            {"name": _VOLUME_TOOL_GRANTS, "configMap": {"name": tool_grants_configmap_name(ctx)}},
-            {"name": _VOLUME_TMP, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
-            *_api_auth_volumes(ctx)[0],
-        ],
+        "volumes": [volume for volume, _ in _mounts(ctx)],
     }
     if ctx.spec.image.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": s.name} for s in ctx.spec.image.image_pull_secrets]

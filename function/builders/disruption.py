@@ -9,10 +9,9 @@ operator steps in.
 
 from __future__ import annotations
 
-from function.builders import autoscaler
 from function.builders.base import AgentContext, Desired
 
-__all__ = ["KEY", "build", "max_replicas"]
+__all__ = ["KEY", "build"]
 
 KEY = "pdb"
 COMPONENT = "runtime"
@@ -21,7 +20,7 @@ COMPONENT = "runtime"
 def build(ctx: AgentContext) -> Desired:
     """A PodDisruptionBudget when enabled and more than one replica is possible."""
     disruption = ctx.spec.disruption
-    if not disruption.enabled or max_replicas(ctx) <= 1:
+    if not disruption.enabled or ctx.most_replicas() <= 1:
         return {}
     return {
         KEY: {
@@ -36,9 +35,3 @@ def build(ctx: AgentContext) -> Desired:
             },
         }
     }
-
-
-def max_replicas(ctx: AgentContext) -> int:
-    """The most replicas the runtime can have: the autoscaler's ceiling, or the fixed count."""
-    scaling = ctx.spec.scaling
-    return scaling.max_replicas if autoscaler.owns_replicas(ctx) else scaling.min_replicas

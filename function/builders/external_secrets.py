@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from contract import env as contract_env
 from contract import providers
-from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
 from function.names import short_hash
 from function.spec import Credentials
 
@@ -30,9 +30,11 @@ __all__ = [
     "API_VERSION",
     "KIND",
     "MODEL_SECRET_KEY",
+    "RUNTIME",
     "TOOL_SECRET_KEY",
     "Credential",
     "build",
+    "credential_env",
     "default_remote_key",
     "external_secret_keys",
     "mcp_credentials",
@@ -267,6 +269,14 @@ def warnings(ctx: AgentContext) -> list[str]:
         else:
             winners[env] = name
     return out
+
+
+def credential_env(ctx: AgentContext) -> list[Manifest]:
+    """Every credential variable of the runtime container: model keys, then tools'."""
+    return [*model_key_env(ctx), *tool_credential_env(ctx)]
+
+
+RUNTIME = RuntimeAdditions(env=credential_env, warnings=warnings)
 
 
 def _credential(

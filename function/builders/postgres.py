@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from contract.env import DATABASE_ENV
 from function.builders import backup
-from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
 from function.names import CNPG_CLUSTER_MAX, nats_token
 from function.spec import DatabaseEngine
 
@@ -30,6 +30,7 @@ __all__ = [
     "DATABASE_NAME",
     "DATABASE_OWNER",
     "EXTERNAL_NAME_ANNOTATION",
+    "RUNTIME",
     "SQL_API_VERSION",
     "build",
     "cluster_name",
@@ -99,6 +100,9 @@ def database_env(ctx: AgentContext) -> list[Manifest]:
 
 
 # --- names ---------------------------------------------------------------------------------
+
+
+RUNTIME = RuntimeAdditions(env=database_env)
 
 
 def cluster_name(ctx: AgentContext) -> str:

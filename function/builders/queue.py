@@ -12,13 +12,13 @@ from __future__ import annotations
 from contract import queue as queue_defaults
 from contract.env import QUEUE_ENV
 from function import units
-from function.builders.base import AgentContext, Desired, Manifest
-from function.spec import Autoscaler, QueueEngine
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
+from function.spec import QueueEngine
 
 __all__ = [
     "NACK_API_VERSION",
+    "RUNTIME",
     "build",
-    "duration_seconds",
     "max_ack_pending",
     "queue_env",
     "subjects",
@@ -40,15 +40,9 @@ def subjects(ctx: AgentContext) -> dict[str, str]:
     return queue_defaults.subjects(ctx.subject_prefix)
 
 
-def duration_seconds(duration: str) -> float:
-    """``1m30s`` -> 90.0: a duration of ``spec.DURATION``'s form, in seconds (function.units)."""
-    return float(units.duration_seconds(duration))
-
-
 def max_ack_pending(ctx: AgentContext) -> int:
     """Jobs in flight across all pods: sessions per pod times the most pods there can be."""
-    scaling = ctx.spec.scaling
-    pods = scaling.max_replicas if scaling.autoscaler != Autoscaler.NONE else scaling.min_replicas
+    pods = ctx.most_replicas()
     return queue_defaults.max_ack_pending(ctx.spec.concurrency.max_parallel_sessions, pods)
 
 
@@ -65,9 +59,12 @@ def queue_env(ctx: AgentContext) -> list[Manifest]:
         {"name": QUEUE_ENV.JOBS_SUBJECT, "value": subj["jobs"]},
         {"name": QUEUE_ENV.RESULTS_SUBJECT, "value": subj["results"]},
         {"name": QUEUE_ENV.DEAD_LETTER_SUBJECT, "value": subj["dead"]},
-        {"name": QUEUE_ENV.ACK_WAIT_SECONDS, "value": _number(duration_seconds(queue.ack_wait))},
+        {"name": QUEUE_ENV.ACK_WAIT_SECONDS, "value": _number(units.seconds(queue.ack_wait))},
         {"name": QUEUE_ENV.MAX_DELIVER, "value": str(queue.max_deliver)},
     ]
+
+
+RUNTIME = RuntimeAdditions(env=queue_env)
 
 
 def _stream(ctx: AgentContext) -> Manifest:

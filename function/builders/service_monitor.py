@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from function.builders import queue
+from function import units
 from function.builders.base import AgentContext, Desired
 from function.builders.service import PORT_NAME
 
@@ -55,7 +55,7 @@ def prometheus_duration(duration: str) -> str:
     The spec accepts decimals and any unit order; the ServiceMonitor schema takes only
     whole numbers of h, m, s and ms, largest first.
     """
-    remaining = round(queue.duration_seconds(duration) * 1000)
+    remaining = round(units.seconds(duration) * 1000)
     if remaining == 0:
         return "0"
     parts = []

@@ -67,6 +67,14 @@ def test_duration_seconds(text: str, want: Decimal) -> None:
     assert units.duration_seconds(text) == want
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("60s", 60.0), ("1m30s", 90.0), ("1.5h", 5400.0), ("250ms", 0.25), ("2h0m5s", 7205.0)],
+)
+def test_seconds(text: str, want: float) -> None:
+    assert units.seconds(text) == want
+
+
 @pytest.mark.parametrize("text", ["3000000h", "9" * 400 + "s", "1d", "", "1h 2m", "-1s"])
 def test_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"duration|longer"):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from contract.env import CACHE_ENV
+from function import units
 from function.builders import cache
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
@@ -186,10 +187,10 @@ QUANTITY_CASES = [
 
 @pytest.mark.parametrize("case", QUANTITY_CASES, ids=[c.name for c in QUANTITY_CASES])
 def test_quantity_bytes(case: QuantityCase) -> None:
-    assert cache.quantity_bytes(case.args) == case.want, case.reason
+    assert units.quantity_bytes(case.args) == case.want, case.reason
 
 
 @pytest.mark.parametrize("text", ["", "Mi", "12Qi", "1.2.3Gi", "abc"])
 def test_quantity_bytes_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
-        cache.quantity_bytes(text)
+        units.quantity_bytes(text)

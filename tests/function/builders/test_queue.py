@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from contract.env import QUEUE_ENV
 from function.builders import queue
 from tests.function.builders.engine_table import EngineCase, Want, engine_tests
@@ -155,11 +153,3 @@ def test_stream_captures_every_subject() -> None:
     (wildcard,) = queue.build(ctx)["stream"]["spec"]["subjects"]
     prefix = wildcard.removesuffix(">")
     assert all(s.startswith(prefix) for s in queue.subjects(ctx).values())
-
-
-@pytest.mark.parametrize(
-    ("text", "want"),
-    [("60s", 60.0), ("1m30s", 90.0), ("1.5h", 5400.0), ("250ms", 0.25), ("2h0m5s", 7205.0)],
-)
-def test_duration_seconds(text: str, want: float) -> None:
-    assert queue.duration_seconds(text) == want
