@@ -16,7 +16,10 @@ workloads are what Crossplane sends:
 - cold: the same XR with a new metadata.resourceVersion each call, so no call can be
   answered from a memo: the full composition, every time;
 - steady: examples/running with its observed resources, the common case (every poll
-  and watch event of a running XAgent).
+  and watch event of a running XAgent), the same bytes every call;
+- shuffled: the same request with its Struct maps in a new order each call, as Go
+  (Crossplane) writes them: equal requests, different bytes, so only the function's
+  canonical key (decode, serialize deterministically) can find the remembered answer.
 
 Rounds interleave the servers; each figure is the median over rounds, and the ratios
 compare servers within the same round. Server RSS is read from /proc after the run.
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,11 +81,38 @@ def workloads(calls: int) -> dict[str, list[bytes]]:
         req.observed.composite.resource["metadata"]["resourceVersion"] = str(1000 + i)
         req.meta.tag = f"cold-{i}"
         cold.append(req.SerializeToString())
+    xr = resource.struct_to_dict(running.observed.composite.resource)
+    observed = {
+        name: resource.struct_to_dict(o.resource) for name, o in running.observed.resources.items()
+    }
+    shuffled = []
+    for i in range(min(calls, COLD_VARIANTS)):
+        rng = random.Random(i)  # noqa: S311 - a reproducible order, not a secret
+        req = fnv1.RunFunctionRequest()
+        req.CopyFrom(running)
+        req.observed.composite.ClearField("resource")
+        resource.update(req.observed.composite, _shuffled(xr, rng))
+        for name, body in observed.items():
+            req.observed.resources[name].ClearField("resource")
+            resource.update(req.observed.resources[name], _shuffled(body, rng))
+        shuffled.append(req.SerializeToString())
     return {
         "first": [full.SerializeToString()],
         "cold": cold,
         "steady": [running.SerializeToString()],
+        "shuffled": shuffled,
     }
+
+
+def _shuffled(value: object, rng: random.Random) -> object:
+    """`value` with every mapping's keys in a random order (protobuf writes them so)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {k: _shuffled(v, rng) for k, v in items}
+    if isinstance(value, list):
+        return [_shuffled(v, rng) for v in value]
+    return value
 
 
 def _free_address() -> str:

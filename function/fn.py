@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from function import _struct, compose, definition_source, observed, scalars
 from function.errors import InputError, messages
 from function.input import FunctionInput
-from function.memo import Memo
-from function.server import Undecodable
+from function.memo import Memo, received
+from function.server import Undecodable, decode_request
 from function.spec import XAgentSpec
 
 __all__ = ["DEADLINE_SECONDS", "FunctionRunner"]
@@ -47,21 +47,35 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
     ) -> fnv1.RunFunctionResponse:
         """Compose an XAgent. Never raises: every failure becomes one Fatal result."""
         if isinstance(req, Undecodable):
-            self.log.info("undecodable request", size=req.size, error=req.error)
-            rsp = fnv1.RunFunctionResponse()
-            response.fatal(
-                rsp,
-                f"cannot decode the request ({req.size} bytes): {req.error}. The XR nests "
-                "deeper than protobuf decodes; flatten free-form fields such as "
-                "spec.definition.toolDefinitions[].parameters",
-            )
-            return rsp
-        # The memo is only touched here, on the event loop: a remembered answer costs no
-        # thread hop, and the memo needs no lock.
+            return _undecodable(req, self.log)
+        # The memo is only touched on the event loop: a remembered answer costs no thread
+        # hop, and the memo needs no lock.
         key = self.memo.key(req)
         rsp = self.memo.get(key, req.meta.tag)
-        if rsp is not None:
-            return rsp
+        return rsp if rsp is not None else await self._compose(req, key)
+
+    async def run_received(self, data: bytes, _: grpc.aio.ServicerContext | None = None) -> bytes:
+        """RunFunction from the bytes as received to the bytes to send (the gRPC handler).
+
+        A request whose bytes were seen before is answered from the memo without being
+        decoded; a remembered answer is sent without being parsed or serialized again.
+        """
+        seen = received(data)
+        if seen is not None and (body := self.memo.received(seen)) is not None:
+            return body
+        req = decode_request(data)
+        if isinstance(req, Undecodable):
+            return _undecodable(req, self.log).SerializeToString()
+        key = self.memo.key(req)
+        body = self.memo.get_bytes(key, req.meta.tag)
+        if body is None:
+            body = (await self._compose(req, key)).SerializeToString()
+        if seen is not None and key in self.memo:
+            self.memo.alias(seen, key)
+        return body
+
+    async def _compose(self, req: fnv1.RunFunctionRequest, key: bytes) -> fnv1.RunFunctionResponse:
+        """Compose on a worker thread within the deadline; remember the answer if it may be."""
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(_POOL, self._respond, req)
         try:
@@ -95,6 +109,18 @@ class FunctionRunner(grpcv1.FunctionRunnerService):
             response.fatal(rsp, f"internal error composing XAgent: {type(e).__name__}: {e}")
             return rsp, False
         return rsp, True
+
+
+def _undecodable(req: Undecodable, log) -> fnv1.RunFunctionResponse:
+    log.info("undecodable request", size=req.size, error=req.error)
+    rsp = fnv1.RunFunctionResponse()
+    response.fatal(
+        rsp,
+        f"cannot decode the request ({req.size} bytes): {req.error}. The XR nests "
+        "deeper than protobuf decodes; flatten free-form fields such as "
+        "spec.definition.toolDefinitions[].parameters",
+    )
+    return rsp
 
 
 def _drop_own_resources(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse) -> None:

@@ -44,13 +44,19 @@ def decode_request(data: bytes) -> fnv1.RunFunctionRequest | Undecodable:
         return Undecodable(len(data), str(err))
 
 
+def _as_is(data: bytes) -> bytes:
+    return data
+
+
 def register(function, server: grpc.aio.Server) -> None:
-    """Serve ``function`` on ``server``: v1 with the tolerant decoder, v1beta1 as the SDK does."""
+    """Serve ``function`` on ``server``: v1 as bytes in and out, v1beta1 as the SDK does.
+
+    v1 hands the received bytes to ``function.run_received``, which decodes them itself
+    (tolerantly, see decode_request) only when its memo does not know them.
+    """
     handlers = {
         "RunFunction": grpc.unary_unary_rpc_method_handler(
-            function.RunFunction,
-            request_deserializer=decode_request,
-            response_serializer=fnv1.RunFunctionResponse.SerializeToString,
+            function.run_received, request_deserializer=_as_is, response_serializer=_as_is
         )
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

@@ -25,7 +25,9 @@ def test_function_grpc_bench_prints_ratios_for_every_server_and_workload():
     out = _run("bench/bench_function_grpc.py", "--rounds", "1", "--calls", "16", "--callers", "2")
     rows = [line.split() for line in out.splitlines()[2:]]
     assert {(r[0], r[1]) for r in rows} == {
-        (w, s) for w in ("first", "cold", "steady") for s in ("floor", "xagent", "idiomatic")
+        (w, s)
+        for w in ("first", "cold", "steady", "shuffled")
+        for s in ("floor", "xagent", "idiomatic")
     }
     assert all(float(r[5]) > 0 and float(r[6]) > 0 for r in rows)
     assert {r[5] for r in rows if r[1] == "floor"} == {"1.00"}
