@@ -15,12 +15,12 @@ import yaml
 from crossplane.function.resource import Condition
 from pydantic import ValidationError
 
+from contract.builtins import BUILTIN_NAMES
 from contract.definition import AgentDefinition, Node, NodeType, ToolDefinition
 from function import conditions
 from function.conditions import Reason
 from function.errors import InputError, messages
 from function.spec import XAgentSpec
-from runtime.agent._builtins import BUILTINS
 
 __all__ = [
     "MAX_DEFINITION_BYTES",
@@ -163,10 +163,10 @@ def minimal_definition(spec: XAgentSpec) -> AgentDefinition:
             definition that says what it is.
     """
     for i, grant in enumerate(spec.tools.allowed):
-        if grant.name not in BUILTINS:
+        if grant.name not in BUILTIN_NAMES:
             raise InputError(
                 f"spec.tools.allowed[{i}].name: {grant.name!r} is not a builtin tool "
-                f"({', '.join(sorted(BUILTINS))}); without a definition only builtins can be "
+                f"({', '.join(sorted(BUILTIN_NAMES))}); without a definition only builtins can be "
                 "bound, so describe other tools in spec.definition.toolDefinitions"
             )
     names = [grant.name for grant in spec.tools.allowed]

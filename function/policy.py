@@ -14,13 +14,13 @@ import fnmatch
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from contract.builtins import BUILTIN_KINDS
 from contract.definition import AgentDefinition, NodeType, ToolType
 from contract.prices import BUILTIN_PRICES, Price
 from function import urls
 from function.input import Policy
 from function.names import nats_token
 from function.spec import DatabaseEngine, RiskTier, XAgentSpec
-from runtime.agent._builtins import BUILTIN_KINDS
 
 if TYPE_CHECKING:  # the builders import this module
     from function.builders.base import AgentContext

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from contract import env
+from contract.builtins import BUILTIN_NAMES
 from contract.providers import PROVIDERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,3 +136,36 @@ def test_the_contract_imports_neither_side() -> None:
                 )
                 for module in modules:
                     assert module.split(".")[0] not in SIDES, f"{path}: imports {module}"
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+
+
+CLI_RUNS_THE_RUNTIME = ("function/main.py", "runtime.cli")
+"""The one exception: the ``xagent`` CLI hosts ``xagent run`` too, which imports the runtime
+lazily (only for that command, and only with the runtime extra installed)."""
+
+
+def test_the_function_imports_nothing_from_the_runtime() -> None:
+    """The function reads shared facts from contract/, never from runtime machinery."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in _modules(ROOT / "function")
+        for line, module in _imports(path)
+        if module.split(".")[0] == "runtime"
+        and (path.relative_to(ROOT).as_posix(), module) != CLI_RUNS_THE_RUNTIME
+    ]
+    assert not found, "import these facts from contract/ instead:\n" + "\n".join(found)
+
+
+def test_the_runtime_ships_exactly_the_contract_builtins() -> None:
+    """The function allows and kinds builtins by contract.builtins; the runtime runs them."""
+    from runtime.agent._builtins import BUILTIN_SCHEMAS, BUILTINS
+
+    assert set(BUILTINS) == BUILTIN_NAMES
+    assert set(BUILTIN_SCHEMAS) <= BUILTIN_NAMES

@@ -86,7 +86,7 @@ def tool_grants(ctx: AgentContext) -> dict[str, Any]:
     """
     envs = tool_credential_env_names(ctx)
     kinds = {b.grant: b.kind for b in bound_tools(ctx.spec, ctx.definition)}
-    # A builtin's kind is its own (runtime BUILTIN_KINDS), whatever the grant says.
+    # A builtin's kind is its own (contract.builtins), whatever the grant says.
     grants = ToolGrants(
         tools=[
             GrantedTool(name=grant.name, kind=kinds[i], credential_env=envs.get(grant.name))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["BUILTINS", "BUILTIN_KINDS", "BUILTIN_SCHEMAS", "safe_eval"]
+__all__ = ["BUILTINS", "BUILTIN_SCHEMAS", "safe_eval"]
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -117,16 +117,10 @@ BUILTINS: dict[str, Callable[[dict[str, Any]], str]] = {
     "current_time": _current_time,
     "echo": _echo,
 }
-"""Builtin implementations by name (ToolDefinition.builtin, defaulting to the tool name)."""
+"""Builtin implementations by name (ToolDefinition.builtin, defaulting to the tool name).
 
-BUILTIN_KINDS: dict[str, str] = {
-    "calculator": "primitive",
-    "current_time": "primitive",
-    "echo": "primitive",
-}
-"""Policy kind of each builtin (domain, process or primitive). Policy rules and the grants file
-take a builtin's kind from here, never from the grant, so renaming or re-kinding a grant of
-a builtin cannot lower the risk tier it needs."""
+Exactly contract.builtins.BUILTIN_NAMES (a test holds them equal): the function refuses
+grants and definitions by those names, and reads each builtin's kind from there."""
 
 BUILTIN_SCHEMAS: dict[str, dict[str, Any]] = {
     "calculator": {
