@@ -14,7 +14,14 @@ from pydantic import Field
 from contract import providers
 from contract.definition import CamelModel
 from function import urls
-from function.spec import BudgetLimit, ModelProvider, RiskTier, SecretStoreKind, ToolKind
+from function.spec import (
+    DNS_LABEL,
+    BudgetLimit,
+    ModelProvider,
+    RiskTier,
+    SecretStoreKind,
+    ToolKind,
+)
 
 __all__ = [
     "INPUT_API_VERSION",
@@ -263,6 +270,24 @@ class NetworkPolicyRules(CamelModel):
             "any when empty."
         ),
     ] = []
+    cnpg_operator_namespace: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL,
+            max_length=63,
+            description="Namespace of the CloudNativePG operator: its pods (app.kubernetes.io/"
+            "name=cloudnative-pg) may reach the database pods on 5432 and 8000.",
+        ),
+    ] = "cnpg-system"
+    dragonfly_operator_namespace: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL,
+            max_length=63,
+            description="Namespace of the Dragonfly operator: its pods (control-plane="
+            "controller-manager) may reach the cache pods' admin port 9999.",
+        ),
+    ] = "dragonfly-operator-system"
 
 
 class Policy(CamelModel):

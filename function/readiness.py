@@ -267,6 +267,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("apps/v1", "Deployment"): deployment,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
     ("external-secrets.io/v1", "ExternalSecret"): _condition_check("Ready"),
+    # A generator is a template with an empty status; the ExternalSecret that reads it
+    # reports whether a password was written.
+    ("generators.external-secrets.io/v1alpha1", "Password"): always_ready,
     ("postgresql.cnpg.io/v1", "Cluster"): cnpg_cluster,
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): cnpg_scheduled_backup,
     **{

@@ -11,8 +11,15 @@ Engines:
 Streamed events are a cache: a lost event stream costs a client a reconnect, never a job
 (results live in Postgres and NATS). So both engines run without persistence and evict
 under memory pressure (Dragonfly ``--cache_mode``, Redis ``allkeys-lru``) instead of failing
-writes, and neither sets a password: the runtime's NetworkPolicy and the cluster network
-are the boundary.
+writes.
+
+Both engines require a password that no manifest holds: ESO's Password generator makes it
+and an ExternalSecret writes it once (``refreshPolicy: CreatedOnce``) into a Secret this XR
+owns. Dragonfly reads it through ``authentication.passwordFromSecret``, Redis through
+``--requirepass $(REDIS_PASSWORD)`` (the kubelet expands the variable from the Secret), and
+the runtime through REDIS_PASSWORD. Together with the NetworkPolicy that admits only the
+agent's own runtime (network_policy.py), a pod of the namespace that is not the runtime can
+neither reach the cache nor, reaching it, use it.
 """
 
 from __future__ import annotations
@@ -22,25 +29,38 @@ from decimal import Decimal
 
 from contract.env import CACHE_ENV
 from function import units
+from function.builders import external_secrets
 from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
 from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
 
 __all__ = [
     "COMPONENT",
+    "DRAGONFLY_ADMIN_PORT",
     "DRAGONFLY_API_VERSION",
+    "GENERATOR_API_VERSION",
+    "PASSWORD_KEY",
     "REDIS_PORT",
     "RUNTIME",
     "build",
     "cache_env",
     "cache_host",
     "cache_name",
+    "dragonfly_selector",
+    "password_secret_name",
     "selector",
 ]
 
 COMPONENT = "cache"
 DRAGONFLY_API_VERSION = "dragonflydb.io/v1alpha1"
 REDIS_PORT = 6379
+DRAGONFLY_ADMIN_PORT = 9999
+"""Dragonfly's admin port (operator ``--admin_port``, ``--admin_nopass``): the operator
+and replicas use it without a password, so only they may reach it (network_policy.py)."""
+GENERATOR_API_VERSION = "generators.external-secrets.io/v1alpha1"
+PASSWORD_KEY = "password"  # noqa: S105 - the generator's default key name, not a secret
+PASSWORD_LENGTH = 32
+"""Letters and digits only (``symbols: 0``): ~190 bits, and nothing a URL must escape."""
 REDIS_UID = 999
 """The ``redis`` user of the official images (and ``dfly`` of Dragonfly's)."""
 MAXMEMORY_RATIO = Decimal("0.9")
@@ -48,17 +68,21 @@ MAXMEMORY_RATIO = Decimal("0.9")
 
 
 def build(ctx: AgentContext) -> Desired:
-    """Desired cache resources of the configured engine."""
-    return _BACKENDS[ctx.spec.persistence.cache.engine](ctx)
+    """Desired cache resources of the configured engine, and its password for a composed one."""
+    desired = _BACKENDS[ctx.spec.persistence.cache.engine](ctx)
+    if _composed(ctx):
+        desired |= _password(ctx)
+    return desired
 
 
 def cache_env(ctx: AgentContext) -> list[Manifest]:
     """EnvVars connecting the runtime container to its cache; empty for engine none."""
     cache = ctx.spec.persistence.cache
-    if cache.engine in (CacheEngine.DRAGONFLY, CacheEngine.REDIS):
+    if _composed(ctx):
         return [
             {"name": CACHE_ENV.HOST, "value": cache_host(ctx)},
             {"name": CACHE_ENV.PORT, "value": str(REDIS_PORT)},
+            _password_env(ctx, CACHE_ENV.PASSWORD),
         ]
     if cache.engine == CacheEngine.EXTERNAL and cache.external is not None:
         ref = {"name": cache.external.secret_name, "key": cache.external.key}
@@ -73,6 +97,11 @@ def cache_name(ctx: AgentContext) -> str:
     """The Dragonfly instance, or the redis Deployment; also the Service of either."""
     # Dragonfly's limit, for the redis engine too: one name whichever engine runs.
     return ctx.child("cache", max_length=DRAGONFLY_MAX)
+
+
+def password_secret_name(ctx: AgentContext) -> str:
+    """The Secret (and the Password generator) holding the cache's password."""
+    return ctx.child("cache-password")
 
 
 def cache_host(ctx: AgentContext) -> str:
@@ -101,6 +130,15 @@ def build_dragonfly(ctx: AgentContext) -> Desired:
                 "args": ["--cache_mode=true"],
                 "resources": _resources(cache.memory),
                 "serviceSpec": {"name": name, "type": "ClusterIP"},
+                "authentication": {
+                    "passwordFromSecret": {
+                        "name": password_secret_name(ctx),
+                        "key": PASSWORD_KEY,
+                    }
+                },
+                # The operator's own policy admits every pod of the namespace on 6379, and
+                # NetworkPolicies add up: ours (network_policy.py) admits the runtime only.
+                "networkPolicyEnabled": False,
                 "podSecurityContext": {**_pod_security_context(), "fsGroup": REDIS_UID},
                 "containerSecurityContext": _container_security_context(read_only=False),
             },
@@ -122,9 +160,10 @@ def build_redis(ctx: AgentContext) -> Desired:
         ("save", ""),
         ("appendonly", "no"),
         ("dir", "/data"),
-        # No password: the image's entrypoint would turn protected mode off for us, but
-        # ``command`` bypasses it, and protected mode refuses every non-loopback client.
-        ("protected-mode", "no"),
+        # The kubelet expands $(VAR) from the container's env, so the password never
+        # appears in the manifest. With a password set, protected mode admits remote
+        # clients; were the Secret's key empty, it would refuse them (fail closed).
+        ("requirepass", f"$({CACHE_ENV.PASSWORD})"),
         ("maxmemory", str(maxmemory)),
         ("maxmemory-policy", "allkeys-lru"),
     ]
@@ -133,6 +172,7 @@ def build_redis(ctx: AgentContext) -> Desired:
         "image": cache.image,
         "command": ["redis-server"],
         "args": [part for flag, value in flags for part in (f"--{flag}", value)],
+        "env": [_password_env(ctx, CACHE_ENV.PASSWORD)],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "resources": _resources(cache.memory),
         "readinessProbe": _tcp_probe(initial_delay=2),
@@ -192,6 +232,58 @@ _BACKENDS: dict[str, Callable[[AgentContext], Desired]] = {
 }
 
 
+# --- password ------------------------------------------------------------------------------
+
+
+def _composed(ctx: AgentContext) -> bool:
+    return ctx.spec.persistence.cache.engine in (CacheEngine.DRAGONFLY, CacheEngine.REDIS)
+
+
+def _password(ctx: AgentContext) -> Desired:
+    """A Password generator and the ExternalSecret that writes its output once."""
+    name = password_secret_name(ctx)
+    generator = {
+        "apiVersion": GENERATOR_API_VERSION,
+        "kind": "Password",
+        "metadata": ctx.metadata(name, COMPONENT),
+        "spec": {
+            "length": PASSWORD_LENGTH,
+            "symbols": 0,
+            "allowRepeat": True,
+            "noUpper": False,
+            "secretKeys": [PASSWORD_KEY],
+        },
+    }
+    secret = {
+        "apiVersion": external_secrets.API_VERSION,
+        "kind": external_secrets.KIND,
+        "metadata": ctx.metadata(name, COMPONENT),
+        "spec": {
+            # A generator answers a new password on every read: write it once, or each
+            # refresh would change it under the running cache and runtime.
+            "refreshPolicy": "CreatedOnce",
+            "target": {"name": name, "creationPolicy": "Owner"},
+            "dataFrom": [
+                {
+                    "sourceRef": {
+                        "generatorRef": {
+                            "apiVersion": GENERATOR_API_VERSION,
+                            "kind": "Password",
+                            "name": name,
+                        }
+                    }
+                }
+            ],
+        },
+    }
+    return {"cache-password-generator": generator, "externalsecret-cache-password": secret}
+
+
+def _password_env(ctx: AgentContext, env: str) -> Manifest:
+    ref = {"name": password_secret_name(ctx), "key": PASSWORD_KEY}
+    return {"name": env, "valueFrom": {"secretKeyRef": ref}}
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -199,6 +291,16 @@ def selector(ctx: AgentContext) -> dict[str, str]:
     """Labels that select the redis engine's pods."""
     labels = ctx.labels(COMPONENT)
     return {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+
+
+def dragonfly_selector(ctx: AgentContext) -> dict[str, str]:
+    """Labels the Dragonfly operator puts on the instance's pods (its StatefulSet selector,
+    dragonfly-operator v1.6.1 ``internal/resources/resources.go``)."""
+    return {
+        "app": cache_name(ctx),
+        "app.kubernetes.io/part-of": "dragonfly",
+        "app.kubernetes.io/name": "dragonfly",
+    }
 
 
 def _tcp_probe(*, initial_delay: int) -> Manifest:

@@ -23,14 +23,18 @@ from tests.function.factories import MINIMAL_SPEC, deep_merge, make_ctx, make_sp
 DEFAULT_KEYS = sorted(
     [
         "cache",
+        "cache-password-generator",
         "configmap-definition",
         "configmap-tool-grants",
         "consumer",
         "dashboard",
         "database",
         "deployment",
+        "externalsecret-cache-password",
         "externalsecret-model-openai",
         "networkpolicy",
+        "networkpolicy-cache",
+        "networkpolicy-database",
         "pdb",
         "prometheusrule",
         "scaledobject",
@@ -97,6 +101,7 @@ API_VERSIONS = {
     "ServiceAccount": "v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
+    "Password": "generators.external-secrets.io/v1alpha1",
 }
 
 
@@ -250,14 +255,18 @@ CASES = [
         xr=xr(),
         observed={
             "cache": ready_observed("Dragonfly", "support-bot-cache-863ee341b0"),
+            "cache-password-generator": ready_observed("Password", "n"),
             "configmap-definition": ready_observed("ConfigMap", "a"),
             "configmap-tool-grants": ready_observed("ConfigMap", "b"),
             "consumer": ready_observed("Consumer", "c"),
             "dashboard": ready_observed("ConfigMap", "l"),
             "database": ready_observed("Cluster", "support-bot-pg-324eee0abd"),
             "deployment": ready_observed("Deployment", "support-bot"),
+            "externalsecret-cache-password": ready_observed("ExternalSecret", "o"),
             "externalsecret-model-openai": ready_observed("ExternalSecret", "d"),
             "networkpolicy": ready_observed("NetworkPolicy", "e"),
+            "networkpolicy-cache": ready_observed("NetworkPolicy", "p"),
+            "networkpolicy-database": ready_observed("NetworkPolicy", "q"),
             "pdb": ready_observed("PodDisruptionBudget", "k"),
             "prometheusrule": ready_observed("PrometheusRule", "m"),
             "scaledobject": ready_observed("ScaledObject", "f"),

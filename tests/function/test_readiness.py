@@ -192,6 +192,7 @@ ALWAYS_READY = [
     ("policy/v1", "PodDisruptionBudget"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("generators.external-secrets.io/v1alpha1", "Password"),
 ]
 
 EMITTED_KINDS = [

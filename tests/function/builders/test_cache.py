@@ -14,18 +14,31 @@ from tests.function.builders.engine_table import EngineCase, Want, engine_tests
 from tests.function.factories import make_ctx, make_spec
 
 HOST = "support-bot-cache-863ee341b0.agents.svc.cluster.local"
+PASSWORD_SECRET = "support-bot-cache-password-dc786cf8b9"
+PASSWORD_REF = {"secretKeyRef": {"name": PASSWORD_SECRET, "key": "password"}}
 IN_CLUSTER_ENV = [
     {"name": CACHE_ENV.HOST, "value": HOST},
     {"name": CACHE_ENV.PORT, "value": "6379"},
+    {"name": CACHE_ENV.PASSWORD, "valueFrom": PASSWORD_REF},
 ]
 CONTAINER = ("cache", "spec", "template", "spec", "containers", 0)
 POD = ("cache", "spec", "template", "spec")
+PASSWORD_KINDS = {
+    "cache-password-generator": (
+        "generators.external-secrets.io/v1alpha1",
+        "Password",
+        PASSWORD_SECRET,
+    ),
+    "externalsecret-cache-password": ("external-secrets.io/v1", "ExternalSecret", PASSWORD_SECRET),
+}
 DRAGONFLY_KINDS = {
-    "cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache-863ee341b0")
+    "cache": ("dragonflydb.io/v1alpha1", "Dragonfly", "support-bot-cache-863ee341b0"),
+    **PASSWORD_KINDS,
 }
 REDIS_KINDS = {
     "cache": ("apps/v1", "Deployment", "support-bot-cache-863ee341b0"),
     "cache-service": ("v1", "Service", "support-bot-cache-863ee341b0"),
+    **PASSWORD_KINDS,
 }
 
 
@@ -51,7 +64,11 @@ CASES = [
                 },
                 ("cache", "spec", "containerSecurityContext", "capabilities"): {"drop": ["ALL"]},
                 ("cache", "spec", "snapshot"): None,
-                ("cache", "spec", "authentication"): None,
+                ("cache", "spec", "authentication"): {
+                    "passwordFromSecret": {"name": PASSWORD_SECRET, "key": "password"}
+                },
+                # The operator's policy would admit every pod of the namespace.
+                ("cache", "spec", "networkPolicyEnabled"): False,
             },
             env=IN_CLUSTER_ENV,
         ),
@@ -86,13 +103,14 @@ CASES = [
                     "no",
                     "--dir",
                     "/data",
-                    "--protected-mode",
-                    "no",
+                    "--requirepass",
+                    "$(REDIS_PASSWORD)",
                     "--maxmemory",
                     str(int(2**30 * 0.9)),
                     "--maxmemory-policy",
                     "allkeys-lru",
                 ],
+                (*CONTAINER, "env"): [{"name": "REDIS_PASSWORD", "valueFrom": PASSWORD_REF}],
                 (*CONTAINER, "resources", "limits"): {"memory": "1Gi"},
                 (*CONTAINER, "securityContext"): {
                     "allowPrivilegeEscalation": False,
@@ -194,3 +212,38 @@ def test_quantity_bytes(case: QuantityCase) -> None:
 def test_quantity_bytes_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         units.quantity_bytes(text)
+
+
+@pytest.mark.parametrize("engine", ["dragonfly", "redis"])
+def test_password_is_generated_once_and_never_a_value(engine: str) -> None:
+    """ESO's Password generator writes the Secret once; no manifest holds the password."""
+    ctx = make_ctx(make_spec(persistence={"cache": {"engine": engine}}))
+    desired = cache.build(ctx)
+    generator = desired["cache-password-generator"]["spec"]
+    assert generator["length"] >= 32
+    assert generator["symbols"] == 0, "a symbol would need escaping in a redis:// URL"
+    synced = desired["externalsecret-cache-password"]["spec"]
+    # A generator answers a new password on each read: a periodic refresh would change it
+    # under the running cache.
+    assert synced["refreshPolicy"] == "CreatedOnce"
+    assert synced["dataFrom"] == [
+        {
+            "sourceRef": {
+                "generatorRef": {
+                    "apiVersion": "generators.external-secrets.io/v1alpha1",
+                    "kind": "Password",
+                    "name": PASSWORD_SECRET,
+                }
+            }
+        }
+    ]
+    assert synced["target"] == {"name": PASSWORD_SECRET, "creationPolicy": "Owner"}
+
+
+@pytest.mark.parametrize("engine", ["external", "none"])
+def test_no_password_for_a_cache_not_composed(engine: str) -> None:
+    args: dict[str, Any] = {"engine": engine}
+    if engine == "external":
+        args["external"] = {"secretName": "my-redis"}
+    desired = cache.build(make_ctx(make_spec(persistence={"cache": args})))
+    assert not any(m["kind"] in ("Password", "ExternalSecret") for m in desired.values())
