@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from crossplane.function.resource import Condition
 from pydantic import ValidationError
 
@@ -42,19 +41,6 @@ MAX_DEFINITION_BYTES = 1024 * 1024
 """The rendered definition ConfigMap holds at most this (the API server's 1 MiB object limit)."""
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that refuses aliases: a few hundred bytes of nested aliases expand to
-    gigabytes (a "billion laughs"), and a definition has no use for them."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, f"alias *{event.anchor} is not allowed", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
 def load_yaml(text: str) -> Any:
     """Parse a definition's JSON or YAML, refusing aliases.
 
@@ -69,10 +55,11 @@ def load_yaml(text: str) -> Any:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError:
         pass
-    try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ValueError(f"not JSON or YAML: {e}") from None
+    # YAML only for definitions that are not JSON: the function's process stays without
+    # PyYAML until a definitionRef needs it.
+    from function import _yaml_noalias
+
+    return _yaml_noalias.load(text)
 
 
 def _no_constant(name: str) -> Any:

@@ -23,9 +23,31 @@ def _loaded(module: str, candidates: list[str]) -> list[str]:
     ("entry", "unused"),
     [
         ("runtime.cli", ["fastapi", "starlette", "uvicorn", "nats", "redis"]),
-        ("function.fn", ["langgraph", "langchain_core", "openai", "fastapi"]),
+        ("function.fn", ["langgraph", "langchain_core", "openai", "fastapi", "yaml", "typer"]),
         ("function.main", ["langgraph", "grpc", "pydantic", "runtime"]),
     ],
 )
 def test_entry_point_does_not_import_what_it_does_not_use(entry: str, unused: list[str]) -> None:
     assert _loaded(entry, unused) == []
+
+
+_SERVE = """
+import json, sys
+from function import server
+
+def report(*_args, **_kwargs):
+    print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+
+server.serve = report
+from function.main import app
+app(["serve", "--insecure"], prog_name="xagent", standalone_mode=False)
+"""
+
+
+def test_the_function_server_loads_no_yaml_runtime_or_model_client() -> None:
+    # `xagent serve` as the function image runs it, stopped where it would start serving.
+    out = subprocess.run([sys.executable, "-c", _SERVE], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert {"grpc", "pydantic", "function"} <= loaded  # it did get as far as serving
+    heavy = {"yaml", "jsonschema", "langgraph", "langchain_core", "openai", "fastapi", "uvicorn"}
+    assert loaded & heavy == set()
