@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 
 import httpx
-import psycopg
 
 __all__ = ["RETRYABLE_STATUS", "is_retryable"]
 
@@ -23,12 +22,16 @@ RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
     httpx.TransportError,  # connect/read timeouts, refused connections (ollama, http tools)
-    psycopg.OperationalError,  # the checkpoint database went away
     ConnectionError,
     TimeoutError,
 )
-_SDK_TRANSIENT = (("openai", "APIConnectionError"), ("anthropic", "APIConnectionError"))
-"""Connection errors of the provider SDKs (openai's includes APITimeoutError)."""
+_SDK_TRANSIENT = (
+    ("openai", "APIConnectionError"),  # includes APITimeoutError
+    ("anthropic", "APIConnectionError"),
+    ("psycopg", "OperationalError"),  # the checkpoint database went away
+)
+"""Connection errors of libraries loaded only when used (provider SDKs; psycopg, which
+`xagent run` never loads): nothing raises them before their module is loaded."""
 _SDK_STATUS = (
     ("openai", "APIStatusError"),
     ("anthropic", "APIStatusError"),

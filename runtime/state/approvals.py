@@ -22,14 +22,16 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import aiosqlite
 from prometheus_client import Gauge
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runtime.observability import REGISTRY
+
+if TYPE_CHECKING:  # psycopg loads with the first Postgres pool: `xagent run` has none
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
     "APPROVALS_PENDING",

@@ -12,10 +12,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiosqlite
-from psycopg_pool import AsyncConnectionPool
+
+if TYPE_CHECKING:  # psycopg loads with the first Postgres pool: `xagent run` has none
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["Ledger", "PostgresLedger", "SqliteLedger", "Usage"]
 

@@ -19,13 +19,15 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import aiosqlite
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from runtime.jobs import JobResult, JobStatus, TokenUsage
+
+if TYPE_CHECKING:  # psycopg loads with the first Postgres pool: `xagent run` has none
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
     "MIGRATIONS",

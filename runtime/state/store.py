@@ -14,19 +14,19 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from runtime.settings import Settings
 from runtime.state.approvals import ApprovalStore, PostgresApprovalStore, SqliteApprovalStore
 from runtime.state.ledger import Ledger, PostgresLedger, SqliteLedger
 from runtime.state.runs import PostgresRunStore, RunStore, SqliteRunStore
+
+if TYPE_CHECKING:  # psycopg loads with the first Postgres pool: `xagent run` has none
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
     "JOB_RESULTS_TABLE",
@@ -117,6 +117,8 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
     """
     if settings.database_url:
         size = pool_size or settings.max_parallel_sessions + 2
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
         async with postgres_pool(settings.database_url, size) as pool:
             saver = AsyncPostgresSaver(pool)
             idempotency = PostgresIdempotencyStore(pool)
@@ -168,6 +170,9 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
 @contextlib.asynccontextmanager
 async def postgres_pool(url: str, size: int) -> AsyncIterator[AsyncConnectionPool]:
     """A pool on ``url`` with the connection settings every store here expects."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
     # The saver needs autocommit and dict rows; prepare_threshold=0 keeps it working behind
     # PgBouncer in transaction mode, which cannot hold prepared statements.
     pool = AsyncConnectionPool(

@@ -22,7 +22,7 @@ def _loaded(module: str, candidates: list[str]) -> list[str]:
 @pytest.mark.parametrize(
     ("entry", "unused"),
     [
-        ("runtime.cli", ["fastapi", "starlette", "uvicorn", "nats", "redis"]),
+        ("runtime.cli", ["fastapi", "starlette", "uvicorn", "nats", "redis", "psycopg"]),
         ("function.fn", ["langgraph", "langchain_core", "openai", "fastapi", "yaml", "typer"]),
         ("function.main", ["langgraph", "grpc", "pydantic", "runtime"]),
     ],
