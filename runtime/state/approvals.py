@@ -276,6 +276,23 @@ class ApprovalStore:
         rows = await self._run(_EXPIRE, (status.value, now, reason, now))
         return [_approval(r) for r in rows]
 
+    async def delete_thread(self, thread_id: str) -> int:
+        """Forget every call of ``thread_id`` (retention of an idle thread); how many."""
+        rows = await self._run(
+            "DELETE FROM xagent_approvals WHERE thread_id = %s RETURNING approval_id",
+            (thread_id,),
+        )
+        return len(rows)
+
+    async def forget_decided_before(self, before: float) -> int:
+        """Forget calls decided (or timed out) before ``before``; pending ones stay."""
+        rows = await self._run(
+            "DELETE FROM xagent_approvals WHERE status <> %s AND decided_at < %s "
+            "RETURNING approval_id",
+            (ApprovalStatus.PENDING.value, before),
+        )
+        return len(rows)
+
     async def count_pending(self) -> int:
         """Calls waiting, over every thread (sets the pending metric)."""
         rows = await self._run(_COUNT)

@@ -34,6 +34,7 @@ _ADD = """INSERT INTO xagent_budget_usage (scope, tokens, cost, updated_at)
         cost = xagent_budget_usage.cost + excluded.cost,
         updated_at = excluded.updated_at"""
 _GET = "SELECT scope, tokens, cost FROM xagent_budget_usage WHERE scope = %s"
+_FORGET = "DELETE FROM xagent_budget_usage WHERE updated_at < %s RETURNING scope"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Ledger(Protocol):
 
     async def usage(self, scopes: Sequence[str]) -> dict[str, Usage]:
         """What each window in ``scopes`` has spent (zero when never used)."""
+        ...
+
+    async def forget_before(self, before: float) -> int:
+        """Delete windows last added to before ``before`` (epoch seconds); return how many."""
         ...
 
 
@@ -85,6 +90,12 @@ class PostgresLedger:
                 if row:
                     out[scope] = Usage(int(row["tokens"]), float(row["cost"]))
         return out
+
+    async def forget_before(self, before: float) -> int:
+        """See Ledger.forget_before."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_FORGET, (before,))
+            return len(await cur.fetchall())
 
 
 class SqliteLedger:
@@ -124,3 +135,10 @@ class SqliteLedger:
             if row:
                 out[scope] = Usage(int(row[1]), float(row[2]))
         return out
+
+    async def forget_before(self, before: float) -> int:
+        """See Ledger.forget_before."""
+        async with self._conn.execute(_FORGET.replace("%s", "?"), (before,)) as cur:
+            forgotten = len(list(await cur.fetchall()))
+        await self._conn.commit()
+        return forgotten

@@ -1,9 +1,11 @@
 """Retention: idle conversations and old results leave Postgres/SQLite, not only Redis.
 
 ``sweep`` deletes every thread unused for ``conversation_ttl`` (its checkpoints, its run
-records and the thread row, so the id is free again and no later owner sees old runs) and
-every run that ended more than ``results_ttl`` ago (with its idempotency entry). ``Sweeper``
-runs it periodically in the serving process; every replica may sweep, as each delete is
+records, its approvals and the thread row, so the id is free again and no later owner sees
+old runs), every run that ended more than ``results_ttl`` ago (with the job's recorded
+result), approvals decided that long ago, and budget windows not added to for
+``conversation_ttl`` or a day, whichever is longer (a daily window must outlive its day).
+``Sweeper`` runs it periodically in the serving process; every replica may sweep, as each delete is
 idempotent. Redis event streams expire on their own (``stream.RedisEventSink``).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ __all__ = ["SweepReport", "Sweeper", "sweep"]
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+_DAY = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class SweepReport:
 
     threads: int
     runs: int
+    approvals: int = 0
+    budgets: int = 0
 
 
 async def sweep(
@@ -37,19 +43,22 @@ async def sweep(
 ) -> SweepReport:
     """Delete idle threads and old runs as of ``now`` (epoch seconds; the clock by default)."""
     now = time.time() if now is None else now
-    threads = 0
+    threads = approvals = 0
     while True:
         idle = await stores.runs.idle_threads(now - conversation_ttl, limit=_BATCH)
         for thread_id in idle:
-            # Checkpoints first: a crash in between leaves a thread row to retry from.
+            # Checkpoints first, the thread row last: a crash in between leaves a thread
+            # row to retry from.
             await stores.checkpointer.adelete_thread(thread_id)
+            approvals += await stores.approvals.delete_thread(thread_id)
             await stores.runs.delete_thread(thread_id)
         threads += len(idle)
         if len(idle) < _BATCH:
             break
     runs = await stores.runs.delete_runs_finished_before(now - results_ttl)
-    await stores.idempotency.forget_before(now - results_ttl)
-    return SweepReport(threads=threads, runs=runs)
+    approvals += await stores.approvals.forget_decided_before(now - results_ttl)
+    budgets = await stores.ledger.forget_before(now - max(conversation_ttl, _DAY))
+    return SweepReport(threads=threads, runs=runs, approvals=approvals, budgets=budgets)
 
 
 class Sweeper:
@@ -82,12 +91,8 @@ class Sweeper:
         while True:
             try:
                 report = await sweep(self._stores, self._conversation_ttl, self._results_ttl)
-                if report.threads or report.runs:
-                    log.info(
-                        "retention sweep deleted %d thread(s) and %d run(s)",
-                        report.threads,
-                        report.runs,
-                    )
+                if any(dataclasses.astuple(report)):
+                    log.info("retention sweep deleted %s", dataclasses.asdict(report))
             except Exception:
                 log.warning("retention sweep failed; retrying later", exc_info=True)
             await asyncio.sleep(self._interval)

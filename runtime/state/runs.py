@@ -2,9 +2,12 @@
 
 One row per job in ``xagent_runs`` (status, timings, tokens, cost, error, approvals and the
 answer itself, however large) and one per thread in ``xagent_threads`` (its owner, for
-scoping, and when it was last used, for retention). Postgres when the runtime has a database,
-SQLite in the pod otherwise: one ``RunStore`` interface over both, the SQL written once with
-``%s`` placeholders (SQLite's ``?`` substituted) and never assembled from values.
+scoping, and when it was last used, for retention). The run record is also the one store of
+each job's published result, which makes jobs idempotent (``RunResults``): the ``result``
+column holds the first result recorded, its answer kept only once, in ``output``. Postgres
+when the runtime has a database, SQLite in the pod otherwise: one ``RunStore`` interface over
+both, the SQL written once with ``%s`` placeholders (SQLite's ``?`` substituted) and never
+assembled from values.
 
 Schema changes follow langgraph's checkpointer: ``MIGRATIONS`` is append-only, its index is
 the schema version, ``setup()`` applies the missing ones and is called explicitly at startup.
@@ -35,6 +38,7 @@ __all__ = [
     "PostgresRunStore",
     "RunLog",
     "RunRecord",
+    "RunResults",
     "RunStatus",
     "RunStore",
     "SqliteRunStore",
@@ -122,6 +126,8 @@ MIGRATIONS: Sequence[str] = (
         updated_at DOUBLE PRECISION NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS xagent_threads_updated_idx ON xagent_threads (updated_at)",
+    # The published result (RunResults): its JSON, without the answer when ``output`` has it.
+    "ALTER TABLE xagent_runs ADD COLUMN result TEXT",
 )
 """Append-only: the index of a statement is the schema version it brings."""
 
@@ -160,8 +166,13 @@ class RunStore(Protocol):
         """
         ...
 
-    async def update(self, job_id: str, **changes: Any) -> RunRecord | None:
-        """Set fields of a run (RunRecord names; ``tokens`` a TokenUsage); None if absent."""
+    async def update(
+        self, job_id: str, *, unless_recorded: bool = False, **changes: Any
+    ) -> RunRecord | None:
+        """Set fields of a run (RunRecord names; ``tokens`` a TokenUsage); None if absent.
+
+        ``unless_recorded``: change nothing once the run holds a recorded result.
+        """
         ...
 
     async def get(self, job_id: str) -> RunRecord | None:
@@ -190,6 +201,18 @@ class RunStore(Protocol):
 
     async def delete_runs_finished_before(self, before: float) -> int:
         """Delete runs that ended before ``before``; return how many."""
+        ...
+
+    async def record_result(self, job_id: str, result: str, output: str | None) -> None:
+        """Record the result JSON (without its answer) and the answer, unless one is recorded.
+
+        The run must exist. Both columns are set in one statement, so a result and its
+        answer always come from the same run of the job.
+        """
+        ...
+
+    async def recorded_result(self, job_id: str) -> tuple[str, str | None] | None:
+        """The recorded result JSON and the ``output`` column, or None when none is recorded."""
         ...
 
     async def ping(self) -> None:
@@ -284,12 +307,15 @@ class _SqlRunStore:
         assert stored is not None  # just inserted, or there before
         return stored
 
-    async def update(self, job_id: str, **changes: Any) -> RunRecord | None:
+    async def update(
+        self, job_id: str, *, unless_recorded: bool = False, **changes: Any
+    ) -> RunRecord | None:
         columns = _to_columns(changes)
         columns["updated_at"] = time.time()
         sets = ", ".join(f"{name} = %s" for name in columns)
+        where = "job_id = %s AND result IS NULL" if unless_recorded else "job_id = %s"
         await self._run(
-            f"UPDATE xagent_runs SET {sets} WHERE job_id = %s",  # noqa: S608 - names from _UPDATABLE
+            f"UPDATE xagent_runs SET {sets} WHERE {where}",  # noqa: S608 - names from _UPDATABLE
             (*columns.values(), job_id),
         )
         return await self.get(job_id)
@@ -344,6 +370,19 @@ class _SqlRunStore:
             "DELETE FROM xagent_runs WHERE finished_at < %s RETURNING job_id", (before,)
         )
         return len(rows)
+
+    async def record_result(self, job_id: str, result: str, output: str | None) -> None:
+        await self._run(
+            "UPDATE xagent_runs SET result = %s, output = %s WHERE job_id = %s AND result IS NULL",
+            (result, output, job_id),
+        )
+
+    async def recorded_result(self, job_id: str) -> tuple[str, str | None] | None:
+        rows = await self._run(
+            "SELECT result, output FROM xagent_runs WHERE job_id = %s AND result IS NOT NULL",
+            (job_id,),
+        )
+        return (rows[0]["result"], rows[0]["output"]) if rows else None
 
     async def ping(self) -> None:
         await self._run("SELECT 1 AS one")
@@ -428,8 +467,11 @@ class RunLog:
         record = await self.store.create(
             RunRecord(job_id=job_id, thread_id=thread_id, status=RunStatus.RUNNING)
         )
+        # A run whose result is recorded is done: a delivery that raced the one recording
+        # it (and will find it recorded) must not make it look running again.
         await self.store.update(
             job_id,
+            unless_recorded=True,
             status=RunStatus.RUNNING,
             attempts=record.attempts + 1,
             started_at=time.time(),
@@ -440,7 +482,9 @@ class RunLog:
     async def retrying(self, job_id: str, error: str) -> None:
         """The delivery failed retryably; the job waits for its next delivery."""
         if self.store is not None:
-            await self.store.update(job_id, status=RunStatus.QUEUED, error=error)
+            await self.store.update(
+                job_id, unless_recorded=True, status=RunStatus.QUEUED, error=error
+            )
 
     async def finished(self, result: JobResult) -> None:
         """The job ended with ``result`` (its whole answer is kept, however large)."""
@@ -449,6 +493,8 @@ class RunLog:
         await self.store.create(RunRecord(job_id=result.job_id, thread_id=result.thread_id))
         await self.store.update(
             result.job_id,
+            # A second run of the same job (two deliveries at once) leaves the first's alone.
+            unless_recorded=True,
             status=_RESULT_STATUS.get(result.status, RunStatus.FAILED),
             finished_at=time.time(),
             duration_seconds=result.duration_seconds,
@@ -465,7 +511,11 @@ class RunLog:
             return
         await self.store.create(RunRecord(job_id=job_id, thread_id=thread_id))
         await self.store.update(
-            job_id, status=RunStatus.FAILED, error=error, finished_at=time.time()
+            job_id,
+            unless_recorded=True,
+            status=RunStatus.FAILED,
+            error=error,
+            finished_at=time.time(),
         )
 
     async def dead_lettered(self, job_id: str, thread_id: str, error: str) -> None:
@@ -474,5 +524,62 @@ class RunLog:
             return
         await self.store.create(RunRecord(job_id=job_id, thread_id=thread_id))
         await self.store.update(
-            job_id, status=RunStatus.DEAD_LETTERED, error=error, finished_at=time.time()
+            job_id,
+            unless_recorded=True,
+            status=RunStatus.DEAD_LETTERED,
+            error=error,
+            finished_at=time.time(),
         )
+
+
+class RunResults:
+    """The queue's IdempotencyStore (runtime.state.store), kept in the run records.
+
+    A job is done once its run holds a recorded result: a redelivery republishes that
+    result instead of running the job again. Runs that failed without a result (a
+    synchronous run that failed retryably, a dead letter) record none, so the same job id
+    can be submitted again. The first recorded result wins; its answer is stored once, in
+    the run's ``output``, and put back into the result when it is read.
+    """
+
+    def __init__(self, store: RunStore) -> None:
+        """Record results into the runs of ``store``."""
+        self.store = store
+
+    async def claim(self, job_id: str) -> bool:
+        """True when no result is recorded: run the job (attempts are the run's)."""
+        return await self.store.recorded_result(job_id) is None
+
+    async def get_result(self, job_id: str) -> str | None:
+        """The recorded result JSON of ``job_id``, with its answer, or None."""
+        recorded = await self.store.recorded_result(job_id)
+        if recorded is None:
+            return None
+        result, output = recorded
+        body = json.loads(result)
+        if "output" not in body:
+            # Left out because the run's output held it when the result was recorded.
+            body["output"] = output
+        return json.dumps(body)
+
+    async def record_result(self, job_id: str, result_json: str) -> None:
+        """Record ``result_json`` as the job's result; a second record keeps the first."""
+        body = json.loads(result_json)
+        output = body.get("output")
+        if output is not None:
+            # The answer lives once, in ``output``. A result without one keeps its null:
+            # a later write to ``output`` (a resumed run's answer) is not this result's.
+            del body["output"]
+        if await self.store.get(job_id) is None:
+            # A worker without run bookkeeping (queue-only tests) records no run first.
+            thread = str(body.get("thread_id") or job_id)
+            await self.store.create(RunRecord(job_id=job_id, thread_id=thread))
+        await self.store.record_result(job_id, json.dumps(body), output)
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer."""
+        await self.store.ping()
+
+    async def forget_before(self, before: float) -> None:
+        """Forget results of runs that ended before ``before`` (the runs go with them)."""
+        await self.store.delete_runs_finished_before(before)

@@ -1,4 +1,5 @@
-"""Durable state: the LangGraph checkpointer and the job-result (idempotency) table.
+"""Durable state: the LangGraph checkpointer, run records (which hold each job's result, so
+jobs are idempotent), budget counters and approvals.
 
 Postgres when the settings name a database, embedded SQLite under the state dir otherwise.
 Lifetimes are explicit, as in langgraph's own savers: `open_stores` is an async context
@@ -13,7 +14,6 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import aiosqlite
@@ -23,16 +23,13 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from runtime.settings import Settings
 from runtime.state.approvals import ApprovalStore, PostgresApprovalStore, SqliteApprovalStore
 from runtime.state.ledger import Ledger, PostgresLedger, SqliteLedger
-from runtime.state.runs import PostgresRunStore, RunStore, SqliteRunStore
+from runtime.state.runs import PostgresRunStore, RunResults, RunStore, SqliteRunStore
 
 if TYPE_CHECKING:  # psycopg loads with the first Postgres pool: `xagent run` has none
     from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
-    "JOB_RESULTS_TABLE",
     "IdempotencyStore",
-    "PostgresIdempotencyStore",
-    "SqliteIdempotencyStore",
     "Stores",
     "open_checkpointer",
     "open_stores",
@@ -40,13 +37,14 @@ __all__ = [
 ]
 
 _SETUP_LOCK = 0x78616765  # "xage": the advisory lock key that serializes migrations
-JOB_RESULTS_TABLE = "xagent_job_results"
-"""The table of job results (spelled out in the SQL below, which is never assembled)."""
 
 
 @runtime_checkable
 class IdempotencyStore(Protocol):
     """Remembers each job's published result, so a redelivered job does not run twice.
+
+    Implemented once, over the run records (``runtime.state.runs.RunResults``); queue tests
+    may pass None for no idempotency.
 
     The queue calls ``get_result`` first: a stored result is republished and the message
     acked without running. Otherwise it calls ``claim`` and runs the job, then
@@ -80,10 +78,9 @@ class IdempotencyStore(Protocol):
 
 @dataclass
 class Stores:
-    """What `open_stores` yields: the checkpointer, the idempotency store and run records."""
+    """What `open_stores` yields: the checkpointer, run records and the other stores."""
 
     checkpointer: BaseCheckpointSaver
-    idempotency: IdempotencyStore
     backend: str
     """``postgres`` or ``sqlite``."""
     runs: RunStore
@@ -92,9 +89,14 @@ class Stores:
     approvals: ApprovalStore
     """Calls waiting for (or given) a human decision (runtime.state.approvals)."""
 
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        """Job results for the queue: the run records' view (one store of results)."""
+        return RunResults(self.runs)
+
     async def ping(self) -> None:
         """Raise when the database does not answer (for /ready)."""
-        await self.idempotency.ping()
+        await self.runs.ping()
 
 
 def postgres_conninfo(url: str) -> str:
@@ -104,7 +106,7 @@ def postgres_conninfo(url: str) -> str:
 
 @contextlib.asynccontextmanager
 async def open_stores(settings: Settings, *, pool_size: int | None = None) -> AsyncIterator[Stores]:
-    """Open the checkpointer and idempotency store the settings call for.
+    """Open the checkpointer and the runtime's own stores the settings call for.
 
     Args:
         settings: ``database_url`` selects Postgres; otherwise SQLite files under
@@ -121,7 +123,6 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
 
         async with postgres_pool(settings.database_url, size) as pool:
             saver = AsyncPostgresSaver(pool)
-            idempotency = PostgresIdempotencyStore(pool)
             runs = PostgresRunStore(pool)
             # Replicas starting together on a fresh database would race each other's
             # migrations (langgraph's fail on a duplicate version): one at a time. Waiters
@@ -133,25 +134,23 @@ async def open_stores(settings: Settings, *, pool_size: int | None = None) -> As
                     await asyncio.sleep(0.2)
                 try:
                     await saver.setup()
-                    await idempotency.setup()
                     await runs.setup()
                     await ledger.setup()
                     await approvals.setup()
                 finally:
                     await lock.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
-            yield Stores(saver, idempotency, "postgres", runs, ledger, approvals)
+            yield Stores(saver, "postgres", runs, ledger, approvals)
         return
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     async with (
         aiosqlite.connect(settings.sqlite_path) as conn,
-        SqliteIdempotencyStore.open(settings.state_dir / "jobs.sqlite") as idempotency,
         SqliteRunStore.open(settings.state_dir / "runs.sqlite") as runs,
         SqliteLedger.open(settings.state_dir / "budgets.sqlite") as ledger,
         SqliteApprovalStore.open_file(settings.state_dir / "approvals.sqlite") as approvals,
     ):
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
-        yield Stores(saver, idempotency, "sqlite", runs, ledger, approvals)
+        yield Stores(saver, "sqlite", runs, ledger, approvals)
 
 
 async def _try_lock(conn: Any) -> bool:
@@ -187,145 +186,3 @@ async def postgres_pool(url: str, size: int) -> AsyncIterator[AsyncConnectionPoo
         yield pool
     finally:
         await pool.close()
-
-
-class PostgresIdempotencyStore:
-    """IdempotencyStore in the Postgres table ``xagent_job_results``."""
-
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        """Use connections of ``pool`` (autocommit, dict rows)."""
-        self._pool = pool
-
-    async def setup(self) -> None:
-        """Create the table if it does not exist."""
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                """CREATE TABLE IF NOT EXISTS xagent_job_results (
-                    job_id TEXT PRIMARY KEY,
-                    attempts INTEGER NOT NULL DEFAULT 1,
-                    claimed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                    result TEXT,
-                    completed_at TIMESTAMPTZ
-                )"""
-            )
-
-    async def claim(self, job_id: str) -> bool:
-        """See IdempotencyStore.claim."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                """INSERT INTO xagent_job_results (job_id) VALUES (%s)
-                    ON CONFLICT (job_id) DO UPDATE
-                    SET attempts = xagent_job_results.attempts + 1, claimed_at = now()
-                    RETURNING result IS NULL AS open""",
-                (job_id,),
-            )
-            row = await cur.fetchone()
-        return bool(row and row["open"])
-
-    async def get_result(self, job_id: str) -> str | None:
-        """See IdempotencyStore.get_result."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT result FROM xagent_job_results WHERE job_id = %s",
-                (job_id,),
-            )
-            row = await cur.fetchone()
-        return row["result"] if row else None
-
-    async def record_result(self, job_id: str, result_json: str) -> None:
-        """See IdempotencyStore.record_result."""
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                """INSERT INTO xagent_job_results (job_id, result, completed_at)
-                    VALUES (%s, %s, now())
-                    ON CONFLICT (job_id) DO UPDATE
-                    SET result = COALESCE(xagent_job_results.result, EXCLUDED.result),
-                        completed_at = COALESCE(xagent_job_results.completed_at, now())""",
-                (job_id, result_json),
-            )
-
-    async def ping(self) -> None:
-        """See IdempotencyStore.ping."""
-        async with self._pool.connection(timeout=5) as conn:
-            await conn.execute("SELECT 1")
-
-    async def forget_before(self, before: float) -> None:
-        """See IdempotencyStore.forget_before."""
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                "DELETE FROM xagent_job_results WHERE completed_at < to_timestamp(%s)", (before,)
-            )
-
-
-class SqliteIdempotencyStore:
-    """IdempotencyStore in an embedded SQLite file, for single-pod and local runs."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        """Use the open connection ``conn``."""
-        self._conn = conn
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def open(cls, path: Path | str) -> AsyncIterator[SqliteIdempotencyStore]:
-        """Open (and create) the store at ``path``; closed on exit."""
-        async with aiosqlite.connect(path) as conn:
-            store = cls(conn)
-            await store.setup()
-            yield store
-
-    async def setup(self) -> None:
-        """Create the table if it does not exist."""
-        await self._conn.execute(
-            """CREATE TABLE IF NOT EXISTS xagent_job_results (
-                job_id TEXT PRIMARY KEY,
-                attempts INTEGER NOT NULL DEFAULT 1,
-                claimed_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-                result TEXT,
-                completed_at TEXT
-            )"""
-        )
-        await self._conn.commit()
-
-    async def claim(self, job_id: str) -> bool:
-        """See IdempotencyStore.claim."""
-        await self._conn.execute(
-            """INSERT INTO xagent_job_results (job_id) VALUES (?)
-                ON CONFLICT (job_id) DO UPDATE
-                SET attempts = attempts + 1, claimed_at = CURRENT_TIMESTAMP""",
-            (job_id,),
-        )
-        await self._conn.commit()
-        return await self.get_result(job_id) is None
-
-    async def get_result(self, job_id: str) -> str | None:
-        """See IdempotencyStore.get_result."""
-        async with self._conn.execute(
-            "SELECT result FROM xagent_job_results WHERE job_id = ?", (job_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
-
-    async def record_result(self, job_id: str, result_json: str) -> None:
-        """See IdempotencyStore.record_result."""
-        await self._conn.execute(
-            """INSERT INTO xagent_job_results (job_id, result, completed_at)
-                VALUES (?, ?, CURRENT_TIMESTAMP)
-                ON CONFLICT (job_id) DO UPDATE
-                SET result = COALESCE(result, excluded.result),
-                    completed_at = COALESCE(completed_at, excluded.completed_at)""",
-            (job_id, result_json),
-        )
-        await self._conn.commit()
-
-    async def ping(self) -> None:
-        """See IdempotencyStore.ping."""
-        async with self._conn.execute("SELECT 1") as cur:
-            await cur.fetchone()
-
-    async def forget_before(self, before: float) -> None:
-        """See IdempotencyStore.forget_before."""
-        await self._conn.execute(
-            "DELETE FROM xagent_job_results WHERE completed_at < datetime(?, 'unixepoch')",
-            (before,),
-        )
-        await self._conn.commit()

@@ -11,8 +11,10 @@ from contract.grants import ToolGrants
 from runtime.jobs import Job, JobInput, Message
 from runtime.settings import Settings
 from runtime.startup import open_agent, sweep_interval
+from runtime.state.approvals import Approval, Decision
 from runtime.state.retention import Sweeper, SweepReport, sweep
 from runtime.state.runs import RunRecord, RunStatus
+from runtime.state.store import open_stores
 from runtime.state.stream import MemoryEventSink
 from tests.runtime.conftest import SettingsFactory, example
 
@@ -54,7 +56,7 @@ async def test_sweep_deletes_idle_threads_and_old_runs(backend_settings: Setting
             assert await runs.get_thread(thread) is None
             assert await runs.thread_runs(thread) == []
 
-        # Results TTL on its own: a run that ended long ago goes, with its idempotency entry.
+        # Results TTL on its own: a run that ended long ago goes, with its recorded result.
         await runs.create(RunRecord(job_id="j-kept", thread_id="t"))
         await runs.update("j-kept", status=RunStatus.SUCCEEDED, finished_at=time.time())
         await stores.idempotency.record_result("j-kept", "{}")
@@ -63,6 +65,64 @@ async def test_sweep_deletes_idle_threads_and_old_runs(backend_settings: Setting
         assert await runs.get("j-kept") is None
         assert await stores.idempotency.get_result("j-kept") is None
         assert await runs.get_thread("t") is not None
+
+
+async def test_sweep_prunes_approvals_and_budget_windows(backend_settings: Settings) -> None:
+    now = time.time()
+    async with open_stores(backend_settings) as stores:
+        await stores.ledger.add(["job:j-idle", "thread:t-idle"], 10, 0.5)
+        for job_id, thread in [("j-idle", "t-idle"), ("j-live", "t-live")]:
+            await stores.runs.create(RunRecord(job_id=job_id, thread_id=thread))
+        for approval_id, thread, job_id in [
+            ("a-idle", "t-idle", "j-idle"),
+            ("a-decided", "t-live", "j-live"),
+            ("a-pending", "t-live", "j-live"),
+        ]:
+            await stores.approvals.open(
+                Approval(
+                    approval_id=approval_id,
+                    thread_id=thread,
+                    job_id=job_id,
+                    interrupt_id="i",
+                    tool_name="refund",
+                    created_at=now,
+                    expires_at=now + 500 * HOUR,
+                )
+            )
+        await stores.approvals.decide(
+            "t-live", Decision(approval_id="a-decided", decision="approve", by="alice"), now=now
+        )
+
+        # A day later, threads still live (conversationTTL 100h): only the decided call goes.
+        report = await sweep(stores, 100 * HOUR, 24 * HOUR, now=now + 25 * HOUR)
+        assert report == SweepReport(threads=0, runs=0, approvals=1, budgets=0)
+        assert await stores.approvals.get("t-live", "a-decided") is None
+        assert await stores.approvals.get("t-live", "a-pending") is not None
+        assert (await stores.ledger.usage(["thread:t-idle"]))["thread:t-idle"].tokens == 10
+
+        # Idle past conversationTTL: the threads' calls and the budget windows go.
+        report = await sweep(stores, 100 * HOUR, 24 * HOUR, now=now + 101 * HOUR)
+        assert report == SweepReport(threads=2, runs=0, approvals=2, budgets=2)
+        assert await stores.approvals.for_job("t-idle", "j-idle") == []
+        assert await stores.approvals.pending("t-live") == []
+        usage = await stores.ledger.usage(["job:j-idle", "thread:t-idle"])
+        assert {scope: u.tokens for scope, u in usage.items()} == {
+            "job:j-idle": 0,
+            "thread:t-idle": 0,
+        }
+
+
+async def test_a_daily_budget_window_outlives_a_short_conversation_ttl(
+    backend_settings: Settings,
+) -> None:
+    now = time.time()
+    async with open_stores(backend_settings) as stores:
+        await stores.ledger.add(["day:agent:2026-11-29"], 10, 0.5)
+        # Conversations expire after an hour, but the day's spending must count all day.
+        report = await sweep(stores, HOUR, HOUR, now=now + 2 * HOUR)
+        assert report.budgets == 0
+        report = await sweep(stores, HOUR, HOUR, now=now + 25 * HOUR)
+        assert report.budgets == 1
 
 
 async def test_the_sweeper_runs_in_the_background(make_settings: SettingsFactory) -> None:

@@ -9,7 +9,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from runtime.jobs import JobStatus
-from runtime.state.store import JOB_RESULTS_TABLE
 from runtime.state.stream import StreamEvent, event_key
 from tests.runtime.serving.conftest import requests_with
 from tests.runtime.stub_llm import COMPLETION_TOKENS
@@ -39,7 +38,7 @@ async def test_job_runs_through_graph_checkpoint_events_and_result(
             "SELECT count(*) FROM checkpoints WHERE thread_id = %s", ("thread-e2e",)
         ).fetchone()
         recorded = conn.execute(
-            f"SELECT result FROM {JOB_RESULTS_TABLE} WHERE job_id = %s", (job.job_id,)
+            "SELECT result FROM xagent_runs WHERE job_id = %s", (job.job_id,)
         ).fetchone()
     assert checkpoints[0] > 0
     assert recorded is not None

@@ -19,8 +19,7 @@ import pytest
 from runtime.client import read_results
 from runtime.jobs import JobStatus
 from runtime.queue.jetstream import JOB_ID_HEADER
-from runtime.state.runs import RunStatus, SqliteRunStore
-from runtime.state.store import SqliteIdempotencyStore
+from runtime.state.runs import RunResults, RunStatus, SqliteRunStore
 from tests.runtime.serving.conftest import TIMEOUT
 
 pytestmark = pytest.mark.services
@@ -107,7 +106,8 @@ async def test_an_oversized_job_is_refused_with_413(client, size):
 async def test_the_shipped_reader_drops_a_republished_result(
     bus, make_queue, scripted, job_factory, tmp_path: Path
 ):
-    async with SqliteIdempotencyStore.open(tmp_path / "jobs.sqlite") as store:
+    async with SqliteRunStore.open(tmp_path / "runs.sqlite") as runs:
+        store = RunResults(runs)
         plain = await bus.nc.subscribe(bus.options.results_subject)
         reader = read_results(bus.nc, bus.options.results_subject)
         first = asyncio.ensure_future(reader.__anext__())

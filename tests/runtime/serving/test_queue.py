@@ -22,7 +22,7 @@ from runtime.queue import (
     QueueOptions,
     backoff_delay,
 )
-from runtime.state.store import SqliteIdempotencyStore
+from runtime.state.runs import RunResults, SqliteRunStore
 from tests.runtime.serving.conftest import wait_for
 
 pytestmark = pytest.mark.services
@@ -256,7 +256,8 @@ async def test_a_job_whose_last_delivery_dies_unacked_is_dead_lettered_once(
 async def test_a_job_whose_result_is_recorded_is_not_dead_lettered_when_its_deliveries_run_out(
     make_queue, bus, scripted, job_factory, tmp_path
 ):
-    async with SqliteIdempotencyStore.open(tmp_path / "idempotency.db") as store:
+    async with SqliteRunStore.open(tmp_path / "runs.sqlite") as runs:
+        store = RunResults(runs)
         workers = await _busy_workers(make_queue, bus, scripted, job_factory, store)
         done, lost = job_factory(), job_factory()
         # The last worker on ``done`` recorded its result, then died before the ack.
