@@ -192,11 +192,20 @@ async def sweep_approvals(
     """
     timeout = caps.grants.approvals.timeout_seconds if caps.grants.approvals else 60.0
     every = interval or min(30.0, max(1.0, timeout / 10))
+    # An expired call is handed to one pod once: a resume job this pod could not enqueue
+    # (NATS down) is kept and tried again each pass, or its run would wait forever.
+    unsent: list[Job] = []
     while not stop.is_set():
         try:
-            for job in await caps.expire_due():
-                await submit(job)
+            unsent += await caps.expire_due()
         except Exception:
             log.warning("approval sweep failed; trying again", exc_info=True)
+        while unsent:
+            try:
+                await submit(unsent[0])
+            except Exception:
+                log.warning("enqueueing a resume job failed; trying again", exc_info=True)
+                break
+            unsent.pop(0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

@@ -43,7 +43,7 @@ from runtime.jobs import Job, JobTooLargeError, RetryableError
 from runtime.observability import render_metrics
 from runtime.queue import JobQueue
 from runtime.serve.auth import Authenticator, AuthError, bearer_token
-from runtime.state.approvals import ApprovalConflict, Decision
+from runtime.state.approvals import ApprovalConflict, ApprovalStatus, Decision
 from runtime.state.runs import RunRecord, RunStatus, RunStore
 from runtime.state.stream import EventSink
 
@@ -262,6 +262,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         try:
             approval = await caps.approvals.decide(thread_id, decision)
         except ApprovalConflict as exc:
+            if exc.status == 409:
+                await _resume_again(deps, thread_id, decision.approval_id)
             return _error(exc.status, str(exc))
         await caps.approvals.count_pending()
         await caps.record(approval.job_id, thread_id)
@@ -269,9 +271,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         try:
             await deps.queue.submit(job)
         except Exception:
-            # The decision stands; the sweeper's next pass (or another decision) resumes.
+            # The decision stands. Sending it again answers 409 and enqueues the resume
+            # job then (_resume_again).
             log.exception("enqueueing the resume job failed", extra={"job_id": job.job_id})
-            return _error(503, "decision recorded; the job queue is unavailable", retry_after=5)
+            return _error(
+                503,
+                "decision recorded; the job queue is unavailable: send the decision again",
+                retry_after=5,
+            )
         body = {
             "approval_id": approval.approval_id,
             "status": approval.status,
@@ -402,6 +409,29 @@ def _error(
     if retry_after:
         headers["Retry-After"] = str(retry_after)
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+async def _resume_again(deps: ApiDeps, thread_id: str, approval_id: str) -> None:
+    """Enqueue the resume job of a call decided already, while its run still waits.
+
+    Its enqueueing may have failed when it was decided (503): a repeated decision is how the
+    caller retries. The resume job id is fixed per call and jobs are idempotent by id, so a
+    resume that did run is not run twice.
+    """
+    caps = deps.capabilities
+    if caps is None or caps.approvals is None or deps.runs is None:
+        return
+    approval = await caps.approvals.get(thread_id, approval_id)
+    if approval is None or approval.status == ApprovalStatus.PENDING:
+        return
+    run = await deps.runs.get(approval.job_id)
+    if run is None or run.status != RunStatus.AWAITING_APPROVAL:
+        return
+    job = caps.resume_job(approval)
+    try:
+        await deps.queue.submit(job)
+    except Exception:
+        log.warning("enqueueing the resume job failed again", extra={"job_id": job.job_id})
 
 
 # --- ownership --------------------------------------------------------------------------------

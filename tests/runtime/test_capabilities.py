@@ -3,6 +3,7 @@ a real MCP server (FastMCP over streamable HTTP) answers them, stores are SQLite
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from contract.definition import AgentDefinition
+from runtime.agent.capabilities import sweep_approvals
 from runtime.jobs import Job, JobInput, JobStatus, Message
 from runtime.observability import REGISTRY
 from runtime.settings import Settings
@@ -276,6 +278,34 @@ async def test_approval_timeout_applies_its_action(
             result.output == "tool results: The call was rejected by timeout: no decision "
             "in time; timeout action reject"
         )
+
+
+async def test_the_approval_sweeper_retries_a_resume_it_could_not_enqueue(
+    llm: StubLLM, make_settings: SettingsFactory, grants_file: Callable[..., Path]
+) -> None:
+    policy = {"tools": ["calculator"], "timeoutSeconds": 30, "timeoutAction": "reject"}
+    async with opened(make_settings(), grants_file(approvals=policy)) as agent:
+        caps = agent.capabilities
+        first = await agent.executor.execute(job(call("calculator", expression="6*7"), thread="t"))
+        (pending,) = first.pending_approvals
+        caps.clock = lambda: pending["expires_at"] + 1
+        tries: list[Job] = []
+        second_try = asyncio.Event()
+
+        async def submit(resume: Job) -> None:
+            tries.append(resume)
+            if len(tries) == 1:
+                raise ConnectionError("nats: no servers available")
+            second_try.set()
+
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(sweep_approvals(caps, submit, stop, interval=0.05))
+        try:
+            await asyncio.wait_for(second_try.wait(), 20)
+        finally:
+            stop.set()
+            await sweeper
+        assert [t.job_id for t in tries] == [f"{first.job_id}~{pending['approval_id']}"] * 2
 
 
 async def test_new_turn_on_a_waiting_thread_is_refused(

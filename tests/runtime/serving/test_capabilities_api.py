@@ -84,6 +84,37 @@ async def test_approve_over_http(start_agent, tmp_path: Path) -> None:
         assert "args is required" in bad.json()["error"]
 
 
+async def test_a_decision_sent_again_after_the_queue_failed_resumes_the_run(
+    start_agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approvals = {"tools": ["calculator"], "timeoutSeconds": 600, "timeoutAction": "reject"}
+    running = await start_agent(**files(tmp_path, approvals=approvals))
+    async with httpx.AsyncClient(base_url=running.base_url, timeout=TIMEOUT) as client:
+        job_id, body = job("t1", 'call:calculator:{"expression": "6*7"}')
+        assert (await client.post("/", content=body, headers=BINARY)).status_code == 202
+        (pending,) = (await run_record(client, job_id, "awaiting_approval"))["approvals"]
+        decision = {"approval_id": pending["approval_id"], "decision": "approve", "by": "alice"}
+
+        async def unavailable(_job: Any) -> None:
+            raise ConnectionError("nats: no servers available")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(running.queue, "submit", unavailable)
+            refused = await client.post("/threads/t1/approvals", json=decision)
+        assert refused.status_code == 503, refused.text
+        assert "send the decision again" in refused.json()["error"]
+        assert (await client.get(f"/runs/{job_id}")).json()["status"] == "awaiting_approval"
+
+        again = await client.post("/threads/t1/approvals", json=decision)
+        assert again.status_code == 409
+        done = await run_record(client, job_id, "succeeded")
+        assert done["output"] == "tool results: 42"
+        # Once the run went on, a repeated decision enqueues nothing more.
+        await client.post("/threads/t1/approvals", json=decision)
+        resumes = [r for r in await running.agent.stores.runs.thread_runs("t1") if "~" in r.job_id]
+        assert [r.attempts for r in resumes] == [1]
+
+
 async def test_daily_budget_refuses_with_429(start_agent, tmp_path: Path) -> None:
     running = await start_agent(**files(tmp_path, budgets={"daily": {"tokens": 10}}))
     async with httpx.AsyncClient(base_url=running.base_url, timeout=TIMEOUT) as client:
