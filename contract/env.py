@@ -22,6 +22,7 @@ __all__ = [
     "STATE_DIR",
     "TOOL_GRANTS_FILE",
     "TOOL_GRANTS_MOUNT",
+    "TRIGGER_ENV",
     "api_audience",
     "tool_credential_env",
 ]
@@ -118,6 +119,24 @@ class QUEUE_ENV:  # noqa: N801
     DEAD_LETTER_SUBJECT: Final = "NATS_DEAD_LETTER_SUBJECT"
     ACK_WAIT_SECONDS: Final = "NATS_ACK_WAIT_SECONDS"
     MAX_DELIVER: Final = "NATS_MAX_DELIVER"
+
+
+class TRIGGER_ENV:  # noqa: N801
+    """What ``xagent-runtime enqueue`` reads in a schedule's CronJob (runtime/enqueue.py).
+
+    With engine nats it publishes to QUEUE_ENV's jobs subject; with engine none it posts to
+    AGENT_URL, with the bearer token in TOKEN_PATH when the API authenticates.
+    """
+
+    SCHEDULE: Final = "XAGENT_SCHEDULE"
+    MESSAGE: Final = "XAGENT_SCHEDULE_MESSAGE"
+    THREAD_ID: Final = "XAGENT_SCHEDULE_THREAD_ID"
+    JOB_NAME: Final = "XAGENT_JOB_NAME"
+    """The Kubernetes Job's name (downward API): the CronJob controller names each Job
+    ``<cronjob>-<scheduled time in minutes since the epoch>``, so a retried pod finds the
+    same scheduled time and enqueues the same job id."""
+    AGENT_URL: Final = "XAGENT_AGENT_URL"
+    TOKEN_PATH: Final = "XAGENT_API_TOKEN_PATH"  # noqa: S105 - a variable name
 
 
 def api_audience(namespace: str, name: str) -> str:

@@ -22,6 +22,7 @@ import re
 
 __all__ = [
     "CNPG_CLUSTER_MAX",
+    "CRONJOB_MAX",
     "DNS_LABEL_MAX",
     "DRAGONFLY_MAX",
     "HASH_LEN",
@@ -39,6 +40,11 @@ DNS_LABEL_MAX = 63
 CNPG_CLUSTER_MAX = 50
 """cloudnative-pg ``api/v1/cluster_webhook.go`` ``validateName``: a Cluster name is at most
 50 characters, leaving room for the ``-rw``/``-1``/``-app``... objects it derives."""
+
+CRONJOB_MAX = 52
+"""The CronJob controller names each Job ``<cronjob>-<scheduled minutes since the epoch>``
+(11 characters more), and a Job's name becomes a label value of its pods (63), so the API
+server refuses a CronJob name longer than 52 (``ValidateCronJobCreate``)."""
 
 DRAGONFLY_MAX = 52
 """dragonfly-operator names its StatefulSet after the Dragonfly CR; a StatefulSet's pods get

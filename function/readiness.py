@@ -260,6 +260,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("v1", "Service"): service,
     ("networking.k8s.io/v1", "NetworkPolicy"): always_ready,
     ("policy/v1", "PodDisruptionBudget"): always_ready,
+    ("batch/v1", "CronJob"): always_ready,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): always_ready,
     # Its status (v0.93) lists the Prometheus workloads that loaded it, which an XAgent
     # cannot know to expect; loading is not readiness of the agent anyway.

@@ -8,6 +8,7 @@ composition function validates an XR against, so the two can never disagree.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -51,9 +52,11 @@ __all__ = [
     "ModelSpec",
     "QueueEngine",
     "RiskTier",
+    "ScheduleTrigger",
     "SecretKeyRef",
     "ToolGrant",
     "ToolKind",
+    "TriggersSpec",
     "XAgentSpec",
     "XAgentStatus",
 ]
@@ -1218,6 +1221,101 @@ class ApiSpec(CamelModel):
     auth: ApiAuthSpec = ApiAuthSpec()
 
 
+TIME_ZONE = r"^[A-Za-z][-A-Za-z0-9_+]*(/[A-Za-z0-9][-A-Za-z0-9_+]*)*$"
+"""The shape of an IANA zone name; the function loads the zone too (``_known_zone``)."""
+
+
+def _known_zone(name: str) -> str:
+    # The API server loads CronJob.spec.timeZone with Go's time.LoadLocation (the IANA
+    # database it embeds) and refuses "Local"; zoneinfo reads the same database.
+    if name.lower() == "local":
+        raise ValueError(f"{name!r}: name an explicit IANA zone, e.g. Europe/Berlin")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone, e.g. Europe/Berlin") from None
+    return name
+
+
+def _valid_cron(expr: str) -> str:
+    if problem := cron.error(expr):
+        raise ValueError(problem)
+    return expr
+
+
+class ScheduleTrigger(CamelModel):
+    """A message sent to the agent on a cron schedule (a CronJob running ``enqueue``)."""
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=DNS_LABEL,
+            max_length=40,
+            description="Schedule name, unique; part of the CronJob name and of each job id.",
+        ),
+    ]
+    schedule: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Cron expression: 5 fields (minute hour day month weekday) or a "
+            "descriptor such as @daily.",
+        ),
+        AfterValidator(_valid_cron),
+    ]
+    time_zone: Annotated[
+        str | None,
+        Field(
+            pattern=TIME_ZONE,
+            max_length=64,
+            description="IANA time zone the schedule runs in, e.g. Europe/Berlin; the "
+            "controller's (usually UTC) when unset.",
+        ),
+        AfterValidator(lambda v: v if v is None else _known_zone(v)),
+    ] = None
+    message: Annotated[
+        str,
+        Field(min_length=1, max_length=32_768, description="The user message each run sends."),
+    ]
+    thread_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Conversation every run continues; each run is its own thread when unset.",
+        ),
+    ] = None
+    starting_deadline_seconds: Annotated[
+        int,
+        Field(
+            ge=10,
+            le=86_400,
+            description="A run that could not start within this long of its time is skipped "
+            "(missed runs are not caught up beyond it).",
+        ),
+    ] = 300
+    suspend: Annotated[bool, Field(description="Pause the schedule.")] = False
+
+
+class TriggersSpec(CamelModel):
+    """What sends the agent work besides its own queue subject and HTTP API."""
+
+    schedules: Annotated[
+        list[ScheduleTrigger],
+        Field(max_length=20, description="Messages sent on cron schedules."),
+    ] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> TriggersSpec:
+        seen: set[str] = set()
+        for i, schedule in enumerate(self.schedules):
+            if schedule.name in seen:
+                raise ValueError(f"schedules[{i}].name: {schedule.name!r} is used twice")
+            seen.add(schedule.name)
+        return self
+
+
 class XAgentSpec(CamelModel):
     """An AI agent: its graph, model, tools, policy tier and the infrastructure it runs on."""
 
@@ -1266,6 +1364,7 @@ class XAgentSpec(CamelModel):
     network_policy: NetworkPolicySpec = NetworkPolicySpec()
     disruption: DisruptionSpec = DisruptionSpec()
     service_account: ServiceAccountSpec = ServiceAccountSpec()
+    triggers: TriggersSpec = TriggersSpec()
     env: Annotated[
         list[EnvVar],
         Field(

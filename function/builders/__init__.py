@@ -21,6 +21,7 @@ from function.builders import (
     network_policy,
     postgres,
     queue,
+    schedules,
     service,
     service_account,
     service_monitor,
@@ -54,6 +55,7 @@ _MODULES = (
     service_monitor,
     alerts,
     dashboard,
+    schedules,
 )
 
 BUILDERS: tuple[tuple[str, Builder], ...] = tuple(

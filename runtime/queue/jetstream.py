@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from runtime.state.runs import RunStore
     from runtime.state.store import IdempotencyStore
 
-__all__ = ["JOB_ID_HEADER", "JetStreamOptions", "JetStreamQueue"]
+__all__ = ["JOB_ID_HEADER", "JetStreamOptions", "JetStreamQueue", "job_message"]
 
 # Every queue module logs as "runtime.queue": one name to filter the queue's records by.
 log = logging.getLogger("runtime.queue")
@@ -211,15 +211,8 @@ class JetStreamQueue:
             JobTooLargeError: The job is larger than the server's max payload.
         """
         await self.connect()
-        body = job.model_dump_json().encode()
-        if len(body) + _HEADER_ROOM > self._nc.max_payload:
-            raise JobTooLargeError(
-                f"the job is {len(body)} bytes; the queue carries at most "
-                f"{self._nc.max_payload - _HEADER_ROOM}"
-            )
-        await self._js.publish(
-            self.connection.jobs_subject, body, headers=_headers(job.job_id, job.job_id)
-        )
+        body, headers = job_message(job, self._nc.max_payload)
+        await self._js.publish(self.connection.jobs_subject, body, headers=headers)
 
     async def run(self, job: Job) -> JobResult:
         """Run ``job`` now under the concurrency limit; its result is published too."""
@@ -409,6 +402,20 @@ class JetStreamQueue:
             await self._nc.publish(subject, body, headers=headers)
             return True
         return not ack.duplicate
+
+
+def job_message(job: Job, max_payload: int) -> tuple[bytes, dict[str, str]]:
+    """A job's message body and headers (its id as ``Nats-Msg-Id`` and ``Xagent-Job-Id``).
+
+    Raises:
+        JobTooLargeError: The job is larger than a message of ``max_payload`` bytes carries.
+    """
+    body = job.model_dump_json().encode()
+    if len(body) + _HEADER_ROOM > max_payload:
+        raise JobTooLargeError(
+            f"the job is {len(body)} bytes; the queue carries at most {max_payload - _HEADER_ROOM}"
+        )
+    return body, _headers(job.job_id, job.job_id)
 
 
 def _headers(msg_id: str, job_id: str | None) -> dict[str, str]:

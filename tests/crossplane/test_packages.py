@@ -36,6 +36,7 @@ CORE_PLURALS = {
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "NetworkPolicy": "networkpolicies",
     "PodDisruptionBudget": "poddisruptionbudgets",
+    "CronJob": "cronjobs",
 }
 
 

@@ -27,6 +27,8 @@ _LIMITS: dict[str, tuple[int, re.Pattern[str], str]] = {
     "Dragonfly": (52, _DNS1123_LABEL, "Dragonfly StatefulSet"),
     # apimachinery ValidateServiceName: a DNS-1035 label
     "Service": (63, _DNS1035_LABEL, "Service"),
+    # batch validation ValidateCronJobCreate: 63 - len("-<minutes since epoch>") = 52
+    "CronJob": (52, _DNS1123_SUBDOMAIN, "CronJob"),
     # the Deployment name prefixes ReplicaSet and pod names; keep it a label
     "Deployment": (63, _DNS1123_LABEL, "Deployment"),
 }
