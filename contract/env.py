@@ -18,6 +18,13 @@ __all__ = [
     "DEFINITION_MOUNT",
     "ENV",
     "HTTP_PORT",
+    "NATS_AUTH_MOUNT",
+    "NATS_CREDS_FILE",
+    "NATS_NKEY_SEED_FILE",
+    "NATS_TLS_CA_FILE",
+    "NATS_TLS_CERT_FILE",
+    "NATS_TLS_KEY_FILE",
+    "NATS_TLS_MOUNT",
     "QUEUE_ENV",
     "STATE_DIR",
     "TOOL_GRANTS_FILE",
@@ -36,6 +43,16 @@ TOOL_GRANTS_MOUNT: Final = "/etc/xagent/tools"
 TOOL_GRANTS_FILE: Final = "grants.json"
 API_TOKENS_MOUNT: Final = "/etc/xagent/api-auth"
 API_TOKENS_FILE: Final = "tokens"
+NATS_AUTH_MOUNT: Final = "/etc/xagent/nats/auth"
+NATS_CREDS_FILE: Final = "user.creds"
+"""Key (and file name) of a NATS creds file (JWT and nkey seed, from ``nsc``)."""
+NATS_NKEY_SEED_FILE: Final = "nkey.seed"
+"""Key (and file name) of a NATS user nkey seed (``SU...``)."""
+NATS_TLS_MOUNT: Final = "/etc/xagent/nats/tls"
+NATS_TLS_CA_FILE: Final = "ca.crt"
+NATS_TLS_CERT_FILE: Final = "tls.crt"
+NATS_TLS_KEY_FILE: Final = "tls.key"
+"""The keys of a ``kubernetes.io/tls`` Secret (and cert-manager's)."""
 STATE_DIR: Final = "/tmp/xagent"  # noqa: S108 - an emptyDir mount, private to the pod
 """Writable scratch space: the only writable path under a read-only root filesystem."""
 
@@ -119,6 +136,14 @@ class QUEUE_ENV:  # noqa: N801
     DEAD_LETTER_SUBJECT: Final = "NATS_DEAD_LETTER_SUBJECT"
     ACK_WAIT_SECONDS: Final = "NATS_ACK_WAIT_SECONDS"
     MAX_DELIVER: Final = "NATS_MAX_DELIVER"
+    USER: Final = "NATS_USER"
+    PASSWORD: Final = "NATS_PASSWORD"  # noqa: S105 - a variable name, not a password
+    TOKEN: Final = "NATS_TOKEN"  # noqa: S105 - a variable name, not a token
+    CREDS_PATH: Final = "NATS_CREDS_PATH"
+    NKEY_SEED_PATH: Final = "NATS_NKEY_SEED_PATH"
+    TLS_CA_PATH: Final = "NATS_TLS_CA_PATH"
+    TLS_CERT_PATH: Final = "NATS_TLS_CERT_PATH"
+    TLS_KEY_PATH: Final = "NATS_TLS_KEY_PATH"
 
 
 class TRIGGER_ENV:  # noqa: N801

@@ -241,6 +241,20 @@ class Settings(BaseSettings):
     nats_max_deliver: Annotated[
         int, Field(ge=1, validation_alias=_env(QUEUE_ENV.MAX_DELIVER, "nats_max_deliver"))
     ] = queue_defaults.MAX_DELIVER
+    # NATS authentication: at most one of user/password, token, creds file or nkey seed,
+    # and TLS files; secrets arrive from Secrets (env) or as mounted files, never literals.
+    nats_user: Annotated[str | None, Field(validation_alias=QUEUE_ENV.USER)] = None
+    nats_password: Annotated[SecretStr | None, Field(validation_alias=QUEUE_ENV.PASSWORD)] = None
+    nats_token: Annotated[SecretStr | None, Field(validation_alias=QUEUE_ENV.TOKEN)] = None
+    nats_creds_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.CREDS_PATH)] = None
+    nats_nkey_seed_path: Annotated[
+        Path | None, Field(validation_alias=QUEUE_ENV.NKEY_SEED_PATH)
+    ] = None
+    nats_tls_ca_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_CA_PATH)] = None
+    nats_tls_cert_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_CERT_PATH)] = (
+        None
+    )
+    nats_tls_key_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_KEY_PATH)] = None
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
@@ -258,6 +272,17 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"{', '.join(missing)} must be set when {DATABASE_ENV.HOST} is")
+        for first, second, a, b in (
+            (QUEUE_ENV.USER, QUEUE_ENV.PASSWORD, self.nats_user, self.nats_password),
+            (
+                QUEUE_ENV.TLS_CERT_PATH,
+                QUEUE_ENV.TLS_KEY_PATH,
+                self.nats_tls_cert_path,
+                self.nats_tls_key_path,
+            ),
+        ):
+            if (a is None) != (b is None):
+                raise ValueError(f"{first} and {second} must be set together")
         # Subject and consumer names default from the agent's identity, so two agents sharing
         # one NATS never read each other's jobs.
         subjects = queue_defaults.subjects(

@@ -30,7 +30,10 @@ from runtime.state.store import Stores, open_stores
 from runtime.state.stream import EventSink, open_event_sink
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from runtime.queue import JobSource, QueueOptions
+    from runtime.queue.nats_auth import NatsAuth
     from runtime.serve.api import ReadinessCheck
     from runtime.serve.auth import Authenticator
 
@@ -137,10 +140,31 @@ def build_queue(settings: Settings, agent: AgentRuntime, executor: JobExecutor) 
         jobs_subject=settings.nats_jobs_subject or "",
         results_subject=settings.nats_results_subject or "",
         dead_letter_subject=settings.nats_dead_letter_subject or "",
+        auth=nats_auth(settings),
     )
     return JetStreamQueue(
         connection, executor, store, queue_options(settings), runs=agent.stores.runs
     )
+
+
+def nats_auth(settings: Settings) -> NatsAuth:
+    """The NATS credentials and TLS files the settings name."""
+    from runtime.queue.nats_auth import NatsAuth
+
+    return NatsAuth(
+        user=settings.nats_user,
+        password=_secret(settings.nats_password),
+        token=_secret(settings.nats_token),
+        creds_path=settings.nats_creds_path,
+        nkey_seed_path=settings.nats_nkey_seed_path,
+        tls_ca_path=settings.nats_tls_ca_path,
+        tls_cert_path=settings.nats_tls_cert_path,
+        tls_key_path=settings.nats_tls_key_path,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def sweep_interval(settings: Settings) -> float:

@@ -12,13 +12,14 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contract import queue as queue_defaults
 from runtime import observability as obs
 from runtime.jobs import Job, JobExecutor, JobResult, JobTooLargeError
+from runtime.queue.nats_auth import NatsAuth
 from runtime.queue.worker import MAX_EMBEDDED_PAYLOAD, DeadLetter, QueueOptions, Worker
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class JetStreamOptions:
     results_subject: str
     dead_letter_subject: str
     connect_timeout_seconds: float = 5.0
+    auth: NatsAuth = field(default_factory=NatsAuth)
 
 
 class _JsDelivery:
@@ -182,6 +184,7 @@ class JetStreamQueue:
             connect_timeout=self.connection.connect_timeout_seconds,
             max_reconnect_attempts=-1,
             name=f"xagent-runtime/{self.connection.consumer}",
+            **self.connection.auth.connect_options(),
         )
         self._js = self._nc.jetstream()
         await self._ensure_streams()
