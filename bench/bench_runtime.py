@@ -11,11 +11,14 @@ one after another, rounds interleaved:
 - executor: xagent's GraphExecutor on the same SQLite checkpointer and an in-memory sink.
 
 Then through real NATS, Postgres and Redis (scripts/services.sh; skipped without
-XAGENT_TEST_NATS_URL), `python -m runtime` worker processes: start-to-/ready time, idle RSS,
-and jobs/s with one worker and with two (all jobs published at once, results read from the
-results subject). Last, the wall time of one `xagent run` turn against the stub.
+XAGENT_TEST_NATS_URL), `python -m runtime` worker processes: start-to-/ready time (the first
+on a fresh database, creating its tables; the second on that migrated database, as a pod
+scaled from zero starts), idle RSS, and jobs/s with one worker and with two (all jobs
+published at once, results read from the results subject). Last, the wall time of one
+`xagent run` turn against the stub, next to the time to import LangGraph and langchain-openai
+alone, the floor under both `xagent run` and a worker's start.
 
-    python bench/bench_runtime.py [--jobs 200] [--rounds 3] [--queue-jobs 500]
+    python bench/bench_runtime.py [--jobs 200] [--rounds 3] [--queue-jobs 500] [--cli-runs 3]
 """
 
 from __future__ import annotations
@@ -271,10 +274,12 @@ async def workers(base_url: str, jobs: int) -> dict[str, float] | None:
                     proc = _spawn({**env, ENV.PORT: str(port)})
                     procs.append(proc)
                     ready = await _wait_ready(f"http://127.0.0.1:{port}/ready", proc)
-                    if count == 1:
+                    if count == 1:  # the first also creates the tables
                         out["start_to_ready_s"] = ready
                         await asyncio.sleep(1)
                         out["idle_rss_mib"] = _rss_mib(proc.pid)
+                    else:  # scale-out and scale from zero: the database is there
+                        out["start_to_ready_migrated_s"] = ready
                     out[f"jobs_per_s_{count}_workers"] = await _throughput(
                         nc,
                         env,
@@ -342,7 +347,9 @@ async def _throughput(nc: Any, env: dict[str, str], jobs: int, make: Callable[[i
 
 
 def cli_wall(base_url: str, runs: int = 3) -> dict[str, float]:
-    """Median wall seconds of `xagent run` (one turn) and of `python -c pass`."""
+    """Median wall seconds of `xagent run` (one turn), of importing what any LangGraph
+    turn on this provider imports (LangGraph and langchain-openai: the floor of both
+    `xagent run` and a worker's start), and of `python -c 0`."""
 
     def wall(args: list[str]) -> float:
         samples = []
@@ -358,7 +365,12 @@ def cli_wall(base_url: str, runs: int = 3) -> dict[str, float]:
             *("--definition", str(DEFINITION), "--provider", "openai-compatible"),
             *("--endpoint", base_url, "--model", MODEL, "--state-dir", tmp, "hello"),
         ]
-        return {"xagent_run_s": wall(run), "python_startup_s": wall([sys.executable, "-c", "0"])}
+        floor = [sys.executable, "-c", "import langgraph.graph, langchain_openai"]
+        return {
+            "xagent_run_s": wall(run),
+            "langgraph_import_s": wall(floor),
+            "python_startup_s": wall([sys.executable, "-c", "0"]),
+        }
 
 
 def main() -> None:
@@ -366,11 +378,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="jobs per in-process case and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queue-jobs", type=int, default=500, help="jobs per worker measurement")
+    parser.add_argument("--cli-runs", type=int, default=3, help="runs of each timed command")
     args = parser.parse_args()
     with stub_llm() as base_url:
         per_job = asyncio.run(in_process(base_url, args.jobs, args.rounds))
         queue = asyncio.run(workers(base_url, args.queue_jobs))
-        cli = cli_wall(base_url)
+        cli = cli_wall(base_url, args.cli_runs)
     print(f"machine: {os.cpu_count()} cpu, Python {sys.version.split()[0]}")
     print(f"{'case':10} {'ms/job':>8} {'jobs/s':>8} {'x bare':>7} {'x features':>11}")
     for name, samples in per_job.items():

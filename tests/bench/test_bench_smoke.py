@@ -37,12 +37,20 @@ def test_function_grpc_bench_prints_ratios_for_every_server_and_workload():
 def test_runtime_bench_prints_ratios_worker_figures_and_cli_time():
     for env in ("XAGENT_TEST_NATS_URL", "XAGENT_TEST_DATABASE_URL", "XAGENT_TEST_REDIS_URL"):
         require_service(env)
-    out = _run("bench/bench_runtime.py", "--jobs", "2", "--rounds", "1", "--queue-jobs", "4")
+    args = ("--jobs", "2", "--rounds", "1", "--queue-jobs", "4", "--cli-runs", "1")
+    out = _run("bench/bench_runtime.py", *args)
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
     assert {"bare", "features", "executor"} <= rows.keys()
     assert rows["bare"][2] == "1.00"
     assert all(float(rows[k][2]) > 0 for k in ("features", "executor"))
-    for key in ("start_to_ready_s", "idle_rss_mib", "jobs_per_s_1_workers", "xagent_run_s"):
+    for key in (
+        "start_to_ready_s",
+        "start_to_ready_migrated_s",
+        "idle_rss_mib",
+        "jobs_per_s_1_workers",
+        "xagent_run_s",
+        "langgraph_import_s",
+    ):
         assert float(rows[key][0]) > 0, key
 
 
