@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["LABELS", "METRICS", "STATUS"]
+__all__ = ["BUDGET_UNIT", "LABELS", "METRICS", "STATUS"]
 
 
 class METRICS:
@@ -32,6 +32,12 @@ class METRICS:
     """Histogram of the time a job spent in the queue before a worker started it."""
     QUEUE_PENDING_JOBS: Final = "xagent_queue_pending_jobs"
     """Jobs waiting behind the last one delivered (the consumer's pending count)."""
+    BUDGET_REMAINING: Final = "xagent_budget_remaining"
+    """What is left of the daily budget, by unit (``tokens``, ``cost``), as a pod last checked."""
+    APPROVALS_PENDING: Final = "xagent_approvals_pending"
+    """Tool calls waiting for a human decision, over every thread."""
+    APPROVALS_OLDEST_PENDING: Final = "xagent_approvals_oldest_pending_timestamp_seconds"
+    """When the longest-waiting pending call was opened (Unix seconds); 0 when none waits."""
 
 
 class LABELS:
@@ -44,6 +50,14 @@ class LABELS:
     ERROR_TYPE: Final = "type"
     TOOL: Final = "tool"
     OUTCOME: Final = "outcome"
+    UNIT: Final = "unit"
+
+
+class BUDGET_UNIT:  # noqa: N801 - a namespace of constants, like the classes above
+    """Values of ``xagent_budget_remaining{unit}``."""
+
+    TOKENS: Final = "tokens"
+    COST: Final = "cost"
 
 
 class STATUS:

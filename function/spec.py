@@ -871,6 +871,9 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 _OWN_LABEL_PREFIXES = ("app.kubernetes.io/", "xagent.dev/", "crossplane.io/")
 
 
+_PROMETHEUS_RESOLUTION = units.duration_seconds("1ms")
+
+
 class AlertsSpec(CamelModel):
     """Prometheus alerting rules on the runtime's metrics (a PrometheusRule)."""
 
@@ -904,6 +907,22 @@ class AlertsSpec(CamelModel):
             description="How long a runtime replica may be unavailable before alerting.",
         ),
     ] = "5m"
+    budget_remaining: Annotated[
+        float,
+        Field(
+            gt=0,
+            lt=1,
+            description="Share of a daily budget (spec.budgets.daily) left that alerts: the "
+            "budget is nearly spent.",
+        ),
+    ] = 0.1
+    approval_wait: Annotated[
+        Duration,
+        Field(
+            description="How long a tool call may wait for a human decision (spec.approvals) "
+            "before alerting.",
+        ),
+    ] = "1h"
     labels: Annotated[
         dict[str, str],
         Field(description="Extra labels on every alert, e.g. team or routing labels."),
@@ -915,10 +934,11 @@ class AlertsSpec(CamelModel):
             # Prometheus label names; the rule would be rejected by the operator otherwise.
             if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or name.startswith("__"):
                 raise ValueError(f"labels: {name!r} is not a Prometheus label name")
-        # A PromQL range of zero is a parse error: the rule would be rejected.
+        # A PromQL range of zero is a parse error: the rule would be rejected. Prometheus
+        # counts in milliseconds, so a shorter window is zero too.
         for field in ("dead_letter_window", "error_rate_window"):
-            if not re.search(r"[1-9]", getattr(self, field)):
-                raise ValueError(f"{to_camel(field)} must be longer than zero")
+            if units.duration_seconds(getattr(self, field)) < _PROMETHEUS_RESOLUTION:
+                raise ValueError(f"{to_camel(field)} must be at least 1ms")
         return self
 
 

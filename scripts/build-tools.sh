@@ -17,12 +17,18 @@
 #   kube-apiserver, kube-controller-manager
 #                    Kubernetes       (k8s.io/kubernetes)
 #                    scripts/controlplane.sh and tests/controlplane run these.
+#   promtool         Prometheus rule checker (github.com/prometheus/prometheus,
+#                    cmd/promtool; module tags v0.3MM.P are Prometheus v3.MM.P),
+#                    built with -tags remove_all_sd: only rule checks and rule
+#                    unit tests are used, and the optional service discoveries
+#                    (cloud SDKs) are most of its build.
+#                    tests/crossplane/test_alert_rules.py runs it.
 #
 # Cold build times on 2 idle cores: etcd ~0.5 min, kube-apiserver ~6 min,
 # kube-controller-manager ~1.5 min more (it shares most packages). Measured on
 # the same 2 cores under load ~15 (eight parallel builds/tests): crossplane 47
 # min, crossplane-core 26 min, etcd 10 min, kube-apiserver 55 min,
-# kube-controller-manager 20 min.
+# kube-controller-manager 20 min. promtool: PROMTOOL_COLD_TIME.
 #
 # Progress goes to stderr; stdout carries only an `export PATH=...` comment
 # line and, last, the bin dir.
@@ -30,11 +36,12 @@
 # Environment:
 #   XAGENT_TOOLS_DIR  cache/bin dir (default $HOME/.cache/xagent/tools/<pins>)
 #   XAGENT_TOOLS_ONLY space separated subset of: crossplane crossplane-core helm
-#                     etcd kube-apiserver kube-controller-manager
+#                     etcd kube-apiserver kube-controller-manager promtool
 #
 # The control-plane binaries are cached in their own pinned directory
 # ($HOME/.cache/xagent/tools/kube-<v>_etcd-<v>) and symlinked into the bin dir,
 # so changing their pins does not rebuild the crossplane tools (and vice versa).
+# promtool likewise lives in $HOME/.cache/xagent/tools/promtool-<v>.
 #
 # Note: the module proxy reachable here serves only some crossplane versions and
 # refuses their version lists (`go list -m -versions` -> 403), so the pins are
@@ -48,12 +55,15 @@ CROSSPLANE_CORE_VERSION="${CROSSPLANE_CORE_VERSION:-v2.4.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+# Prometheus v3.16.0; `go list -m -versions` lists it and `go mod download` fetches it here.
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
 
 CLI_MOD=github.com/crossplane/cli/v2
 CORE_MOD=github.com/crossplane/crossplane/v2
 HELM_MOD=helm.sh/helm/v3
 KUBE_MOD=k8s.io/kubernetes
 ETCD_MOD=go.etcd.io/etcd/server/v3
+PROM_MOD=github.com/prometheus/prometheus
 # Both crossplane binaries report their version from crossplane-runtime.
 XP_VERSION_VAR=github.com/crossplane/crossplane-runtime/v2/pkg/version.version
 
@@ -61,7 +71,8 @@ PINS="cli-${CROSSPLANE_CLI_VERSION}_core-${CROSSPLANE_CORE_VERSION}_helm-${HELM_
 BIN_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/${PINS}}"
 # With an explicit XAGENT_TOOLS_DIR everything lives there, unlinked.
 KUBE_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}}"
-ONLY="${XAGENT_TOOLS_ONLY:-crossplane crossplane-core helm etcd kube-apiserver kube-controller-manager}"
+PROM_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/promtool-${PROMETHEUS_VERSION}}"
+ONLY="${XAGENT_TOOLS_ONLY:-crossplane crossplane-core helm etcd kube-apiserver kube-controller-manager promtool}"
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
@@ -79,14 +90,15 @@ BUILD_P="${BUILD_P:-2}"
 # Let the pinned modules pick a newer toolchain if they ever require one.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
-mkdir -p "$BIN_DIR" "$KUBE_DIR"
+mkdir -p "$BIN_DIR" "$KUBE_DIR" "$PROM_DIR"
 BIN_DIR="$(cd "$BIN_DIR" && pwd)"
 KUBE_DIR="$(cd "$KUBE_DIR" && pwd)"
+PROM_DIR="$(cd "$PROM_DIR" && pwd)"
 
 TMP_DIRS=()
 cleanup() {
 	((${#TMP_DIRS[@]})) && chmod -R u+w "${TMP_DIRS[@]}" 2>/dev/null && rm -rf "${TMP_DIRS[@]}"
-	rm -f "$BIN_DIR"/.*."$$".tmp "$KUBE_DIR"/.*."$$".tmp
+	rm -f "$BIN_DIR"/.*."$$".tmp "$KUBE_DIR"/.*."$$".tmp "$PROM_DIR"/.*."$$".tmp
 	return 0
 }
 trap cleanup EXIT
@@ -176,7 +188,7 @@ wrapper_compile() { # wrapper_compile NAME PKG VERSION LDFLAGS OUTDIR
 			exit 1
 		fi
 		log "  $(grep -c '^go: downloading' get.log || true) modules downloaded; compiling"
-		go build -p "$BUILD_P" -ldflags "$ldflags" -o "$outdir/.$name.$$.tmp" "$pkg"
+		go build -p "$BUILD_P" ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "$ldflags" -o "$outdir/.$name.$$.tmp" "$pkg"
 	)
 	# Atomic rename: a concurrent run never sees a half-written binary.
 	mv -f "$outdir/.$name.$$.tmp" "$outdir/$name"
@@ -272,6 +284,22 @@ if ((${#KUBE_NEEDED[@]})); then
 	done
 fi
 
+# promtool: its own pinned dir, linked into BIN_DIR like the control-plane binaries.
+prom_cached() {
+	[[ -x "$PROM_DIR/promtool" ]] || return 1
+	[[ "$PROM_DIR" == "$BIN_DIR" ]] || ln -sfn "$PROM_DIR/promtool" "$BIN_DIR/promtool"
+	log "promtool: cached (${PROM_DIR}/promtool)"
+}
+if want promtool && ! prom_cached; then
+	log "promtool: building ..."
+	prom_v=${PROMETHEUS_VERSION#v0.}
+	prom_release="3.${prom_v:1:2}.${prom_v#*.}"
+	[[ "${prom_v:0:1}" == 3 ]] || { log "ERROR: PROMETHEUS_VERSION ${PROMETHEUS_VERSION} is not a v0.3MM.P module tag"; exit 1; }
+	BUILD_TAGS=remove_all_sd timed promtool wrapper_build promtool "$PROM_MOD" "${PROM_MOD}/cmd/promtool" \
+		"$PROMETHEUS_VERSION" "-s -w -X github.com/prometheus/common/version.Version=${prom_release}" "$PROM_DIR"
+	prom_cached
+fi
+
 # Smoke check (also catches a binary that does not start on this machine).
 want crossplane && log "crossplane: $("$BIN_DIR/crossplane" version --client 2>&1 | head -1)"
 want crossplane-core && log "crossplane-core: $("$BIN_DIR/crossplane-core" --version 2>&1 | head -1)"
@@ -280,6 +308,7 @@ want etcd && log "etcd: $("$BIN_DIR/etcd" --version 2>&1 | head -1)"
 for b in kube-apiserver kube-controller-manager; do
 	want "$b" && log "$b: $("$BIN_DIR/$b" --version 2>&1 | head -1)"
 done
+want promtool && log "promtool: $("$BIN_DIR/promtool" --version 2>&1 | head -1)"
 log "done"
 echo "# export PATH=\"${BIN_DIR}:\$PATH\""
 echo "$BIN_DIR"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the project into .venv, starts the real
 # PostgreSQL, Redis and NATS JetStream on loopback, builds the pinned crossplane CLI and core,
-# helm and the control-plane binaries (cached under ~/.cache/xagent/tools), lints, checks
+# helm, the control-plane binaries and promtool (cached under ~/.cache/xagent/tools), lints, checks
 # generated files, runs pytest (tests/controlplane brings its own control plane up and down).
 #
 #   bash scripts/test.sh               # everything
@@ -20,7 +20,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 step "services: PostgreSQL, Redis, NATS JetStream on loopback"
 eval "$(bash scripts/services.sh start)"
 
-step "tools: crossplane CLI and core, helm, etcd, kube-apiserver, kube-controller-manager (pinned, cached)"
+step "tools: crossplane CLI and core, helm, etcd, kube-apiserver, kube-controller-manager, promtool (pinned, cached)"
 XAGENT_TOOLS_BIN="$(bash scripts/build-tools.sh | tail -1)"
 export XAGENT_TOOLS_BIN
 

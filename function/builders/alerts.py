@@ -8,11 +8,18 @@ Every expression is scoped to this agent by the ``namespace`` and ``service`` ta
 the Prometheus operator gives every series a ServiceMonitor scrapes. ``XAgentNotReady``
 reads kube-state-metrics (``kube_deployment_status_replicas_unavailable``), which the usual
 Prometheus stacks run; without it that one rule never fires.
+
+``XAgentBudgetNearlySpent`` (with spec.budgets.daily) and ``XAgentApprovalsWaiting`` (with
+spec.approvals) read gauges each pod sets from the shared counters: the budget's when a pod
+checks it (before each model call and each new job), the approvals' on every sweep pass. The
+budget rule takes the lowest of the pods' values, the freshest during a day; after midnight
+UTC a pod that has not checked yet still shows yesterday's until its next job.
 """
 
 from __future__ import annotations
 
-from contract.metrics import LABELS, METRICS, STATUS
+from contract.metrics import BUDGET_UNIT, LABELS, METRICS, STATUS
+from function.builders import queue
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.service_monitor import prometheus_duration
 
@@ -108,6 +115,67 @@ def rules(ctx: AgentContext) -> list[Manifest]:
             "{{ $value }} runtime replicas are unavailable: /ready fails (Postgres, cache "
             "or NATS unreachable) or the pods do not start.",
         ),
+        *_budget_rules(ctx),
+        *_approval_rules(ctx),
+    ]
+
+
+def _budget_rules(ctx: AgentContext) -> list[Manifest]:
+    """Budget nearly spent: a daily limit's remaining amount under its share, per unit."""
+    budgets = ctx.spec.budgets
+    daily = budgets.daily if budgets is not None else None
+    if daily is None:
+        return []
+    share = ctx.spec.observability.alerts.budget_remaining
+    limits = {BUDGET_UNIT.TOKENS: daily.tokens, BUDGET_UNIT.COST: daily.cost}
+    remaining = METRICS.BUDGET_REMAINING
+    # One alert per limited unit: the unit label tells them apart. repr() is the shortest
+    # exact float, which PromQL parses (1e+22 included).
+    expr = " or ".join(
+        f"min by ({LABELS.UNIT}) ({remaining}{selector(ctx, **{LABELS.UNIT: unit})}) "
+        f"< {float(limit) * share!r}"
+        for unit, limit in limits.items()
+        if limit is not None
+    )
+    agent = f"{ctx.namespace}/{ctx.name}"
+    return [
+        _rule(
+            ctx,
+            "XAgentBudgetNearlySpent",
+            expr,
+            "0",
+            "warning",
+            f"Agent {agent} has nearly spent its daily budget",
+            f"Only {{{{ $value }}}} {{{{ $labels.{LABELS.UNIT} }}}} of the daily budget are "
+            f"left (alert below {share * 100:g}% of the limit). When it is spent, new jobs are "
+            "refused until midnight UTC.",
+        )
+    ]
+
+
+def _approval_rules(ctx: AgentContext) -> list[Manifest]:
+    """Approvals waiting too long: the oldest undecided tool call is older than approvalWait."""
+    approvals = ctx.spec.approvals
+    if approvals is None:
+        return []
+    wait = ctx.spec.observability.alerts.approval_wait
+    seconds = queue.duration_seconds(wait)
+    oldest = METRICS.APPROVALS_OLDEST_PENDING
+    agent = f"{ctx.namespace}/{ctx.name}"
+    # 0 means nothing waits; min over pods whose view has something waiting.
+    return [
+        _rule(
+            ctx,
+            "XAgentApprovalsWaiting",
+            f"time() - min({oldest}{selector(ctx)} > 0) > {seconds!r}",
+            "0",
+            "warning",
+            f"Agent {agent} has tool calls waiting too long for approval",
+            f"The oldest pending tool call has waited {{{{ $value | humanizeDuration }}}} "
+            f"for a human decision (alert after {prometheus_duration(wait)}; it times out "
+            f"after {prometheus_duration(approvals.timeout)} with action "
+            f"{approvals.timeout_action}). Decide it with POST /threads/{{id}}/approvals.",
+        )
     ]
 
 

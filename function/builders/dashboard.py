@@ -140,6 +140,34 @@ def dashboard(ctx: AgentContext) -> dict[str, Any]:
             "short",
         ),
     ]
+    spec = ctx.spec
+    if spec.budgets is not None and spec.budgets.daily is not None:
+        panels.append(
+            _timeseries(
+                "Daily budget remaining by unit",
+                [
+                    (
+                        f"min by ({LABELS.UNIT}) ({METRICS.BUDGET_REMAINING}{sel})",
+                        f"{{{{{LABELS.UNIT}}}}}",
+                    )
+                ],
+                "short",
+            )
+        )
+    if spec.approvals is not None:
+        panels.append(
+            _timeseries(
+                "Approvals: pending calls and the oldest one's wait",
+                [
+                    (f"max({METRICS.APPROVALS_PENDING}{sel})", "pending calls"),
+                    (
+                        f"time() - min({METRICS.APPROVALS_OLDEST_PENDING}{sel} > 0)",
+                        "oldest wait (s)",
+                    ),
+                ],
+                "short",
+            )
+        )
     for i, panel in enumerate(panels):
         panel["id"] = i + 1
         panel["gridPos"] = {

@@ -26,6 +26,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from contract.grants import BudgetPolicy, WindowLimit
+from contract.metrics import BUDGET_UNIT, LABELS, METRICS
 from runtime.observability import REGISTRY
 from runtime.state.ledger import Ledger, Usage
 
@@ -53,9 +54,9 @@ USAGE_COST = Counter(
     registry=REGISTRY,
 )
 BUDGET_REMAINING = Gauge(
-    "xagent_budget_remaining",
+    METRICS.BUDGET_REMAINING,
     "What is left of the agent's daily budget, by unit (tokens, cost); set when limited.",
-    ["agent", "tenant", "unit"],
+    ["agent", "tenant", LABELS.UNIT],
     registry=REGISTRY,
 )
 
@@ -152,11 +153,13 @@ class Budgets:
     def _set_remaining(self, limit: WindowLimit, spent: Usage) -> None:
         labels = {"agent": self._agent, "tenant": self._tenant}
         if limit.tokens is not None:
-            BUDGET_REMAINING.labels(**labels, unit="tokens").set(
+            BUDGET_REMAINING.labels(**labels, unit=BUDGET_UNIT.TOKENS).set(
                 max(0, limit.tokens - spent.tokens)
             )
         if limit.cost is not None:
-            BUDGET_REMAINING.labels(**labels, unit="cost").set(max(0.0, limit.cost - spent.cost))
+            BUDGET_REMAINING.labels(**labels, unit=BUDGET_UNIT.COST).set(
+                max(0.0, limit.cost - spent.cost)
+            )
 
 
 class BudgetGuard:

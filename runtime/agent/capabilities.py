@@ -154,8 +154,9 @@ class Capabilities:
         for approval in expired:
             await self.record(approval.job_id, approval.thread_id)
             jobs.append(self.resume_job(approval))
-        if expired:
-            await self.approvals.count_pending()
+        # Every pass, not only after expiring some: a decision taken in another pod changes
+        # the count too, and the waiting-too-long alert reads this pod's view.
+        await self.approvals.count_pending()
         return jobs
 
 

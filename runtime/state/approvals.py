@@ -28,12 +28,14 @@ import aiosqlite
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contract.metrics import METRICS
 from runtime.observability import REGISTRY
 
 if TYPE_CHECKING:  # psycopg loads with the first Postgres pool: `xagent run` has none
     from psycopg_pool import AsyncConnectionPool
 
 __all__ = [
+    "APPROVALS_OLDEST_PENDING",
     "APPROVALS_PENDING",
     "Approval",
     "ApprovalConflict",
@@ -46,8 +48,13 @@ __all__ = [
 ]
 
 APPROVALS_PENDING = Gauge(
-    "xagent_approvals_pending",
+    METRICS.APPROVALS_PENDING,
     "Tool calls waiting for a human decision (as this pod last counted them).",
+    registry=REGISTRY,
+)
+APPROVALS_OLDEST_PENDING = Gauge(
+    METRICS.APPROVALS_OLDEST_PENDING,
+    "When the longest-waiting pending call was opened, Unix seconds; 0 when none waits.",
     registry=REGISTRY,
 )
 
@@ -179,7 +186,8 @@ _PENDING = f"""SELECT {_COLUMNS} FROM xagent_approvals
     WHERE thread_id = %s AND status = 'pending' ORDER BY created_at"""  # noqa: S608
 _FOR_JOB = f"""SELECT {_COLUMNS} FROM xagent_approvals
     WHERE thread_id = %s AND job_id = %s ORDER BY created_at"""  # noqa: S608
-_COUNT = "SELECT COUNT(*) AS n FROM xagent_approvals WHERE status = 'pending'"
+_COUNT = """SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM xagent_approvals
+    WHERE status = 'pending'"""
 
 
 def _approval(row: dict[str, Any]) -> Approval:
@@ -294,10 +302,12 @@ class ApprovalStore:
         return len(rows)
 
     async def count_pending(self) -> int:
-        """Calls waiting, over every thread (sets the pending metric)."""
+        """Calls waiting, over every thread (sets the pending and oldest-pending metrics)."""
         rows = await self._run(_COUNT)
         count = int(rows[0]["n"]) if rows else 0
+        oldest = rows[0]["oldest"] if rows else None
         APPROVALS_PENDING.set(count)
+        APPROVALS_OLDEST_PENDING.set(float(oldest) if count and oldest is not None else 0.0)
         return count
 
 

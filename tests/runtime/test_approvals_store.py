@@ -81,6 +81,25 @@ async def test_decide_once_then_409(store: ApprovalStore) -> None:
     assert await store.pending("t1") == []
 
 
+async def test_oldest_pending_gauge_follows_the_longest_wait(store: ApprovalStore) -> None:
+    """The waiting-too-long alert reads when the oldest undecided call was opened."""
+    oldest = "xagent_approvals_oldest_pending_timestamp_seconds"
+    first = pending("call_1")
+    later = pending("call_2").model_copy(update={"created_at": NOW + 30})
+    await store.open(later)
+    await store.open(first)
+    assert await store.count_pending() == 2
+    assert REGISTRY.get_sample_value(oldest) == NOW
+    await store.decide("t1", decide(), NOW + 40)  # call_1, the oldest
+    assert await store.count_pending() == 1
+    assert REGISTRY.get_sample_value(oldest) == NOW + 30
+    await store.decide(
+        "t1", Decision(approval_id=later.approval_id, decision="reject", by="bob"), NOW + 41
+    )
+    assert await store.count_pending() == 0
+    assert REGISTRY.get_sample_value(oldest) == 0
+
+
 async def test_unknown_or_other_thread_is_404(store: ApprovalStore) -> None:
     await store.open(pending())
     with pytest.raises(ApprovalConflict) as err:

@@ -10,8 +10,8 @@ from tests.function.factories import Case, case_ids, make_ctx, make_spec
 from tests.function.schemas import assert_valid
 
 
-def _rules(**alert_spec: object) -> dict[str, dict]:
-    ctx = make_ctx(make_spec(observability={"alerts": alert_spec}))
+def _rules(spec: dict | None = None, **alert_spec: object) -> dict[str, dict]:
+    ctx = make_ctx(make_spec(**(spec or {}), observability={"alerts": alert_spec}))
     rule = assert_valid(alerts.build(ctx))["prometheusrule"]
     return {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
 
@@ -94,6 +94,9 @@ def test_extra_labels_do_not_replace_severity() -> None:
     [
         ("deadLetterWindow", "0s"),
         ("errorRateWindow", "0m"),
+        # Above zero, but under Prometheus' millisecond resolution: the range would be [0].
+        ("deadLetterWindow", "0.0001ms"),
+        ("errorRateWindow", "0.4ms"),
         ("labels", {"bad-name": "x"}),
         ("labels", {"__name__": "x"}),
         ("errorRate", 0),
@@ -101,4 +104,36 @@ def test_extra_labels_do_not_replace_severity() -> None:
 )
 def test_the_xrd_refuses_what_prometheus_would(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field if field != "errorRate" else "error_rate|errorRate"):
+        make_spec(observability={"alerts": {field: value}})
+
+
+def test_budget_rule_per_limited_daily_unit() -> None:
+    rules = _rules({"budgets": {"daily": {"tokens": 5000, "cost": 3}}}, budgetRemaining=0.2)
+    expr = rules["XAgentBudgetNearlySpent"]["expr"]
+    assert f"{METRICS.BUDGET_REMAINING}{{" in expr
+    assert 'unit="tokens"}) < 1000.0' in expr
+    assert 'unit="cost"}) < 0.6000000000000001' in expr
+    assert "20%" in rules["XAgentBudgetNearlySpent"]["annotations"]["description"]
+    only_cost = _rules({"budgets": {"daily": {"cost": 3}}})["XAgentBudgetNearlySpent"]["expr"]
+    assert "tokens" not in only_cost
+
+
+def test_budget_rule_needs_a_daily_budget() -> None:
+    """Job and thread budgets set no gauge; without budgets there is nothing to spend."""
+    assert "XAgentBudgetNearlySpent" not in _rules()
+    assert "XAgentBudgetNearlySpent" not in _rules({"budgets": {"job": {"tokens": 10}}})
+
+
+def test_approval_rule_with_approvals_only() -> None:
+    assert "XAgentApprovalsWaiting" not in _rules()
+    rules = _rules({"approvals": {"all": True, "timeout": "2h"}}, approvalWait="90m")
+    rule = rules["XAgentApprovalsWaiting"]
+    assert f"min({METRICS.APPROVALS_OLDEST_PENDING}{{" in rule["expr"]
+    assert rule["expr"].endswith("> 5400.0")
+    assert "times out after 2h" in rule["annotations"]["description"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("budgetRemaining", 0), ("budgetRemaining", 1)])
+def test_budget_share_is_a_fraction(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field + "|budget_remaining"):
         make_spec(observability={"alerts": {field: value}})

@@ -87,8 +87,13 @@ def test_long_names_fit_a_configmap_key() -> None:
     assert key.endswith(".json")
 
 
-def test_grafana_model_loads_it_unchanged() -> None:
-    board = _board(make_ctx())
+CAPABLE = make_spec(budgets={"daily": {"tokens": 1000}}, approvals={"all": True})
+"""A spec with a daily budget and approvals: every panel there is."""
+
+
+@pytest.mark.parametrize("spec", [None, CAPABLE], ids=["minimal", "budgets-approvals"])
+def test_grafana_model_loads_it_unchanged(spec) -> None:
+    board = _board(make_ctx(spec))
     model = grafana.Dashboard.from_json(board)
     back = json.loads(json.dumps(model, cls=JSONEncoder))
     assert _missing(board, back) == []
@@ -103,9 +108,10 @@ def test_grafana_model_loads_it_unchanged() -> None:
         }
 
 
-def test_panels_do_not_overlap() -> None:
+@pytest.mark.parametrize("spec", [None, CAPABLE], ids=["minimal", "budgets-approvals"])
+def test_panels_do_not_overlap(spec) -> None:
     cells = set()
-    for panel in _board(make_ctx())["panels"]:
+    for panel in _board(make_ctx(spec))["panels"]:
         pos = panel["gridPos"]
         for x in range(pos["x"], pos["x"] + pos["w"]):
             for y in range(pos["y"], pos["y"] + pos["h"]):
@@ -132,3 +138,18 @@ def test_covers_jobs_latency_tokens_queue_and_errors() -> None:
 def test_sidecar_label_may_not_be_ours_or_invalid(label: str) -> None:
     with pytest.raises(ValueError, match=r"sidecarLabel|sidecar_label"):
         make_spec(observability={"dashboard": {"sidecarLabel": label}})
+
+
+def test_budget_and_approval_panels_only_with_budgets_and_approvals() -> None:
+    def exprs(spec) -> str:
+        return " ".join(t["expr"] for p in _board(make_ctx(spec))["panels"] for t in p["targets"])
+
+    wanted = (
+        METRICS.BUDGET_REMAINING,
+        METRICS.APPROVALS_PENDING,
+        METRICS.APPROVALS_OLDEST_PENDING,
+    )
+    assert all(m in exprs(CAPABLE) for m in wanted)
+    assert not any(m in exprs(None) for m in wanted)
+    # A job or thread budget alone sets no daily gauge: no panel that stays empty.
+    assert METRICS.BUDGET_REMAINING not in exprs(make_spec(budgets={"job": {"tokens": 10}}))
