@@ -19,7 +19,7 @@ UTC a pod that has not checked yet still shows yesterday's until its next job.
 from __future__ import annotations
 
 from contract.metrics import BUDGET_UNIT, LABELS, METRICS, STATUS
-from function.builders import queue
+from function import units
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.service_monitor import prometheus_duration
 
@@ -159,7 +159,7 @@ def _approval_rules(ctx: AgentContext) -> list[Manifest]:
     if approvals is None:
         return []
     wait = ctx.spec.observability.alerts.approval_wait
-    seconds = queue.duration_seconds(wait)
+    seconds = float(units.duration_seconds(wait))
     oldest = METRICS.APPROVALS_OLDEST_PENDING
     agent = f"{ctx.namespace}/{ctx.name}"
     # 0 means nothing waits; min over pods whose view has something waiting.

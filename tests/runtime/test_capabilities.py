@@ -308,6 +308,29 @@ async def test_the_approval_sweeper_retries_a_resume_it_could_not_enqueue(
         assert [t.job_id for t in tries] == [f"{first.job_id}~{pending['approval_id']}"] * 2
 
 
+async def test_every_sweep_pass_refreshes_the_approval_gauges(
+    llm: StubLLM, backend_settings: Settings, grants_file: Callable[..., Path]
+) -> None:
+    """A decision taken in another pod reaches this pod's gauges on its next sweep pass,
+    so the waiting-too-long alert does not keep firing on a stale view."""
+    oldest = "xagent_approvals_oldest_pending_timestamp_seconds"
+    policy = {"tools": ["calculator"], "timeoutSeconds": 300, "timeoutAction": "reject"}
+    async with opened(backend_settings, grants_file(approvals=policy)) as agent:
+        caps = agent.capabilities
+        first = await agent.executor.execute(job(call("calculator", expression="6*7"), thread="t"))
+        (pending,) = first.pending_approvals
+        (opened_call,) = await caps.approvals.pending("t")
+        assert REGISTRY.get_sample_value(oldest) == opened_call.created_at
+        # Decided through the store, as another pod's API would: this pod is not told.
+        await caps.approvals.decide(
+            "t", Decision(approval_id=pending["approval_id"], decision="approve", by="al")
+        )
+        assert REGISTRY.get_sample_value(oldest) == opened_call.created_at
+        assert await caps.expire_due() == []  # nothing expired, but the pass counts
+        assert REGISTRY.get_sample_value(oldest) == 0
+        assert REGISTRY.get_sample_value("xagent_approvals_pending") == 0
+
+
 async def test_new_turn_on_a_waiting_thread_is_refused(
     llm: StubLLM, backend_settings: Settings, grants_file: Callable[..., Path]
 ) -> None:
