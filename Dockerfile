@@ -16,12 +16,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /venv
-# Only what the wheel is built from (see .dockerignore): the metadata and both packages
-# the wheel target lists.
+# Only what the wheel is built from (see .dockerignore): the metadata, the packages the
+# wheel target lists and the files it force-includes.
 COPY pyproject.toml README.md ./
 COPY function ./function
 COPY runtime ./runtime
 COPY contract ./contract
+COPY compositions/xagent.yaml ./compositions/xagent.yaml
 RUN /venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /venv/bin/pip install "$(ls /wheels/xagent-*.whl)[runtime]" \
  && /venv/bin/python -m compileall -q /venv \

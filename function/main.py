@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-__all__ = ["app"]
+__all__ = ["RUNTIME_EXTRA_INSTALL", "app"]
+
+RUNTIME_EXTRA_INSTALL = ("pip install 'xagent[runtime]'", "pip install -e '.[runtime]'")
+"""How to get `xagent run`'s dependencies: installed, and in a clone (README says both)."""
 
 app = typer.Typer(
     name="xagent",
@@ -78,11 +81,12 @@ def xrd(
 
 def _project_root() -> Path:
     """The checkout this package runs from (an editable install), wherever the shell is."""
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "xrds").is_dir() and (checkout / "pyproject.toml").is_file():
-        return checkout
-    _fail("cannot find the project (no xrds/ beside this package): pass --root")
-    raise AssertionError  # _fail exits
+    from function.project_files import checkout
+
+    root = checkout()
+    if root is None:
+        _fail("cannot find the project (no xrds/ beside this package): pass --root")
+    return root
 
 
 @app.command()
@@ -170,7 +174,7 @@ def validate(
     typer.echo(f"{len(files)} file(s) valid", err=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
@@ -186,9 +190,10 @@ def run(ctx: typer.Context) -> None:
     try:
         from runtime.cli import run as run_turn
     except ImportError as e:
+        installed, clone = RUNTIME_EXTRA_INSTALL
         _fail(
-            f"`xagent run` needs the runtime extra (missing {e.name}): "
-            "pip install 'xagent[runtime]'"
+            f"`xagent run` needs the runtime extra (missing {e.name}): {installed}, "
+            f"or {clone} in a clone"
         )
     command = typer.main.get_command(_single_command(run_turn))
     command.main(args=ctx.args, prog_name="xagent run")

@@ -55,6 +55,7 @@ from google.protobuf import json_format
 
 from function import _goyaml, _struct
 from function.fn import FunctionRunner
+from function.project_files import project_file
 from function.schema import COMPOSITION_NAME
 
 __all__ = [
@@ -80,9 +81,7 @@ CONDITION_TIME = "2024-01-01T00:00:00Z"
 """What `crossplane render` writes into every lastTransitionTime, for stable output."""
 RESOURCE_VERSION = "999"
 
-DEFAULT_COMPOSITION = (
-    Path(__file__).resolve().parent.parent / "compositions" / (f"{COMPOSITION_NAME}.yaml")
-)
+DEFAULT_COMPOSITION = project_file(f"compositions/{COMPOSITION_NAME}.yaml")
 _MAX_REQUIREMENT_ROUNDS = 6
 _STATUS = {
     fnv1.STATUS_CONDITION_TRUE: "True",
