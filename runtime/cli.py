@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -25,6 +26,7 @@ import typer
 
 from contract import env as contract_env
 from contract.definition import AgentDefinition
+from contract.providers import ModelProvider
 from runtime.agent.files import DefinitionError, read_definition
 from runtime.jobs import Job, JobInput, JobResult, JobStatus, Message, RetryableError
 from runtime.observability import configure_logging
@@ -35,6 +37,11 @@ from runtime.state.stream import EventType, MemoryEventSink, StreamEvent
 __all__ = ["run"]
 
 _PREVIEW = 200  # characters of tool input/output shown per line
+
+
+def _default(setting: str) -> str:
+    """The runtime's own default of a setting, shown in --help (Settings is the one source)."""
+    return str(Settings.model_fields[setting].default)
 
 
 def run(
@@ -48,14 +55,16 @@ def run(
         typer.Option(
             "--model",
             "-m",
-            help="Model name [default: MODEL_NAME, or the orchestrator's model in the definition].",
+            help="Model name.",
+            show_default=f"{contract_env.ENV.MODEL_NAME}, or the orchestrator's model",
         ),
     ] = None,
     provider: Annotated[
-        str | None,
+        ModelProvider | None,
         typer.Option(
-            help="openai, openai-compatible, azure-openai, anthropic or ollama "
-            "[default: MODEL_PROVIDER; openai-compatible with --endpoint, else openai]."
+            help="Model provider.",
+            show_default=f"{contract_env.ENV.MODEL_PROVIDER}, or the orchestrator's; "
+            "else openai-compatible with --endpoint, openai without",
         ),
     ] = None,
     endpoint: Annotated[
@@ -68,26 +77,44 @@ def run(
         str | None,
         typer.Option(
             "--api-key-env",
-            help="Variable holding the API key [default: the provider's own, e.g. OPENAI_API_KEY].",
+            help="Variable holding the API key.",
+            show_default="the provider's own, e.g. OPENAI_API_KEY",
         ),
     ] = None,
     fallback: Annotated[str | None, typer.Option(help="Fallback model on provider errors.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Max tokens per answer.")] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="Sampling temperature.", show_default="the provider's"),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Max tokens per answer.", show_default="the provider's")
+    ] = None,
     max_retries: Annotated[
-        int | None, typer.Option(help="Provider-client retries per model call.")
+        int | None,
+        typer.Option(
+            help="Provider-client retries per model call.",
+            show_default=_default("model_max_retries"),
+        ),
     ] = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option(help=f"Where SQLite checkpoints live [default: {contract_env.STATE_DIR}]."),
+        typer.Option(help="Where SQLite checkpoints live.", show_default=_default("state_dir")),
     ] = None,
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Print tokens as they arrive.")
     ] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log JSON at INFO.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also print the runtime's JSON log lines (INFO) on stderr."
+        ),
+    ] = False,
 ) -> None:
     """Run one agent turn locally and print its streamed events and final answer."""
-    configure_logging("INFO" if verbose else "WARNING")
+    if verbose:
+        configure_logging("INFO")
+    else:
+        _quiet_logging()
     try:
         agent = read_definition(definition)
         settings = load_settings(
@@ -114,6 +141,11 @@ def run(
     if result.status != JobStatus.COMPLETED:
         typer.secho(f"error: the agent failed: {result.error}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
+
+
+def _quiet_logging() -> None:
+    """No log lines: this command reports the turn and its failure in its own words."""
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
 
 
 def _model_overrides(

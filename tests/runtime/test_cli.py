@@ -13,7 +13,10 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
+from contract.providers import PROVIDERS
+from function.main import RUNTIME_EXTRA_INSTALL
 from runtime.cli import run
+from runtime.settings import Settings
 from tests.runtime.conftest import DEFINITIONS, STUB_MODEL
 from tests.runtime.stub_llm import COMPLETION_TOKENS, PROMPT_TOKENS_PER_MESSAGE, StubLLM
 
@@ -163,3 +166,80 @@ def test_documented_definition_runs(llm: StubLLM, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     result = invoke(llm, tmp_path, str(root / "docs/run/assistant.yaml"), "hello", "-m", STUB_MODEL)
     assert result.exit_code == 0, result.stderr
+
+
+def _help(width: int = 400) -> str:
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_help_shows_the_real_defaults() -> None:
+    """Brackets in help text were eaten as rich markup: `Model name .`."""
+    text = _help()
+    assert " ." not in text
+    for option, default in [
+        ("--model", "[default: (MODEL_NAME, or the orchestrator's model)]"),
+        ("--max-retries", f"[default: ({Settings.model_fields['model_max_retries'].default})]"),
+        ("--state-dir", f"[default: ({Settings.model_fields['state_dir'].default})]"),
+        ("--api-key-env", "[default: (the provider's own, e.g. OPENAI_API_KEY)]"),
+    ]:
+        (line,) = [ln for ln in text.splitlines() if f" {option} " in ln]
+        assert default in line, line
+
+
+def test_help_lists_the_providers() -> None:
+    (line,) = [ln for ln in _help().splitlines() if " --provider " in ln]
+    assert "<" + "|".join(p.id for p in PROVIDERS) + ">" in line
+
+
+def test_an_unknown_provider_names_the_flag_and_the_providers(llm: StubLLM, tmp_path: Path) -> None:
+    definition = str(DEFINITIONS / "single.json")
+    result = invoke(llm, tmp_path, definition, "hi", "-m", STUB_MODEL, "--provider", "openia")
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert "Invalid value for '--provider': " in said
+    assert "MODEL_PROVIDER" not in said
+    for p in PROVIDERS:
+        assert f"'{p.id}'" in said
+
+
+@pytest.mark.parametrize(("flags", "json_lines"), [([], False), (["-v"], True)])
+def test_json_logs_only_with_verbose(
+    llm: StubLLM, tmp_path: Path, flags: list[str], json_lines: bool
+) -> None:
+    """A failing turn logs warnings; they are JSON lines on stderr with -v, none without."""
+    definition = str(DEFINITIONS / "single.json")
+    result = invoke(
+        llm, tmp_path, definition, "hi", "-m", STUB_MODEL, *flags, endpoint="http://127.0.0.1:9/v1"
+    )
+    assert result.exit_code == 1
+    logged = [ln for ln in result.stderr.splitlines() if ln.startswith("{")]
+    assert bool(logged) is json_lines, result.stderr
+    assert "error: the model endpoint failed or is unreachable" in result.stderr
+
+
+def test_missing_runtime_extra_says_how_to_install_it_as_the_readme_does() -> None:
+    """Without the runtime's dependencies, `xagent run` names both installs README names."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            # pydantic_settings is in the runtime extra only: hide it as if not installed.
+            "import sys; sys.modules['pydantic_settings'] = None\n"
+            "from function.main import app; app()",
+            "run",
+            "--help",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "`xagent run` needs the runtime extra (missing pydantic_settings)" in proc.stderr
+    readme = (root / "README.md").read_text()
+    for command in RUNTIME_EXTRA_INSTALL:
+        assert command in proc.stderr
+        assert f"`{command}`" in readme
