@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["LogPrompts", "RiskTier", "ToolKind"]
+__all__ = ["LogPrompts", "OtlpProtocol", "RiskTier", "ToolKind"]
 
 
 class RiskTier(StrEnum):
@@ -37,3 +37,10 @@ class LogPrompts(StrEnum):
     NONE = "none"
     REDACTED = "redacted"
     FULL = "full"
+
+
+class OtlpProtocol(StrEnum):
+    """How the runtime exports traces (``OTEL_EXPORTER_OTLP_PROTOCOL``)."""
+
+    GRPC = "grpc"
+    HTTP_PROTOBUF = "http/protobuf"

@@ -211,9 +211,9 @@ class CredentialPolicy(CamelModel):
     env_secrets: Annotated[
         list[str],
         Field(
-            description="Secret name globs spec.env valueFrom.secretKeyRef and spec.envFrom may "
-            "read besides the Secrets the XAgent composes or names as credentials; {name} is "
-            "the XAgent's name.",
+            description="Secret name globs spec.env valueFrom.secretKeyRef, spec.envFrom and "
+            "spec.observability.tracing.headersSecretRef may read besides the Secrets the "
+            "XAgent composes or names as credentials; {name} is the XAgent's name.",
         ),
     ] = []
 

@@ -367,7 +367,8 @@ def _identity_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> li
 
 
 def env_violations(ctx: AgentContext) -> list[Violation]:
-    """Secrets spec.env and spec.envFrom read: only the XAgent's own, or allowed ones.
+    """Secrets spec.env, spec.envFrom and the tracing headers read: only the XAgent's own, or
+    allowed ones.
 
     The XAgent's own are those it composes (synced credentials) or names as credentials
     (secretRef, external database or cache); anything else matches policy
@@ -390,6 +391,9 @@ def env_violations(ctx: AgentContext) -> list[Violation]:
         (f"spec.env[{i}].valueFrom.secretKeyRef.name", (e.value_from or {}).get("secretKeyRef"))
         for i, e in enumerate(spec.env)
     ] + [(f"spec.envFrom[{i}].secretRef.name", e.secret_ref) for i, e in enumerate(spec.env_from)]
+    headers = spec.observability.tracing.headers_secret_ref
+    if headers is not None:
+        refs.append(("spec.observability.tracing.headersSecretRef.name", {"name": headers.name}))
     out = []
     for path, ref in refs:
         secret = ref.get("name") if isinstance(ref, dict) else None

@@ -36,7 +36,11 @@ PREFIX = "secret:"
 
 def watched_secrets(ctx: AgentContext) -> list[str]:
     """Names of the Secrets the runtime reads credentials from, sorted and distinct."""
-    return sorted({cred.secret_name for cred in (*model_credentials(ctx), *tool_credentials(ctx))})
+    names = {cred.secret_name for cred in (*model_credentials(ctx), *tool_credentials(ctx))}
+    tracing = ctx.spec.observability.tracing
+    if tracing.endpoint and tracing.headers_secret_ref is not None:
+        names.add(tracing.headers_secret_ref.name)  # the trace backend's key rotates too
+    return sorted(names)
 
 
 def requirements(ctx: AgentContext) -> dict[str, str]:

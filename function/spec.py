@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from contract import protected_env
 from contract import queue as queue_defaults
 from contract.definition import AgentDefinition, CamelModel
-from contract.enums import LogPrompts, RiskTier, ToolKind
+from contract.enums import LogPrompts, OtlpProtocol, RiskTier, ToolKind
 from contract.providers import PROVIDERS, ModelProvider, Need, provider
 from function import cron, k8s_types, units, urls
 
@@ -838,13 +838,45 @@ class SecretsSpec(CamelModel):
     ] = "1h"
 
 
+class OtlpHeadersSecret(SecretKeyRef):
+    """A key of an existing Secret holding OTLP export headers."""
+
+    key: Annotated[
+        str,
+        Field(pattern=k8s_types.CONFIG_KEY, max_length=253, description="Key in the Secret."),
+    ] = "headers"
+
+
 class TracingSpec(CamelModel):
     """OpenTelemetry traces."""
 
     endpoint: Annotated[
-        str | None, Field(max_length=2048, description="OTLP gRPC endpoint; no traces when unset.")
+        str | None,
+        Field(
+            max_length=2048,
+            description="OTLP endpoint: host:port or URL for grpc, the base URL for "
+            "http/protobuf (/v1/traces is added); no traces when unset.",
+        ),
     ] = None
     sample_ratio: Annotated[float, Field(ge=0, le=1, description="Share of jobs traced.")] = 0.1
+    protocol: Annotated[
+        OtlpProtocol,
+        Field(description="grpc, or http/protobuf (Langfuse's OTLP endpoint is HTTP only)."),
+    ] = OtlpProtocol.GRPC
+    headers_secret_ref: Annotated[
+        OtlpHeadersSecret | None,
+        Field(
+            description="A Secret key holding the export's headers as "
+            "OTEL_EXPORTER_OTLP_HEADERS writes them (k=v pairs, comma separated, values "
+            "URL-encoded), e.g. Authorization=Basic%20<base64> for Langfuse.",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _needs_endpoint(self) -> TracingSpec:
+        if self.headers_secret_ref is not None and not self.endpoint:
+            raise ValueError("headersSecretRef needs an endpoint to send the headers to")
+        return self
 
 
 class ServiceMonitorSpec(CamelModel):

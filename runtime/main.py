@@ -23,7 +23,7 @@ import uvicorn
 from contract import protected_env
 from runtime.agent.capabilities import sweep_approvals
 from runtime.agent.files import DefinitionError
-from runtime.observability import configure_logging, configure_tracing, shutdown_tracing
+from runtime.observability import configure_logging, shutdown_tracing
 from runtime.queue import JobSource
 from runtime.serve.api import ApiDeps, create_app
 from runtime.settings import ConfigError, Settings, load_settings
@@ -32,6 +32,7 @@ from runtime.startup import (
     build_queue,
     open_agent,
     readiness_checks,
+    start_tracing,
     sweep_interval,
 )
 from runtime.state.retention import Sweeper
@@ -158,14 +159,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     if dropped:
         log.warning("ignored variables that would redirect provider calls: %s", ", ".join(dropped))
-    configure_tracing(
-        settings.otel_endpoint,
-        settings.otel_sample_ratio,
-        settings.otel_service_name or "",
-        protocol=settings.otel_protocol,
-        headers=settings.otel_headers,
-        log_prompts=settings.log_prompts,
-    )
+    start_tracing(settings)
     try:
         asyncio.run(serve(settings))
     except (ConfigError, DefinitionError) as err:

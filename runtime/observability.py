@@ -30,7 +30,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from contract.enums import LogPrompts
+from contract.enums import LogPrompts, OtlpProtocol
 from contract.metrics import LABELS, METRICS
 
 __all__ = [
@@ -212,7 +212,7 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+OTLP_PROTOCOLS = tuple(p.value for p in OtlpProtocol)
 """``OTEL_EXPORTER_OTLP_PROTOCOL`` values the runtime exports with."""
 _CONTENT_ENV = "TRACELOOP_TRACE_CONTENT"
 """The LangChain instrumentation records prompts and answers on spans unless this is false."""

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract import env as contract_env
 from contract import queue as queue_defaults
-from contract.enums import LogPrompts, RiskTier
+from contract.enums import LogPrompts, OtlpProtocol, RiskTier
 from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
 from contract.providers import ModelProvider, provider
 
@@ -171,9 +171,9 @@ class Settings(BaseSettings):
         str | None, Field(validation_alias=_env(ENV.OTEL_SERVICE_NAME, "otel_service_name"))
     ] = None
     otel_protocol: Annotated[
-        Literal["grpc", "http/protobuf"],
+        OtlpProtocol,
         Field(validation_alias=_env(ENV.OTEL_EXPORTER_OTLP_PROTOCOL, "otel_protocol")),
-    ] = "grpc"
+    ] = OtlpProtocol.GRPC
     otel_headers: Annotated[
         str | None,
         Field(validation_alias=_env(ENV.OTEL_EXPORTER_OTLP_HEADERS, "otel_headers"), repr=False),

@@ -47,6 +47,7 @@ __all__ = [
     "open_agent",
     "queue_options",
     "readiness_checks",
+    "start_tracing",
     "sweep_interval",
 ]
 
@@ -165,6 +166,20 @@ def nats_auth(settings: Settings) -> NatsAuth:
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
+
+
+def start_tracing(settings: Settings) -> bool:
+    """Export traces as the OTEL_* variables say (endpoint, protocol, headers, sampling)."""
+    from runtime.observability import configure_tracing
+
+    return configure_tracing(
+        settings.otel_endpoint,
+        settings.otel_sample_ratio,
+        settings.otel_service_name or "",
+        protocol=settings.otel_protocol,
+        headers=settings.otel_headers,
+        log_prompts=settings.log_prompts,
+    )
 
 
 def sweep_interval(settings: Settings) -> float:

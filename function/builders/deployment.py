@@ -146,6 +146,7 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         pairs += [
             (ENV.OTEL_EXPORTER_OTLP_ENDPOINT, obs.tracing.endpoint),
             (ENV.OTEL_TRACES_SAMPLER_ARG, obs.tracing.sample_ratio),
+            (ENV.OTEL_EXPORTER_OTLP_PROTOCOL, obs.tracing.protocol),
         ]
     pairs += [
         # The runtime's own default, so local and in-cluster traces and metrics match.
@@ -161,6 +162,20 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         _env_entry(name, "" if value is None else _env_value(value))
         for name, value in pairs
         if (value is not None and value != "") or name in PROTECTED_ENV
+    ] + _tracing_headers_env(ctx)
+
+
+def _tracing_headers_env(ctx: AgentContext) -> list[Manifest]:
+    """OTEL_EXPORTER_OTLP_HEADERS from the tracing Secret: the value never enters the spec."""
+    tracing = ctx.spec.observability.tracing
+    ref = tracing.headers_secret_ref
+    if ref is None or not tracing.endpoint:
+        return []
+    return [
+        {
+            "name": ENV.OTEL_EXPORTER_OTLP_HEADERS,
+            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+        }
     ]
 
 

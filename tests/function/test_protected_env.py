@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from function import compose
@@ -115,3 +117,65 @@ def test_unset_protected_names_have_no_empty_value() -> None:
     for spec in (make_spec(), make_spec(persistence={"database": {"engine": "none"}})):
         empty = [e for e in container_env(make_ctx(spec)) if e.get("value") == ""]
         assert empty == []
+
+
+# --- spec.observability.tracing.headersSecretRef: a secret reference, confined the same way ---
+
+
+def _tracing_headers(secret: str) -> dict[str, Any]:
+    ref = {"name": secret, "key": "headers"}
+    return {"observability": {"tracing": {"endpoint": "https://lf/otel", "headersSecretRef": ref}}}
+
+
+def _own_model_secret() -> str:
+    (key,) = [e for e in container_env(make_ctx()) if e["name"] == "OPENAI_API_KEY"]
+    return key["valueFrom"]["secretKeyRef"]["name"]
+
+
+def test_tracing_headers_may_not_read_another_agents_secret() -> None:
+    (got,) = _violations(_tracing_headers("other-bot-model-openai-1234567890"))
+    assert got == (
+        "policy violation: spec.observability.tracing.headersSecretRef.name: Secret "
+        "'other-bot-model-openai-1234567890' is neither this XAgent's nor allowed by policy "
+        "(policy rule credentials.envSecrets)"
+    )
+
+
+def test_tracing_headers_from_an_allowed_or_own_secret() -> None:
+    spec = _tracing_headers("langfuse-support-bot")
+    assert len(_violations(spec)) == 1
+    assert _violations(spec, {"credentials": {"envSecrets": ["langfuse-{name}"]}}) == []
+    own = {"model": {"credentials": {"secretRef": {"name": "mine"}}}, **_tracing_headers("mine")}
+    assert _violations(own) == []
+
+
+@given(secret=st.from_regex(r"[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?", fullmatch=True))
+@settings(max_examples=50, deadline=None)
+def test_tracing_headers_secret_outside_the_globs_is_always_refused(secret: str) -> None:
+    """Whatever name a tenant writes, only policy's globs (or its own Secrets) admit it,
+    and an admitted one reaches the pod only as a reference, never as a value."""
+    policy = {"credentials": {"envSecrets": ["otlp-*"]}}
+    got = _violations(_tracing_headers(secret), policy)
+    if secret.startswith("otlp-") or secret == _own_model_secret():
+        assert got == []
+    else:
+        assert len(got) == 1
+        assert "spec.observability.tracing.headersSecretRef.name" in got[0]
+    env = container_env(make_ctx(make_spec(**_tracing_headers(secret))))
+    (headers,) = [e for e in env if e["name"] == "OTEL_EXPORTER_OTLP_HEADERS"]
+    assert headers == {
+        "name": "OTEL_EXPORTER_OTLP_HEADERS",
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": "headers"}},
+    }
+
+
+def test_user_env_cannot_replace_the_tracing_headers_reference() -> None:
+    """A spec.env entry of the same name never replaces a generated secret reference."""
+    spec = make_spec(
+        **_tracing_headers("otlp-x"),
+        env=[{"name": "OTEL_EXPORTER_OTLP_HEADERS", "value": "Authorization=forged"}],
+    )
+    (headers,) = [
+        e for e in container_env(make_ctx(spec)) if e["name"].startswith("OTEL_EXPORTER_OTLP_H")
+    ]
+    assert headers["valueFrom"]["secretKeyRef"]["name"] == "otlp-x"

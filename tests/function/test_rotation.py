@@ -67,6 +67,15 @@ async def test_every_credential_secret_is_required() -> None:
     assert requirements == sorted(f"{rotation.PREFIX}{n}" for n in names)
 
 
+def test_the_tracing_headers_secret_is_watched() -> None:
+    """A rotated trace-backend key (Langfuse) rolls the pods like a model key does."""
+    ref = {"name": "langfuse", "key": "headers"}
+    tracing = {"endpoint": "https://lf/otel", "headersSecretRef": ref}
+    ctx = make_ctx(make_spec(observability={"tracing": tracing}))
+    assert "langfuse" in rotation.watched_secrets(ctx)
+    assert "langfuse" not in rotation.watched_secrets(make_ctx())
+
+
 async def test_a_rotated_secret_changes_the_template() -> None:
     before, _ = await _run(_fetched("100"))
     again, _ = await _run(_fetched("100"))

@@ -13,10 +13,12 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.util._once import Once
 
+from function.builders import deployment
 from runtime import observability as obs
 from runtime.jobs import Job, JobInput, JobStatus, Message
-from runtime.startup import open_agent
+from runtime.startup import open_agent, start_tracing
 from runtime.state.stream import MemoryEventSink
+from tests.function.factories import make_ctx, make_spec
 from tests.runtime.conftest import STUB_MODEL, SettingsFactory, example, grant_all
 from tests.runtime.otlp_receiver import GrpcReceiver, HttpReceiver, ReceivedSpan
 
@@ -121,6 +123,54 @@ async def test_grpc_receiver_gets_the_trace_with_metadata(make_settings: Setting
         result = await _run_job(make_settings)
     _check_trace(receiver.spans, result.traceparent)
     assert all(h["authorization"] == "Bearer t0k" for h in receiver.headers)
+
+
+def _otel_env(entries: list[dict], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """What the container sees of the OTEL_* ``entries``: values, secretKeyRefs resolved."""
+    out = {}
+    for entry in (e for e in entries if e["name"].startswith("OTEL_")):
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        out[entry["name"]] = secrets[ref["name"]][ref["key"]] if ref else entry.get("value", "")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("protocol", "receiver_type"),
+    [("grpc", GrpcReceiver), ("http/protobuf", HttpReceiver)],
+    ids=["grpc", "http"],
+)
+async def test_spec_tracing_fields_reach_the_receiver_with_the_secret_headers(
+    make_settings: SettingsFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    receiver_type: type[GrpcReceiver | HttpReceiver],
+) -> None:
+    """spec.observability.tracing (endpoint, protocol, headersSecretRef) through the
+    function's Deployment env, the kubelet's secretKeyRef, the runtime's Settings and its
+    startup, to a real receiver: the spans arrive over that protocol with the header."""
+    with receiver_type() as receiver:
+        tracing = {
+            "endpoint": receiver.endpoint,
+            "sampleRatio": 1,
+            "protocol": protocol,
+            "headersSecretRef": {"name": "langfuse-otlp", "key": "headers"},
+        }
+        ctx = make_ctx(make_spec(observability={"tracing": tracing}), name="test-agent")
+        env = _otel_env(
+            deployment.container_env(ctx),
+            # Langfuse's OTLP auth: Basic base64(public key:secret key), URL-encoded.
+            {"langfuse-otlp": {"headers": "Authorization=Basic%20cGstbGY6c2stbGY="}},
+        )
+        assert "OTEL_EXPORTER_OTLP_HEADERS" in env
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = make_settings()
+        assert settings.otel_protocol == protocol
+        assert start_tracing(settings)
+        result = await _run_job(make_settings)
+    _check_trace(receiver.spans, result.traceparent)
+    assert receiver.headers
+    assert all(h["authorization"] == "Basic cGstbGY6c2stbGY=" for h in receiver.headers)
 
 
 @pytest.mark.parametrize(

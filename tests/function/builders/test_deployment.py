@@ -151,6 +151,7 @@ def test_optional_env_when_set() -> None:
         ENV.MAX_CONTEXT_MESSAGES: "50",
         ENV.OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4317",
         ENV.OTEL_TRACES_SAMPLER_ARG: "0.25",
+        ENV.OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
         ENV.STREAM_TOKENS: "false",
         ENV.LOG_PROMPTS: "redacted",
     }
@@ -165,6 +166,8 @@ def test_unset_optionals_are_omitted() -> None:
         ENV.MAX_CONTEXT_MESSAGES,
         ENV.OTEL_EXPORTER_OTLP_ENDPOINT,
         ENV.OTEL_TRACES_SAMPLER_ARG,
+        ENV.OTEL_EXPORTER_OTLP_PROTOCOL,
+        ENV.OTEL_EXPORTER_OTLP_HEADERS,
     }
     assert not names & unset
     # Blank is no value at all: the API server stores value "" as none.
@@ -577,3 +580,33 @@ def test_api_auth_cannot_be_switched_off_through_spec_env() -> None:
 def test_api_auth_token_mode_needs_a_secret() -> None:
     with pytest.raises(ValidationError, match="tokenSecretRef is required"):
         make_spec(api={"auth": {"mode": "token"}})
+
+
+def test_tracing_protocol_and_headers_secret() -> None:
+    """Langfuse: OTLP over HTTP with Basic auth headers that only a Secret holds."""
+    tracing = {
+        "endpoint": "https://cloud.langfuse.com/api/public/otel",
+        "protocol": "http/protobuf",
+        "headersSecretRef": {"name": "langfuse", "key": "otlp-headers"},
+    }
+    env = _env(observability={"tracing": tracing})
+    assert env[ENV.OTEL_EXPORTER_OTLP_PROTOCOL]["value"] == "http/protobuf"
+    assert env[ENV.OTEL_EXPORTER_OTLP_HEADERS] == {
+        "name": ENV.OTEL_EXPORTER_OTLP_HEADERS,
+        "valueFrom": {"secretKeyRef": {"name": "langfuse", "key": "otlp-headers"}},
+    }
+    without = _env(observability={"tracing": {"endpoint": "http://otel:4317"}})
+    assert ENV.OTEL_EXPORTER_OTLP_HEADERS not in without
+
+
+@pytest.mark.parametrize(
+    ("tracing", "error"),
+    [
+        ({"headersSecretRef": {"name": "lf"}}, "headersSecretRef needs an endpoint"),
+        ({"endpoint": "http://otel:4317", "protocol": "http/json"}, "protocol"),
+        ({"endpoint": "http://o:4317", "headersSecretRef": {"name": "Bad_Name"}}, "name"),
+    ],
+)
+def test_tracing_fields_the_spec_refuses(tracing: dict, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        make_spec(observability={"tracing": tracing})
