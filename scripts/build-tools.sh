@@ -23,6 +23,10 @@
 #                    unit tests are used, and the optional service discoveries
 #                    (cloud SDKs) are most of its build.
 #                    tests/crossplane/test_alert_rules.py runs it.
+#   kubeconform      manifest validator (github.com/yannh/kubeconform); the tests
+#                    run it -strict on every rendered manifest against schemas
+#                    generated offline by tests/kubeconform_schemas.py from the
+#                    Kubernetes OpenAPI (copied beside it) and the vendored CRDs.
 #
 # Cold build times on 2 idle cores: etcd ~0.5 min, kube-apiserver ~6 min,
 # kube-controller-manager ~1.5 min more (it shares most packages). Measured on
@@ -30,6 +34,8 @@
 # min, crossplane-core 26 min, etcd 10 min, kube-apiserver 55 min,
 # kube-controller-manager 20 min. promtool (remove_all_sd): 95 s with the Go build
 # cache warm from the builds above; cold (empty GOCACHE, nice 15, load ~17) over 55 min.
+# kubeconform (cold module and build caches, 8 modules): 2.5 min under load ~9,
+# about 1 min of CPU.
 #
 # Progress goes to stderr; stdout carries only an `export PATH=...` comment
 # line and, last, the bin dir.
@@ -37,12 +43,13 @@
 # Environment:
 #   XAGENT_TOOLS_DIR  cache/bin dir (default $HOME/.cache/xagent/tools/<pins>)
 #   XAGENT_TOOLS_ONLY space separated subset of: crossplane crossplane-core helm
-#                     etcd kube-apiserver kube-controller-manager promtool
+#                     etcd kube-apiserver kube-controller-manager promtool kubeconform
 #
 # The control-plane binaries are cached in their own pinned directory
 # ($HOME/.cache/xagent/tools/kube-<v>_etcd-<v>) and symlinked into the bin dir,
 # so changing their pins does not rebuild the crossplane tools (and vice versa).
 # promtool likewise lives in $HOME/.cache/xagent/tools/promtool-<v>.
+# kubeconform likewise has its own ($HOME/.cache/xagent/tools/kubeconform-<v>).
 #
 # Note: the module proxy reachable here serves only some crossplane versions and
 # refuses their version lists (`go list -m -versions` -> 403), so the pins are
@@ -58,6 +65,8 @@ KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 # Prometheus v3.16.0; `go list -m -versions` lists it and `go mod download` fetches it here.
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+# v0.8.0 is the newest version the module proxy lists (go list -m -versions).
+KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
 
 CLI_MOD=github.com/crossplane/cli/v2
 CORE_MOD=github.com/crossplane/crossplane/v2
@@ -65,6 +74,7 @@ HELM_MOD=helm.sh/helm/v3
 KUBE_MOD=k8s.io/kubernetes
 ETCD_MOD=go.etcd.io/etcd/server/v3
 PROM_MOD=github.com/prometheus/prometheus
+KUBECONFORM_MOD=github.com/yannh/kubeconform
 # Both crossplane binaries report their version from crossplane-runtime.
 XP_VERSION_VAR=github.com/crossplane/crossplane-runtime/v2/pkg/version.version
 
@@ -73,7 +83,8 @@ BIN_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/${PINS}}"
 # With an explicit XAGENT_TOOLS_DIR everything lives there, unlinked.
 KUBE_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}}"
 PROM_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/promtool-${PROMETHEUS_VERSION}}"
-ONLY="${XAGENT_TOOLS_ONLY:-crossplane crossplane-core helm etcd kube-apiserver kube-controller-manager promtool}"
+ONLY="${XAGENT_TOOLS_ONLY:-crossplane crossplane-core helm etcd kube-apiserver kube-controller-manager promtool kubeconform}"
+KUBECONFORM_DIR="${XAGENT_TOOLS_DIR:-${HOME}/.cache/xagent/tools/kubeconform-${KUBECONFORM_VERSION}}"
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
@@ -91,15 +102,16 @@ BUILD_P="${BUILD_P:-2}"
 # Let the pinned modules pick a newer toolchain if they ever require one.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
-mkdir -p "$BIN_DIR" "$KUBE_DIR" "$PROM_DIR"
+mkdir -p "$BIN_DIR" "$KUBE_DIR" "$PROM_DIR" "$KUBECONFORM_DIR"
 BIN_DIR="$(cd "$BIN_DIR" && pwd)"
 KUBE_DIR="$(cd "$KUBE_DIR" && pwd)"
 PROM_DIR="$(cd "$PROM_DIR" && pwd)"
+KUBECONFORM_DIR="$(cd "$KUBECONFORM_DIR" && pwd)"
 
 TMP_DIRS=()
 cleanup() {
 	((${#TMP_DIRS[@]})) && chmod -R u+w "${TMP_DIRS[@]}" 2>/dev/null && rm -rf "${TMP_DIRS[@]}"
-	rm -f "$BIN_DIR"/.*."$$".tmp "$KUBE_DIR"/.*."$$".tmp "$PROM_DIR"/.*."$$".tmp
+	rm -f "$BIN_DIR"/.*."$$".tmp "$KUBE_DIR"/.*."$$".tmp "$PROM_DIR"/.*."$$".tmp "$KUBECONFORM_DIR"/.*."$$".tmp
 	return 0
 }
 trap cleanup EXIT
@@ -247,11 +259,34 @@ if want helm; then
 fi
 
 # Control-plane binaries: built into KUBE_DIR, linked into BIN_DIR.
-kube_cached() { # kube_cached NAME: link a built binary into BIN_DIR
-	[[ -x "$KUBE_DIR/$1" ]] || return 1
-	[[ "$KUBE_DIR" == "$BIN_DIR" ]] || ln -sfn "$KUBE_DIR/$1" "$BIN_DIR/$1"
-	log "$1: cached (${KUBE_DIR}/$1)"
+kube_cached() { # kube_cached NAME [DIR]: link a built binary into BIN_DIR
+	local dir=${2:-$KUBE_DIR}
+	[[ -x "$dir/$1" ]] || return 1
+	[[ "$dir" == "$BIN_DIR" ]] || ln -sfn "$dir/$1" "$BIN_DIR/$1"
+	log "$1: cached (${dir}/$1)"
 }
+
+if want kubeconform && ! kube_cached kubeconform "$KUBECONFORM_DIR"; then
+	log "kubeconform: building ..."
+	timed kubeconform wrapper_build kubeconform "$KUBECONFORM_MOD" "${KUBECONFORM_MOD}/cmd/kubeconform" \
+		"$KUBECONFORM_VERSION" "-s -w -X main.version=${KUBECONFORM_VERSION}" "$KUBECONFORM_DIR"
+	kube_cached kubeconform "$KUBECONFORM_DIR"
+fi
+# kubeconform's schemas are generated offline (tests/kubeconform_schemas.py) from the
+# pinned Kubernetes version's OpenAPI v3 documents: keep them beside the binary, since the
+# module cache may be cleaned while this cache is kept.
+KUBE_OPENAPI="$KUBECONFORM_DIR/kubernetes-openapi-${KUBE_VERSION}"
+if want kubeconform && [[ ! -f "$KUBE_OPENAPI/.complete" ]]; then
+	log "kubernetes-openapi: copying api/openapi-spec/v3 of ${KUBE_MOD}@${KUBE_VERSION}"
+	kube_src=$(go mod download -json "${KUBE_MOD}@${KUBE_VERSION}" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -d "$kube_src/api/openapi-spec/v3" ]] || { log "ERROR: no api/openapi-spec/v3 in ${kube_src}"; exit 1; }
+	rm -rf "$KUBE_OPENAPI"
+	mkdir -p "$KUBE_OPENAPI"
+	cp "$kube_src"/api/openapi-spec/v3/*.json "$KUBE_OPENAPI/"
+	chmod -R u+w "$KUBE_OPENAPI"
+	touch "$KUBE_OPENAPI/.complete"
+fi
 
 if want etcd && ! kube_cached etcd; then
 	log "etcd: building ..."
@@ -310,6 +345,7 @@ for b in kube-apiserver kube-controller-manager; do
 	want "$b" && log "$b: $("$BIN_DIR/$b" --version 2>&1 | head -1)"
 done
 want promtool && log "promtool: $("$BIN_DIR/promtool" --version 2>&1 | head -1)"
+want kubeconform && log "kubeconform: $("$BIN_DIR/kubeconform" -v 2>&1 | head -1)"
 log "done"
 echo "# export PATH=\"${BIN_DIR}:\$PATH\""
 echo "$BIN_DIR"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the project into .venv, starts the real
 # PostgreSQL, Redis and NATS JetStream on loopback, builds the pinned crossplane CLI and core,
-# helm, the control-plane binaries and promtool (cached under ~/.cache/xagent/tools), lints, checks
-# generated files, runs pytest (tests/controlplane brings its own control plane up and down).
+# helm, the control-plane binaries, promtool and kubeconform (cached under
+# ~/.cache/xagent/tools), lints, checks generated files, runs pytest (tests/controlplane
+# brings its own control plane up and down).
 #
 #   bash scripts/test.sh               # everything
 #   bash scripts/test.sh -k readiness  # extra arguments go to pytest
@@ -20,7 +21,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 step "services: PostgreSQL, Redis, NATS JetStream on loopback"
 eval "$(bash scripts/services.sh start)"
 
-step "tools: crossplane CLI and core, helm, etcd, kube-apiserver, kube-controller-manager, promtool (pinned, cached)"
+step "tools: crossplane CLI and core, helm, etcd, kube-apiserver, kube-controller-manager, promtool, kubeconform (pinned, cached)"
 XAGENT_TOOLS_BIN="$(bash scripts/build-tools.sh | tail -1)"
 export XAGENT_TOOLS_BIN
 

@@ -9,6 +9,9 @@ a manifest the same way. On top of it, for tests only:
 * ``metadata`` of CRD kinds is checked as an ObjectMeta (a CRD schema leaves it open);
 * names, namespaces and labels are checked for syntax and length, which no JSON schema
   does: a 64-character label value passes every schema and is still rejected by the API.
+
+``assert_valid`` also hands each manifest to tests/kubeconform.py's session batch: kubeconform
+-strict, an independent validator, checks them all in one process when the run ends.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
 from function import validate
+from tests import kubeconform
 
 __all__ = ["assert_valid", "validate_desired", "validate_manifest"]
 
@@ -63,6 +67,7 @@ def assert_valid(desired: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
             "invalid manifests:\n"
             + "\n".join(f"  {key}: {err}" for key, errs in invalid.items() for err in errs)
         )
+    kubeconform.record(desired.items())
     return desired
 
 

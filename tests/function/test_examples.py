@@ -13,6 +13,7 @@ import yaml
 
 from function.render import DEFAULT_COMPOSITION, RenderError, render_files
 from function.validate import validate_documents
+from tests import kubeconform
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -58,6 +59,19 @@ def test_golden_manifests_are_schema_valid(name: str) -> None:
     report = validate_documents(labelled)
     assert report.errors == []
     assert report.skipped == [], "every composed kind needs a schema"
+
+
+def test_goldens_pass_kubeconform() -> None:
+    """kubeconform -strict, an independent validator, accepts every composed manifest.
+
+    One process for every golden; the XR (first document) is not a composed manifest.
+    """
+    kubeconform.assert_conform(
+        (f"{name}: {d['kind']}/{d['metadata']['name']}", d)
+        for name in SCENARIOS
+        if name not in FAILING
+        for d in list(yaml.safe_load_all((GOLDEN / f"{name}.yaml").read_text()))[1:]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(FAILING))

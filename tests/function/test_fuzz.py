@@ -6,7 +6,9 @@ type, null, huge number, long or odd string) go through RunFunction. Properties:
 - it never raises and never answers ``internal error``;
 - every Fatal names a field path;
 - every composed manifest validates against the Kubernetes and CRD schemas and fits the
-  operators' name limits (tests/function/name_limits.py).
+  operators' name limits (tests/function/name_limits.py);
+- kubeconform -strict accepts every composed manifest of every success (one process for the
+  whole run, after the examples: tests/kubeconform.py).
 
 Profiles: ``ci`` (default, a few hundred examples) and ``long`` (10,000):
 ``XAGENT_HYPOTHESIS_PROFILE=long pytest tests/function/test_fuzz.py``.
@@ -28,6 +30,7 @@ from hypothesis import strategies as st
 
 from function.fn import FunctionRunner
 from function.validate import validate_manifest
+from tests import kubeconform
 from tests.function.name_limits import name_problems
 
 settings.register_profile(
@@ -144,21 +147,29 @@ def _run(spec: Any) -> fnv1.RunFunctionResponse:
     return asyncio.run(RUNNER.RunFunction(req))
 
 
-@settings(PROFILE)
-@given(SPECS)
-def test_run_function_answers_every_spec(spec: Any) -> None:
-    try:
-        rsp = _run(spec)
-    except ValueError:
-        return  # not representable in a protobuf Struct at all (a NUL key, say): no request
-    fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
-    for message in fatal:
-        assert "internal error" not in message, message
-        assert PATH_IN_MESSAGE.search(message), message
-    if fatal:
-        assert len(rsp.desired.resources) == 0
-        return
-    for key, composed in rsp.desired.resources.items():
-        manifest = resource.struct_to_dict(composed.resource)
-        assert validate_manifest(manifest) == [], (key, validate_manifest(manifest))
-        assert name_problems(manifest) == [], key
+def test_run_function_answers_every_spec() -> None:
+    composed: list[tuple[str, dict[str, Any]]] = []
+
+    @settings(PROFILE)
+    @given(SPECS)
+    def answers(spec: Any) -> None:
+        try:
+            rsp = _run(spec)
+        except ValueError:
+            return  # not representable in a protobuf Struct at all (a NUL key, say): no request
+        fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
+        for message in fatal:
+            assert "internal error" not in message, message
+            assert PATH_IN_MESSAGE.search(message), message
+        if fatal:
+            assert len(rsp.desired.resources) == 0
+            return
+        for key, desired in rsp.desired.resources.items():
+            manifest = resource.struct_to_dict(desired.resource)
+            assert validate_manifest(manifest) == [], (key, validate_manifest(manifest))
+            assert name_problems(manifest) == [], key
+            composed.append((f"{key} of spec {spec!r}"[:2000], manifest))
+
+    answers()
+    # Hypothesis shrinks only in-run failures; a kubeconform rejection prints the spec instead.
+    kubeconform.assert_conform(composed)
