@@ -86,7 +86,7 @@ def compose(
         *policy.env_violations(ctx),
     ]
     if violations:
-        texts = [str(v) for v in violations]
+        texts = policy.lines(violations)
         return Outcome(
             desired={},
             ready={},
@@ -96,7 +96,7 @@ def compose(
                 conditions.runtime_ready(None),
             ],
             status={"phase": Phase.FAILED, "resolvedModel": resolved_model},
-            fatal="policy violation: " + "; ".join(texts),
+            fatal="policy violation:\n" + "\n".join(f"- {text}" for text in texts),
         )
     desired = build_all(ctx)
     verdicts = {k: readiness.check(observed_resources.get(k)) for k in desired}

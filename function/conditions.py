@@ -72,8 +72,8 @@ def policy_compliant() -> Condition:
 
 
 def policy_violated(violations: Iterable[str]) -> Condition:
-    """The XAgent breaks the policy; the message lists every broken rule."""
-    return _condition(POLICY_COMPLIANT, False, Reason.VIOLATION, "; ".join(violations))
+    """The XAgent breaks the policy; the message lists every broken rule, one per line."""
+    return _condition(POLICY_COMPLIANT, False, Reason.VIOLATION, "\n".join(violations))
 
 
 def secrets_ready(verdicts: Mapping[str, Verdict]) -> Condition:

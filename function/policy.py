@@ -11,6 +11,7 @@ cloud identity annotations from allow-lists.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ __all__ = [
     "bound_tools",
     "check",
     "env_violations",
+    "lines",
     "tool_risk",
 ]
 
@@ -50,6 +52,23 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message} (policy rule {self.rule})"
+
+
+def lines(violations: Iterable[Violation]) -> list[str]:
+    """One line per broken requirement (field and message), in order, each once.
+
+    Several rules can ask the same of one field (a tool's own rule and a ``*`` rule): the
+    line names every one of them instead of repeating itself.
+    """
+    rules: dict[tuple[str, str], list[str]] = {}
+    for v in violations:
+        named = rules.setdefault((v.path, v.message), [])
+        if v.rule not in named:
+            named.append(v.rule)
+    return [
+        f"{path}: {message} (policy rule{'s' if len(named) > 1 else ''} {' and '.join(named)})"
+        for (path, message), named in rules.items()
+    ]
 
 
 def check(

@@ -206,7 +206,7 @@ def render(inputs: RenderInputs, *, include_full_xr: bool = False) -> list[dict[
     rsp = _run_until_stable(req, inputs.required)
     fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
     if fatal:
-        raise RenderError("; ".join(fatal))
+        raise RenderError("\n".join(fatal))  # a policy Fatal is already one rule per line
     composed = _composed_out(sent, rsp, observed)
     xr = _xr_out(sent, rsp, composed)
     if include_full_xr:

@@ -82,6 +82,22 @@ def test_failing_example_names_rule(name: str) -> None:
         assert fragment in str(err.value)
 
 
+def test_render_lists_policy_violations_one_per_line() -> None:
+    with pytest.raises(RenderError) as err:
+        render_example("policy-violation")
+    assert str(err.value).splitlines() == [
+        "policy violation:",
+        "- spec.model.provider: provider 'openai' is not allowed for tenant 'globex' "
+        "(policy rule tenants[0] (tenantId globex))",
+        "- spec.model.name: model 'gpt-4o' is not allowed for tenant 'globex' "
+        "(policy rule tenants[0] (tenantId globex))",
+        "- spec.tools.allowed[0]: tool 'develop_in_container' needs riskTier high, the agent has "
+        "low (policy rule tools[0] (tool develop_in_container, minimumRiskTier high))",
+        "- spec.tools.allowed[0]: tool 'develop_in_container' needs riskTier medium, the agent "
+        "has low (policy rule tools[1] (tool *, minimumRiskTier medium))",
+    ]
+
+
 def test_every_example_has_a_readme_or_comment() -> None:
     for name in SCENARIOS:
         text = (EXAMPLES / name / "xr.yaml").read_text()

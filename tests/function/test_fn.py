@@ -353,11 +353,12 @@ CASES = [
             "results": [
                 (
                     "Fatal",
-                    "policy violation: spec.model.provider: provider 'openai' is not allowed for "
-                    "tenant 't1' (policy rule tenants[0] (tenantId t1)); spec.model.name: model "
-                    "'gpt-4o' is not allowed for tenant 't1' (policy rule tenants[0] "
-                    "(tenantId t1)); "
-                    "spec.tools.allowed[0]: tool 'shell' needs riskTier high, the agent has low "
+                    "policy violation:\n"
+                    "- spec.model.provider: provider 'openai' is not allowed for tenant 't1' "
+                    "(policy rule tenants[0] (tenantId t1))\n"
+                    "- spec.model.name: model 'gpt-4o' is not allowed for tenant 't1' "
+                    "(policy rule tenants[0] (tenantId t1))\n"
+                    "- spec.tools.allowed[0]: tool 'shell' needs riskTier high, the agent has low "
                     "(policy rule tools[0] (tool shell, minimumRiskTier high))",
                 )
             ],

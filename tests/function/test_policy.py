@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from function import compose
+from function.definition_source import resolve
 from function.input import Policy
-from function.policy import check
+from function.policy import Violation, check, lines
 from tests.function.factories import make_spec
 
 TENANTS = {
@@ -566,3 +568,42 @@ def test_violation_message_names_rule_and_field() -> None:
         "spec.model.name: model 'gpt-3.5-turbo' is not allowed for tenant 't1' "
         "(policy rule tenants[0] (tenantId t1))"
     )
+
+
+def test_lines_name_each_broken_requirement_once_with_every_rule() -> None:
+    same = "tool 'x' needs riskTier high, the agent has low"
+    got = lines(
+        [
+            Violation("tools[0] (tool x)", "spec.tools.allowed[0]", same),
+            Violation("tools[1] (tool *)", "spec.tools.allowed[0]", same),
+            Violation("tools[1] (tool *)", "spec.tools.allowed[0]", same),
+            Violation("tenants[0]", "spec.model.name", "model 'm' is not allowed"),
+        ]
+    )
+    assert got == [
+        f"spec.tools.allowed[0]: {same} (policy rules tools[0] (tool x) and tools[1] (tool *))",
+        "spec.model.name: model 'm' is not allowed (policy rule tenants[0])",
+    ]
+
+
+def test_fatal_and_condition_list_one_rule_per_line() -> None:
+    # The tool's own rule and a "*" rule ask the same of spec.tools.allowed[0].
+    policy = Policy.model_validate(
+        {
+            "tenants": [{"tenantId": "t1", "allowedProviders": ["anthropic"]}],
+            "tools": [
+                {"tool": "shell", "minimumRiskTier": "high"},
+                {"tool": "*", "minimumRiskTier": "high"},
+            ],
+        }
+    )
+    spec = make_spec(tools={"allowed": [{"name": "shell", "kind": "primitive"}]})
+    outcome = compose.compose("bot", "agents", spec, resolve("bot", spec, None), policy, {})
+    assert outcome.fatal is not None
+    header, *rules = outcome.fatal.splitlines()
+    assert header == "policy violation:"
+    assert [r.split(":")[0] for r in rules] == ["- spec.model.provider", "- spec.tools.allowed[0]"]
+    assert "(policy rules tools[0] (tool shell, minimumRiskTier high) and tools[1]" in rules[1]
+    (condition,) = [c for c in outcome.conditions if c.typ == "PolicyCompliant"]
+    assert condition.message is not None
+    assert condition.message.splitlines() == [r.removeprefix("- ") for r in rules]

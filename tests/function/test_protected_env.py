@@ -80,7 +80,7 @@ def _violations(spec: dict[str, Any], policy: dict[str, Any] | None = None) -> l
         Policy.model_validate(policy or {}),
         {},
     )
-    return [] if outcome.fatal is None else outcome.fatal.split("; ")
+    return [] if outcome.fatal is None else outcome.fatal.splitlines()[1:]
 
 
 def _env_secret(name: str) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def _env_secret(name: str) -> dict[str, Any]:
 def test_env_may_not_read_another_agents_secret() -> None:
     (got,) = _violations(_env_secret("other-bot-model-openai-1234567890"))
     assert got == (
-        "policy violation: spec.env[0].valueFrom.secretKeyRef.name: Secret "
+        "- spec.env[0].valueFrom.secretKeyRef.name: Secret "
         "'other-bot-model-openai-1234567890' is neither this XAgent's nor allowed by policy "
         "(policy rule credentials.envSecrets)"
     )
