@@ -11,7 +11,14 @@ import copy
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from contract.definition import CamelModel
 from function.errors import messages
@@ -21,6 +28,7 @@ __all__ = [
     "IMAGE",
     "LABEL_KEY",
     "LABEL_VALUE",
+    "ONE_ENV_SOURCE",
     "EnvFromSourceRef",
     "EnvVarSource",
     "annotations",
@@ -61,8 +69,24 @@ class _ResourceSelector(CamelModel):
     divisor: Annotated[str | None, Field(max_length=64, description="Output unit.")] = None
 
 
+ONE_ENV_SOURCE = "set exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef"
+
+
 class EnvVarSource(CamelModel):
-    """core/v1 EnvVarSource: exactly one source."""
+    """core/v1 EnvVarSource: exactly one source (pydantic here, CEL in the XRD)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.configMapKeyRef), has(self.secretKeyRef), "
+                    "has(self.fieldRef), has(self.resourceFieldRef)]"
+                    ".filter(set, set).size() == 1",
+                    "message": ONE_ENV_SOURCE,
+                }
+            ]
+        }
+    )
 
     config_map_key_ref: Annotated[
         _KeySelector | None, Field(description="A key of a ConfigMap in the namespace.")
@@ -80,9 +104,7 @@ class EnvVarSource(CamelModel):
     @model_validator(mode="after")
     def _one(self) -> EnvVarSource:
         if sum(v is not None for v in self.__dict__.values()) != 1:
-            raise ValueError(
-                "set exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef"
-            )
+            raise ValueError(ONE_ENV_SOURCE)
         return self
 
 

@@ -73,6 +73,19 @@ _CEL_RULES: dict[str, list[dict[str, str]]] = {
         },
     ],
     "ModelSpec": _provider_rules(),
+    "EnvVar": [
+        {
+            # core/v1: valueFrom "may not be specified when `value` is not empty".
+            "rule": "!has(self.valueFrom) || !has(self.value) || self.value == ''",
+            "message": "set value or valueFrom, not both",
+        },
+    ],
+    "EnvFromSource": [
+        {
+            "rule": "has(self.configMapRef) != has(self.secretRef)",
+            "message": "set exactly one of configMapRef or secretRef",
+        },
+    ],
     "ScalingSpec": [
         {
             "rule": "!has(self.minReplicas) || !has(self.maxReplicas) "

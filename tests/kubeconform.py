@@ -24,8 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from function import _goyaml as goyaml
 from tests import kubeconform_schemas
 from tests.crossplane.conftest import TOOLS_CACHE, find_tool, unavailable
 
@@ -79,9 +78,10 @@ def check(manifests: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[str
         files: dict[str, str] = {}
         for i, (label, manifest) in enumerate(labelled):
             path = Path(tmp) / f"{i:06d}.yaml"
-            # Through JSON first: str enums become str. Then YAML, whose escapes (unlike
-            # JSON's surrogate pairs) go-yaml reads for any character.
-            path.write_text(yaml.safe_dump(json.loads(json.dumps(manifest)), sort_keys=False))
+            # As `xagent render` prints it, which is what go-yaml reads back: PyYAML's own
+            # dumper leaves "1e-05" plain, which go-yaml reads as a number. Through JSON
+            # first, so str enums are plain str.
+            path.write_text(goyaml.dump(json.loads(json.dumps(manifest))))
             files[str(path)] = label
         run = subprocess.run(
             [

@@ -102,3 +102,11 @@ def test_namespaced_and_cluster_scoped_provider_sql_kinds_have_their_own_schemas
 )
 def test_strict_conversion(node: dict[str, Any], want: dict[str, Any]) -> None:
     assert kubeconform_schemas._strict(node) == want
+
+
+def test_strings_reach_kubeconform_as_strings() -> None:
+    # PyYAML's dumper writes the string "1e-05" plain, and go-yaml reads that as a number:
+    # the check must not report its own serialization (found by the fuzz test).
+    env = [{"name": "T", "value": v} for v in ("1e-05", "0x1F", "1_000", "true", "y", "~")]
+    manifest = _with(DEPLOYMENT, "spec.template.spec.containers.0.env", env)
+    assert kubeconform.check([("strings", manifest)]) == {}

@@ -19,9 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from function.k8s_types import ONE_ENV_SOURCE
 from function.main import app
+from function.spec import XAgentSpec
 from tests.crossplane.conftest import ROOT, run
 
 pytestmark = pytest.mark.crossplane
@@ -150,3 +154,38 @@ def test_invalid_manifests_are_rejected(crossplane: Path, tmp_path: Path) -> Non
         "Deployment/bad-core: spec.template.spec.containers[0]: unknown field",
     ):
         assert fragment in ours.stderr
+
+
+ENV_RULES = {
+    "env-value-and-source": "spec.env[0]: Invalid value: set value or valueFrom, not both",
+    "env-empty-source": f"spec.env[0].valueFrom: Invalid value: {ONE_ENV_SOURCE}",
+    "env-two-sources": f"spec.env[0].valueFrom: Invalid value: {ONE_ENV_SOURCE}",
+    "envfrom-no-source": "spec.envFrom[0]: Invalid value: set exactly one of configMapRef or "
+    "secretRef",
+    "envfrom-two-sources": "spec.envFrom[0]: Invalid value: set exactly one of configMapRef or "
+    "secretRef",
+}
+
+
+def test_env_sources_are_refused_by_the_xrd_as_by_the_function(
+    crossplane: Path, tmp_path: Path
+) -> None:
+    """The XRD's CEL rules refuse each env/envFrom the function refuses, with its message."""
+    bad = DATA / "env-sources.yaml"
+    code, out = validate(crossplane, [XRD], [bad], tmp_path / "cache")
+    assert code == 1
+    n = len(ENV_RULES)
+    assert (
+        summary(out)
+        == f"Total {n} resources: 0 missing schemas, 0 success cases, {n} failure cases"
+    )
+    for name, message in ENV_RULES.items():
+        assert f"{name} : {message}" in out, name
+        spec = next(d for d in yaml.safe_load_all(bad.read_text()) if d["metadata"]["name"] == name)
+        with pytest.raises(ValidationError) as err:
+            XAgentSpec.model_validate(spec["spec"])
+        assert message.split("Invalid value: ")[1] in str(err.value), name
+    good = DATA / "env-sources-ok.yaml"
+    code, out = validate(crossplane, [XRD], [good], tmp_path / "cache-ok")
+    assert code == 0, out
+    XAgentSpec.model_validate(yaml.safe_load(good.read_text())["spec"])

@@ -79,6 +79,9 @@ def test_every_spec_field_is_in_the_schema() -> None:
         ("definitionRef", "!(has(self.definition) && has(self.definitionRef))"),
         ("model", "has(self.endpoint)"),
         ("scaling", "self.minReplicas <= self.maxReplicas"),
+        ("env", "!has(self.valueFrom) || !has(self.value) || self.value == ''"),
+        ("env valueFrom", ".filter(set, set).size() == 1"),
+        ("envFrom", "has(self.configMapRef) != has(self.secretRef)"),
     ],
 )
 def test_cross_field_rules_are_cel(model_name: str, rule_fragment: str) -> None:
