@@ -22,9 +22,11 @@ drift apart:
   what is unfinished so another worker picks it up immediately. Nothing is lost.
 
 This module is the seam: ``JobQueue`` is what the HTTP API needs, ``JobSource`` what
-``runtime.startup`` builds and ``runtime.main`` starts and drains. The backends live in
-``runtime.queue.jetstream`` and ``runtime.queue.inprocess``, the worker and its types in
-``runtime.queue.worker``; their public names are re-exported here.
+``runtime.startup`` builds and ``runtime.main`` starts and drains. The worker, its one pull
+loop and its types live in ``runtime.queue.worker``; a backend (``runtime.queue.jetstream``,
+``runtime.queue.inprocess``) is the worker's ``Backend``: it fetches deliveries and
+publishes results and dead letters, and its ``Delivery`` acks, naks and terminates one
+message. Public names are re-exported here.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The in-process queue: an asyncio.Queue feeding the shared worker, for embedded use."""
+"""The in-process queue: an asyncio.Queue as the shared worker's backend, for embedded use."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,8 @@ class InProcessQueue:
 
     For embedded use (no NATS configured): every published result and dead letter is kept
     in ``results`` and ``dead_letters`` (and handed to the optional callbacks); a nak puts
-    the job back after its delay.
+    the job back after its delay. It is the worker's Backend (fetch, publish_result,
+    publish_dead_letter); the worker runs the pull loop.
     """
 
     def __init__(
@@ -67,25 +68,15 @@ class InProcessQueue:
         self._on_dead_letter = on_dead_letter
         self._queue: asyncio.Queue[_LocalDelivery] = asyncio.Queue()
         self._timers: set[asyncio.TimerHandle] = set()
-        self._worker = Worker(
-            executor,
-            store,
-            self.options,
-            self._publish_result,
-            self._publish_dead_letter,
-            runs,
-        )
-        self._loop_task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._worker = Worker(self, executor, store, self.options, runs)
 
     async def start(self) -> None:
         """Start the worker loop."""
-        if self._loop_task is None:
-            self._loop_task = asyncio.create_task(self._pull_loop())
+        self._worker.start()
 
     async def submit(self, job: Job) -> None:
         """Enqueue ``job``."""
-        if self._stopping.is_set():
+        if self._worker.stopping:
             raise RuntimeError("queue is draining")
         self._queue.put_nowait(_LocalDelivery(self, job.model_dump_json().encode()))
 
@@ -103,7 +94,7 @@ class InProcessQueue:
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop taking jobs, wait for running ones within the grace, then stop."""
-        await self._worker.stop(self._stopping, self._loop_task, grace_seconds)
+        await self._worker.stop(grace_seconds)
         for timer in self._timers:
             timer.cancel()
         if self._queue.qsize() or self._timers:
@@ -112,32 +103,21 @@ class InProcessQueue:
                 self._queue.qsize() + len(self._timers),
             )
 
-    async def _pull_loop(self) -> None:
-        while True:
-            free = await self._worker.free_slots(self._stopping)
-            if not free:
-                return
-            delivery = await self._next()
-            batch = []
-            while delivery is not None:
-                batch.append(delivery)
-                more = len(batch) < free and self._queue.qsize()
-                delivery = self._queue.get_nowait() if more else None
-            for one in batch:
-                await self._worker.dispatch(one, self._stopping)
-            if not batch:
-                return
+    # -- the worker's Backend ----------------------------------------------------------------
 
-    async def _next(self) -> _LocalDelivery | None:
-        """The next job, or None once stopping (the job stays queued then)."""
-        got = await unless_stopped(self._queue.get(), self._stopping)
+    async def fetch(self, limit: int, stopping: asyncio.Event) -> Sequence[_LocalDelivery]:
+        """Wait for a job, then take up to ``limit`` queued; none once stopping (they stay)."""
+        got = await unless_stopped(self._queue.get(), stopping)
         if got is None:
-            return None
-        delivery = got.result()
-        if self._stopping.is_set():
-            self._queue.put_nowait(delivery)
-            return None
-        return delivery
+            return []
+        batch = [got.result()]
+        while len(batch) < limit and self._queue.qsize():
+            batch.append(self._queue.get_nowait())
+        if stopping.is_set():
+            for delivery in batch:
+                self._queue.put_nowait(delivery)
+            return []
+        return batch
 
     def _redeliver(self, delivery: _LocalDelivery, delay: float) -> None:
         again = _LocalDelivery(self, delivery.data, delivery.attempt + 1)
@@ -152,12 +132,14 @@ class InProcessQueue:
         timer = asyncio.get_running_loop().call_later(delay, put)
         self._timers.add(timer)
 
-    async def _publish_result(self, result: JobResult) -> None:
+    async def publish_result(self, result: JobResult) -> None:
+        """Keep ``result`` (and hand it to on_result)."""
         self.results.append(result)
         if self._on_result is not None:
             await self._on_result(result)
 
-    async def _publish_dead_letter(self, letter: DeadLetter) -> bool:
+    async def publish_dead_letter(self, letter: DeadLetter) -> bool:
+        """Keep ``letter`` (and hand it to on_dead_letter); never a duplicate."""
         self.dead_letters.append(letter)
         if self._on_dead_letter is not None:
             await self._on_dead_letter(letter)

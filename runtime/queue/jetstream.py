@@ -1,4 +1,4 @@
-"""The JetStream queue: a durable pull consumer feeding the shared worker.
+"""The JetStream queue: a durable pull consumer as the shared worker's backend.
 
 It also listens to its consumer's max-deliveries advisory, to dead-letter a job whose last
 delivery ended without an ack. This is the only runtime module that imports nats, and only
@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -145,6 +146,9 @@ class JetStreamQueue:
     killed or timed out on it, and then never delivers the job again. Every worker hears it
     and dead-letters the stored job (``<job_id>:dead`` keeps it to one dead letter). The
     server sends it only while some worker pulls, so one that starts later still catches it.
+
+    It is the worker's Backend (fetch, publish_result, publish_dead_letter); the worker runs
+    the pull loop.
     """
 
     def __init__(
@@ -157,20 +161,11 @@ class JetStreamQueue:
     ) -> None:
         self.connection = connection
         self.options = options or QueueOptions()
-        self._worker = Worker(
-            executor,
-            store,
-            self.options,
-            self._publish_result,
-            self._publish_dead_letter,
-            runs,
-        )
+        self._worker = Worker(self, executor, store, self.options, runs)
         self._nc: Any = None
         self._js: Any = None
         self._sub: Any = None
         self._advisories: Any = None
-        self._loop_task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._deliveries: OrderedDict[int, int] = OrderedDict()
 
     async def connect(self) -> None:
@@ -193,7 +188,7 @@ class JetStreamQueue:
     async def start(self) -> None:
         """Connect, then pull jobs until drained."""
         await self.connect()
-        if self._loop_task is None:
+        if not self._worker.started:
             # Before the first pull: the server announces an exhausted job only while a
             # worker pulls, so every puller is listening by then.
             self._advisories = await self._nc.subscribe(
@@ -205,7 +200,7 @@ class JetStreamQueue:
             self._sub = await self._js.pull_subscribe_bind(
                 durable=self.connection.consumer, stream=self.connection.stream
             )
-            self._loop_task = asyncio.create_task(self._pull_loop())
+            self._worker.start()
 
     async def submit(self, job: Job) -> None:
         """Publish ``job`` to the jobs subject (JetStream dedups by job id).
@@ -235,7 +230,7 @@ class JetStreamQueue:
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop fetching, let running jobs finish within the grace, nak the rest, close."""
-        await self._worker.stop(self._stopping, self._loop_task, grace_seconds)
+        await self._worker.stop(grace_seconds)
         advisories, self._advisories = self._advisories, None
         if advisories is not None:
             # Stop listening, but finish dead-lettering what was already announced.
@@ -311,26 +306,19 @@ class JetStreamQueue:
             ),
         )
 
-    async def _pull_loop(self) -> None:
-        while True:
-            free = await self._worker.free_slots(self._stopping)
-            if not free:
-                return
-            try:
-                # Never cancelled: a pull request abandoned mid-way could capture jobs
-                # that then wait out ack_wait; the short timeout bounds a drain instead.
-                msgs = await self._sub.fetch(batch=free, timeout=self.options.fetch_timeout_seconds)
-            except TimeoutError:  # no job within the fetch timeout (nats raises both kinds)
-                continue
-            except Exception:
-                if self._stopping.is_set():
-                    return
-                log.warning("fetching jobs failed; retrying", exc_info=True)
-                await asyncio.sleep(1)
-                continue
-            for msg in msgs:
-                # Fetched while shutting down: dispatch hands it straight back.
-                await self._worker.dispatch(_JsDelivery(msg, self._attempt(msg)), self._stopping)
+    # -- the worker's Backend ----------------------------------------------------------------
+
+    async def fetch(self, limit: int, stopping: asyncio.Event) -> Sequence[_JsDelivery]:
+        """Pull up to ``limit`` jobs, waiting at most the fetch timeout.
+
+        ``stopping`` is not awaited: a pull request abandoned mid-way could capture jobs
+        that then wait out ack_wait, so the short timeout bounds a drain instead.
+        """
+        try:
+            msgs = await self._sub.fetch(batch=limit, timeout=self.options.fetch_timeout_seconds)
+        except TimeoutError:  # no job within the fetch timeout (nats raises both kinds)
+            return []
+        return [_JsDelivery(msg, self._attempt(msg)) for msg in msgs]
 
     def _attempt(self, msg: Any) -> int:
         """Which delivery of its job ``msg`` is, by the server and by this worker's count.
@@ -376,7 +364,8 @@ class JetStreamQueue:
             # not announce it twice.
             log.exception("could not dead-letter a job that ran out of deliveries", extra=where)
 
-    async def _publish_result(self, result: JobResult) -> None:
+    async def publish_result(self, result: JobResult) -> None:
+        """Publish ``result`` on the results subject (``<job_id>:result``)."""
         body = result.model_dump_json().encode()
         if len(body) + _HEADER_ROOM > self._nc.max_payload:
             # The run record holds the whole answer (recorded before publishing).
@@ -385,7 +374,8 @@ class JetStreamQueue:
             self.connection.results_subject, body, f"{result.job_id}:result", result.job_id
         )
 
-    async def _publish_dead_letter(self, letter: DeadLetter) -> bool:
+    async def publish_dead_letter(self, letter: DeadLetter) -> bool:
+        """Publish ``letter`` on the dead-letter subject; False when it was a duplicate."""
         key = letter.job_id or f"seq-{letter.source.get('stream_sequence', 'unknown')}"
         body = letter.to_json(max_embedded=min(MAX_EMBEDDED_PAYLOAD, self._nc.max_payload // 2))
         return await self._publish(

@@ -1,9 +1,11 @@
 """The worker both queues share, so their semantics cannot drift apart.
 
-``Worker`` takes ``Delivery`` objects from a backend and runs each to its ack, nak or
-termination: bounded parallelism, idempotency by job id, in-progress acks, nak with backoff,
-dead-lettering and drain, as ``runtime.queue`` describes. A backend implements ``Delivery``
-(this module's seam) and hands the worker two publish callbacks. ``QueueOptions``,
+``Worker`` owns the pull loop and its lifecycle (start, stop, drain) and runs each
+``Delivery`` to its ack, nak or termination: bounded parallelism, idempotency by job id,
+in-progress acks, nak with backoff, dead-lettering and drain, as ``runtime.queue``
+describes. This module is the seam: a backend implements ``Backend`` (fetch up to N
+deliveries, publish a result or a dead letter) and ``Delivery`` (ack, nak, term, in-progress
+of one message), and nothing else; the worker never sees how messages travel. ``QueueOptions``,
 ``backoff_delay``, ``DeadLetter`` and ``DEAD_LETTERED`` live here so the backends can import
 them without a cycle; ``runtime.queue`` re-exports them.
 """
@@ -16,7 +18,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -35,9 +37,9 @@ __all__ = [
     "DEAD_LETTERED",
     "EXHAUSTED_ERROR",
     "MAX_EMBEDDED_PAYLOAD",
+    "Backend",
     "DeadLetter",
     "Delivery",
-    "PublishDeadLetter",
     "PublishResult",
     "QueueOptions",
     "Worker",
@@ -50,6 +52,8 @@ log = logging.getLogger("runtime.queue")
 
 DEAD_LETTERED = "dead_lettered"
 """The ``xagent_jobs_total`` status of a job the queue gave up on."""
+FETCH_RETRY_SECONDS = 1.0
+"""Pause after a failed fetch (the backend unreachable) before the next."""
 EXHAUSTED_ERROR = (
     "max deliveries ({deliveries}) exhausted without an ack; the last worker died or timed out"
 )
@@ -137,40 +141,95 @@ class Delivery(Protocol):
 
 
 PublishResult = Callable[[JobResult], Awaitable[None]]
-PublishDeadLetter = Callable[[DeadLetter], Awaitable[bool]]
-"""Publishes a dead letter; False when the stream already held it (a duplicate)."""
+
+
+class Backend(Protocol):
+    """What a queue backend provides the worker: deliveries in, results and dead letters out."""
+
+    async def fetch(self, limit: int, stopping: asyncio.Event) -> Sequence[Delivery]:
+        """Up to ``limit`` deliveries; may wait a while, and returns [] when none came.
+
+        Once ``stopping`` is set it returns soon (how soon is the backend's to bound: a
+        JetStream pull is never cancelled, an in-process wait is); a delivery it returns
+        then is handed back by the worker.
+        """
+        ...
+
+    async def publish_result(self, result: JobResult) -> None:
+        """Publish a job's result."""
+        ...
+
+    async def publish_dead_letter(self, letter: DeadLetter) -> bool:
+        """Publish a dead letter; False when it was already published (a duplicate)."""
+        ...
 
 
 class Worker:
-    """Runs deliveries with bounded parallelism, idempotency, retries and dead-lettering."""
+    """Pulls deliveries from a backend and runs them with bounded parallelism, idempotency,
+    retries and dead-lettering."""
 
     def __init__(
         self,
+        backend: Backend,
         executor: JobExecutor,
         store: IdempotencyStore | None,
         options: QueueOptions,
-        publish_result: PublishResult,
-        publish_dead_letter: PublishDeadLetter,
         runs: RunStore | None = None,
     ) -> None:
+        self._backend = backend
         self._executor = executor
         self._runs = RunLog(runs)
         self._store = store
         self._options = options
-        self._publish_result = publish_result
-        self._publish_dead_letter = publish_dead_letter
         self._slots = asyncio.Semaphore(options.max_parallel_sessions)
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, asyncio.Future[JobResult]] = {}
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+
+    # -- the pull loop -----------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """Whether the pull loop was started (it is never started twice)."""
+        return self._loop is not None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a drain began: no more deliveries are taken."""
+        return self._stopping.is_set()
+
+    def start(self) -> None:
+        """Start pulling from the backend; a second call does nothing."""
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._pull())
+
+    async def _pull(self) -> None:
+        while True:
+            free = await self._free_slots()
+            if not free:
+                return
+            try:
+                deliveries = await self._backend.fetch(free, self._stopping)
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.warning("fetching jobs failed; retrying", exc_info=True)
+                await unless_stopped(asyncio.sleep(FETCH_RETRY_SECONDS), self._stopping)
+                continue
+            for delivery in deliveries:
+                # Fetched while shutting down: dispatch hands it straight back.
+                await self._dispatch(delivery)
 
     # -- slots -------------------------------------------------------------------------------
 
-    async def free_slots(self, stopping: asyncio.Event) -> int:
+    async def _free_slots(self) -> int:
         """Wait until a slot is free; return how many are free now, holding none.
 
-        The pull loops wait for jobs without holding slots, so a synchronous run (the
-        HTTP ``wait`` path) never waits for an idle fetch. Returns 0 once ``stopping``.
+        The pull loop waits for jobs without holding slots, so a synchronous run (the
+        HTTP ``wait`` path) never waits for an idle fetch. Returns 0 once stopping.
         """
+        stopping = self._stopping
         if stopping.is_set():
             return 0
         if await unless_stopped(self._slots.acquire(), stopping) is None:
@@ -183,13 +242,14 @@ class Worker:
             self._slots.release()
         return 0 if stopping.is_set() else taken
 
-    async def dispatch(self, delivery: Delivery, stopping: asyncio.Event) -> bool:
+    async def _dispatch(self, delivery: Delivery) -> bool:
         """Handle ``delivery`` in the background on the next free slot.
 
         A synchronous run may have taken the slot the loop saw free: the delivery then
         waits for one, kept alive by in-progress acks. Once ``stopping``, it is handed back
         (nak) instead and False returned.
         """
+        stopping = self._stopping
         if stopping.is_set():
             await _nak_quietly(delivery)
             return False
@@ -322,7 +382,7 @@ class Worker:
                 log.info("job already done; not running it again", extra={"job_id": job.job_id})
                 # Republishing is free: the results stream drops it by Nats-Msg-Id when the
                 # first publish landed, and delivers it when a crash came between the two.
-                await self._publish_result(result)
+                await self._backend.publish_result(result)
                 return result
         await self._runs.started(job.job_id, job.thread)
         # The executor counts jobs, their duration and the in-flight gauge itself.
@@ -336,7 +396,7 @@ class Worker:
         await self._runs.finished(result)
         if store is not None:
             await store.record_result(job.job_id, result.model_dump_json())
-        await self._publish_result(result)
+        await self._backend.publish_result(result)
         return result
 
     async def dead_letter_exhausted(self, delivery: Delivery) -> None:
@@ -382,7 +442,7 @@ class Worker:
             job_id=job.job_id if job else None,
             source=delivery.describe(),
         )
-        if await self._publish_dead_letter(letter):
+        if await self._backend.publish_dead_letter(letter):
             log.error("job dead-lettered: %s", error, extra=delivery.describe())
             JOBS_TOTAL.labels(status=DEAD_LETTERED).inc()
         else:
@@ -395,7 +455,7 @@ class Worker:
             failed = JobResult(
                 job_id=job.job_id, thread_id=job.thread, status=JobStatus.FAILED, error=error
             )
-            await self._publish_result(failed)
+            await self._backend.publish_result(failed)
         await delivery.term()
 
     async def _keep_alive(self, delivery: Delivery) -> None:
@@ -414,13 +474,11 @@ class Worker:
         """How many deliveries are being handled."""
         return len(self._tasks)
 
-    async def stop(
-        self, stopping: asyncio.Event, loop: asyncio.Task[None] | None, grace_seconds: float
-    ) -> None:
-        """The start of every backend's drain: stop fetching, end its loop, let jobs finish."""
-        stopping.set()
-        if loop is not None:
-            await loop
+    async def stop(self, grace_seconds: float) -> None:
+        """The start of every backend's drain: stop fetching, end the loop, let jobs finish."""
+        self._stopping.set()
+        if self._loop is not None:
+            await self._loop
         await self.wait_idle(grace_seconds)
 
     async def wait_idle(self, grace_seconds: float) -> None:
