@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.defaults import APPROVAL_TIMEOUT_SECONDS, MCP_TIMEOUT_SECONDS
 from contract.enums import RiskTier, ToolKind
 from contract.prices import Price, find_price
 
@@ -57,7 +58,7 @@ class McpServerGrant(BaseModel):
     name: str
     url: str
     transport: Literal["streamable-http", "sse"] = "streamable-http"
-    timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0)] = 30
+    timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0)] = MCP_TIMEOUT_SECONDS
     header_env: Annotated[dict[str, str], Field(alias="headerEnv")] = {}
     """Header name -> the variable that holds its value (never the value)."""
     tools: list[McpToolGrant] = []
@@ -69,7 +70,9 @@ class ApprovalPolicy(BaseModel):
     model_config = _CONFIG
 
     tools: list[str] = []
-    timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0)] = 86_400
+    timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0)] = (
+        APPROVAL_TIMEOUT_SECONDS
+    )
     timeout_action: Annotated[Literal["reject", "approve"], Field(alias="timeoutAction")] = "reject"
 
 

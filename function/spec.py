@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from contract import protected_env
+from contract import defaults, protected_env
 from contract import queue as queue_defaults
 from contract.definition import AgentDefinition, CamelModel
 from contract.enums import LogPrompts, OtlpProtocol, RiskTier, ToolKind
@@ -399,7 +399,7 @@ class McpServer(CamelModel):
     ] = []
     timeout_seconds: Annotated[
         float, Field(gt=0, le=600, description="Timeout of one request to the server.")
-    ] = 30
+    ] = defaults.MCP_TIMEOUT_SECONDS
     tools: Annotated[
         list[McpToolSpec],
         Field(
@@ -576,7 +576,7 @@ class SqlProviderSpec(CamelModel):
             le=65535,
             description="Port the runtime connects to; only used together with host.",
         ),
-    ] = 5432
+    ] = defaults.POSTGRES_PORT
 
 
 class BackupProvider(StrEnum):
@@ -1040,14 +1040,14 @@ class AgentBehavior(CamelModel):
             description="How long an idle thread is kept: its event stream, checkpoints and "
             "run records are deleted after this long without a job.",
         ),
-    ] = "24h"
+    ] = defaults.duration(defaults.CONVERSATION_TTL_SECONDS)
     results_ttl: Annotated[
         Duration,
         Field(
             alias="resultsTTL",
             description="How long a finished job's run record (GET /runs) is kept.",
         ),
-    ] = "24h"
+    ] = defaults.duration(defaults.RESULTS_TTL_SECONDS)
     max_context_messages: Annotated[
         int | None, Field(ge=1, le=10_000, description="Messages sent to the model per turn.")
     ] = None
@@ -1207,7 +1207,9 @@ class ApprovalsSpec(CamelModel):
         RiskTier | None,
         Field(description="Calls of tools whose risk is at least this tier need approval."),
     ] = None
-    timeout: Annotated[Duration, Field(description="How long a call waits for a decision.")] = "24h"
+    timeout: Annotated[Duration, Field(description="How long a call waits for a decision.")] = (
+        defaults.duration(defaults.APPROVAL_TIMEOUT_SECONDS)
+    )
     timeout_action: Annotated[
         ApprovalTimeoutAction,
         Field(description="reject (default) or approve a call nobody decided on in time."),

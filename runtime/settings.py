@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract import defaults
 from contract import env as contract_env
 from contract import queue as queue_defaults
 from contract.enums import LogPrompts, OtlpProtocol, RiskTier
@@ -142,11 +143,11 @@ class Settings(BaseSettings):
         Field(
             ge=1, validation_alias=_env(ENV.CONVERSATION_TTL_SECONDS, "conversation_ttl_seconds")
         ),
-    ] = 86_400
+    ] = defaults.CONVERSATION_TTL_SECONDS
     results_ttl_seconds: Annotated[
         int,
         Field(ge=1, validation_alias=_env(ENV.RESULTS_TTL_SECONDS, "results_ttl_seconds")),
-    ] = 86_400
+    ] = defaults.RESULTS_TTL_SECONDS
 
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -198,13 +199,15 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: Annotated[
         float,
         Field(ge=0, validation_alias=_env(ENV.SHUTDOWN_GRACE_SECONDS, "shutdown_grace_seconds")),
-    ] = 25
+    ] = defaults.SHUTDOWN_GRACE_SECONDS
 
     database_url_raw: Annotated[
         SecretStr | None, Field(validation_alias=_env(DATABASE_ENV.URL, "database_url"))
     ] = None
     pg_host: Annotated[str | None, Field(validation_alias=DATABASE_ENV.HOST)] = None
-    pg_port: Annotated[int, Field(ge=1, le=65535, validation_alias=DATABASE_ENV.PORT)] = 5432
+    pg_port: Annotated[int, Field(ge=1, le=65535, validation_alias=DATABASE_ENV.PORT)] = (
+        defaults.POSTGRES_PORT
+    )
     pg_user: Annotated[str | None, Field(validation_alias=DATABASE_ENV.USER)] = None
     pg_password: Annotated[SecretStr | None, Field(validation_alias=DATABASE_ENV.PASSWORD)] = None
     pg_database: Annotated[str | None, Field(validation_alias=DATABASE_ENV.DATABASE)] = None
@@ -213,7 +216,9 @@ class Settings(BaseSettings):
         SecretStr | None, Field(validation_alias=_env(CACHE_ENV.URL, "redis_url"))
     ] = None
     redis_host: Annotated[str | None, Field(validation_alias=CACHE_ENV.HOST)] = None
-    redis_port: Annotated[int, Field(ge=1, le=65535, validation_alias=CACHE_ENV.PORT)] = 6379
+    redis_port: Annotated[int, Field(ge=1, le=65535, validation_alias=CACHE_ENV.PORT)] = (
+        defaults.REDIS_PORT
+    )
     redis_password: Annotated[SecretStr | None, Field(validation_alias=CACHE_ENV.PASSWORD)] = None
 
     nats_url: Annotated[str | None, Field(validation_alias=_env(QUEUE_ENV.URL, "nats_url"))] = None

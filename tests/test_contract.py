@@ -169,3 +169,76 @@ def test_the_runtime_ships_exactly_the_contract_builtins() -> None:
 
     assert set(BUILTINS) == BUILTIN_NAMES
     assert set(BUILTIN_SCHEMAS) <= BUILTIN_NAMES
+
+
+# --- numeric defaults ----------------------------------------------------------------------
+
+DEFAULT_MODULES = ("defaults.py", "queue.py")
+"""The contract modules whose numbers are defaults both halves apply."""
+
+
+def _distinctive(value: float) -> bool:
+    """A number no other default has by chance (86400, 6379): the same number is a repeat
+    under any name. Small or round numbers (5, 30, 1000) recur for unrelated reasons, so
+    those count only under a name ending in the contract's (``nats_max_deliver``)."""
+    return value >= 1000 and value % 1000 != 0
+
+
+def _number(node: ast.AST | None) -> float | None:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    return None
+
+
+def _contract_defaults() -> dict[str, float]:
+    out = {}
+    for name in DEFAULT_MODULES:
+        module = __import__(f"contract.{name.removesuffix('.py')}", fromlist=["_"])
+        for key, value in vars(module).items():
+            if key.isupper() and not key.startswith("_") and type(value) in (int, float):
+                out[key.lower()] = value
+    return out
+
+
+def _literal_defaults(tree: ast.Module) -> Iterator[tuple[str, float, int]]:
+    """``(name, number, line)`` of every number written as a default: module constants,
+    class fields (pydantic, dataclasses) and parameter defaults."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and (n := _number(node.value)) is not None:
+                    yield target.id, n, node.lineno
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if (n := _number(node.value)) is not None:
+                yield node.target.id, n, node.lineno
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            positional = [*args.posonlyargs, *args.args][-len(args.defaults) or len(args.args) :]
+            pairs = [
+                *zip(positional, args.defaults, strict=True),
+                *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+            ]
+            for arg, default in pairs:
+                if (n := _number(default)) is not None:
+                    yield arg.arg, n, node.lineno
+
+
+def test_the_contract_has_defaults_to_guard() -> None:
+    assert {"conversation_ttl_seconds", "max_deliver", "ack_wait_seconds", "redis_port"} <= set(
+        _contract_defaults()
+    )
+
+
+@pytest.mark.parametrize("path", _side_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_contract_default_is_written_again(path: Path) -> None:
+    """A default both halves apply is imported from contract/, never written as a number."""
+    defaults = _contract_defaults()
+    again = [
+        f"{path.relative_to(ROOT)}:{line}: {name} = {number} (contract.{key.upper()})"
+        for name, number, line in _literal_defaults(ast.parse(path.read_text()))
+        for key, value in defaults.items()
+        if number == value
+        and type(number) is type(value)
+        and (_distinctive(value) or name.lower().endswith(key))
+    ]
+    assert not again, "import these defaults from contract/ instead:\n" + "\n".join(again)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from contract.defaults import REDIS_PORT
 from contract.env import CACHE_ENV
 from function import units
 from function.builders import external_secrets
@@ -53,7 +54,6 @@ __all__ = [
 
 COMPONENT = "cache"
 DRAGONFLY_API_VERSION = "dragonflydb.io/v1alpha1"
-REDIS_PORT = 6379
 DRAGONFLY_ADMIN_PORT = 9999
 """Dragonfly's admin port (operator ``--admin_port``, ``--admin_nopass``): the operator
 and replicas use it without a password, so only they may reach it (network_policy.py)."""

@@ -24,6 +24,7 @@ import math
 
 from contract import env as contract_env
 from contract import protected_env
+from contract.defaults import SHUTDOWN_GRACE_SECONDS
 from contract.env import ENV
 from function import rotation, units
 from function.builders.base import AgentContext, Desired, Manifest, Mount
@@ -51,8 +52,6 @@ CHECKSUM_ANNOTATION = "xagent.dev/config-checksum"
 
 RUN_AS = 65532
 """The distroless ``nonroot`` user and group."""
-SHUTDOWN_GRACE_SECONDS = 25
-"""How long the runtime drains in-flight jobs after SIGTERM; unfinished ones are redelivered."""
 TERMINATION_GRACE_SECONDS = SHUTDOWN_GRACE_SECONDS + 10
 """Longer than the drain, so the kubelet's SIGKILL never cuts a drain short."""
 TMP_MOUNT = "/tmp"  # noqa: S108 - a pod-private emptyDir, not a shared host /tmp

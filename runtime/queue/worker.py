@@ -63,9 +63,9 @@ EXHAUSTED_ERROR = (
 class QueueOptions:
     """Worker tunables; ``runtime.main.queue_options`` fills them from the Settings."""
 
-    max_parallel_sessions: int = 4
+    max_parallel_sessions: int = queue_defaults.MAX_PARALLEL_SESSIONS
     ack_wait_seconds: float = queue_defaults.ACK_WAIT_SECONDS
-    max_deliver: int = 5
+    max_deliver: int = queue_defaults.MAX_DELIVER
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
     fetch_timeout_seconds: float = 1.0
