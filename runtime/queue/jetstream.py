@@ -256,7 +256,7 @@ class JetStreamQueue:
 
     async def _ensure_streams(self) -> None:
         from nats.js.api import StreamConfig
-        from nats.js.errors import NotFoundError
+        from nats.js.errors import BadRequestError, NotFoundError
 
         conn = self.connection
         try:
@@ -272,13 +272,23 @@ class JetStreamQueue:
             except NotFoundError:
                 subjects.append(subject)
         log.info("creating stream %s on %s", conn.stream, ", ".join(subjects))
-        await self._js.add_stream(
-            StreamConfig(
-                name=conn.stream,
-                subjects=subjects,
-                duplicate_window=queue_defaults.DUPLICATE_WINDOW_SECONDS,
+        try:
+            await self._js.add_stream(
+                StreamConfig(
+                    name=conn.stream,
+                    subjects=subjects,
+                    duplicate_window=queue_defaults.DUPLICATE_WINDOW_SECONDS,
+                )
             )
-        )
+        except BadRequestError:
+            # Replicas starting together race to create it: one that saw the other's new
+            # stream by a subject (so asked for fewer subjects) is refused; the stream now
+            # exists, which is all this wanted. Anything else is re-raised.
+            try:
+                await self._js.stream_info(conn.stream)
+            except NotFoundError:
+                raise
+            log.info("stream %s was created by another replica", conn.stream)
 
     async def _ensure_consumer(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig

@@ -366,3 +366,21 @@ async def test_queue_wait_and_backlog_are_measured(make_queue, bus, scripted, jo
     await bus.wait_results(3)
     assert waits() - before >= 3
     assert REGISTRY.get_sample_value("xagent_queue_pending_jobs") == 0
+
+
+async def test_replicas_starting_together_all_find_one_stream(nats_url, names, bus, scripted):
+    # Found by the fault test: three replicas starting at once on a NATS without the
+    # NACK-declared stream. One saw another's new stream by a subject but not by name and
+    # asked for a second, different stream ("stream name already in use"), and exited.
+    options = JetStreamOptions(**{**names.__dict__, "url": nats_url})
+    queues = [JetStreamQueue(options, scripted) for _ in range(8)]
+    try:
+        await asyncio.gather(*(queue.connect() for queue in queues))
+        info = await bus.js.stream_info(names.stream)
+    finally:
+        await asyncio.gather(*(queue.close() for queue in queues))
+    assert set(info.config.subjects) == {
+        names.jobs_subject,
+        names.results_subject,
+        names.dead_letter_subject,
+    }
