@@ -24,6 +24,7 @@ input names (policy.networkPolicy.cnpgOperatorNamespace, dragonflyOperatorNamesp
 
 from __future__ import annotations
 
+from contract.defaults import POSTGRES_PORT
 from function.builders import cache, postgres
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.service import PORT_NAME
@@ -43,7 +44,6 @@ __all__ = [
 KEY = "networkpolicy"
 CACHE_KEY = "networkpolicy-cache"
 DATABASE_KEY = "networkpolicy-database"
-POSTGRES_PORT = 5432
 CNPG_INSTANCE_MANAGER_PORT = 8000
 CNPG_CLUSTER_LABEL = "cnpg.io/cluster"
 """Set by CNPG on every pod of a Cluster, its instances and its jobs."""
