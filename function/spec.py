@@ -939,6 +939,14 @@ class AlertsSpec(CamelModel):
             description="How long a runtime replica may be unavailable before alerting.",
         ),
     ] = "5m"
+    job_latency: Annotated[
+        Duration | None,
+        Field(
+            description="Alert when the 95th percentile of job duration stays above this "
+            "for 10m; no latency alert when unset, since a good threshold depends on the "
+            "model and the prompts.",
+        ),
+    ] = None
     budget_remaining: Annotated[
         float,
         Field(

@@ -33,7 +33,8 @@
 # the same 2 cores under load ~15 (eight parallel builds/tests): crossplane 47
 # min, crossplane-core 26 min, etcd 10 min, kube-apiserver 55 min,
 # kube-controller-manager 20 min. promtool (remove_all_sd): 95 s with the Go build
-# cache warm from the builds above; cold (empty GOCACHE, nice 15, load ~17) over 55 min.
+# cache warm from the builds above; cold (empty GOCACHE, modules already downloaded,
+# nice 15, load ~15) 53 min.
 # kubeconform (cold module and build caches, 8 modules): 2.5 min under load ~9,
 # about 1 min of CPU.
 #

@@ -30,6 +30,10 @@ COMPONENT = "runtime"
 API_VERSION = "monitoring.coreos.com/v1"
 ERROR_RATE_FOR = "5m"
 """How long the error rate must stay above the threshold: one bad minute is not an incident."""
+LATENCY_WINDOW = "5m"
+"""The window the job-duration percentile is computed over."""
+LATENCY_FOR = "10m"
+"""How long the percentile must stay above alerts.jobLatency."""
 
 
 def build(ctx: AgentContext) -> Desired:
@@ -115,8 +119,33 @@ def rules(ctx: AgentContext) -> list[Manifest]:
             "{{ $value }} runtime replicas are unavailable: /ready fails (Postgres, cache "
             "or NATS unreachable) or the pods do not start.",
         ),
+        *_latency_rules(ctx),
         *_budget_rules(ctx),
         *_approval_rules(ctx),
+    ]
+
+
+def _latency_rules(ctx: AgentContext) -> list[Manifest]:
+    """Slow jobs: the p95 job duration over LATENCY_WINDOW above alerts.jobLatency."""
+    latency = ctx.spec.observability.alerts.job_latency
+    if latency is None:
+        return []
+    seconds = float(units.duration_seconds(latency))
+    buckets = f"{METRICS.JOB_DURATION_SECONDS}_bucket{selector(ctx)}"
+    agent = f"{ctx.namespace}/{ctx.name}"
+    return [
+        _rule(
+            ctx,
+            "XAgentSlowJobs",
+            f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{LATENCY_WINDOW}]))) "
+            f"> {seconds!r}",
+            LATENCY_FOR,
+            "warning",
+            f"Agent {agent} answers slowly",
+            "95% of jobs took up to {{ $value | humanizeDuration }} over the last "
+            f"{LATENCY_WINDOW} (threshold {prometheus_duration(latency)}): the model, a tool "
+            "or a backend is slow.",
+        )
     ]
 
 

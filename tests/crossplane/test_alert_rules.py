@@ -92,6 +92,7 @@ ALERT_SPECS = st.fixed_dictionaries(
         "queueLagFor": DURATIONS,
         "notReadyFor": DURATIONS,
         "budgetRemaining": st.floats(1e-9, 1, exclude_max=True),
+        "jobLatency": DURATIONS,
         "approvalWait": DURATIONS,
         "labels": st.dictionaries(
             st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,20}", fullmatch=True),
@@ -155,6 +156,7 @@ def test_dashboard_queries_parse(promtool: Path, tmp_path: Path) -> None:
 # --- promtool test rules: each alert fires above its threshold, not below -------------------
 
 THRESHOLDS = {
+    "jobLatency": "45s",
     "budgetRemaining": 0.1,
     "approvalWait": "30m",
     "deadLetters": 3,
@@ -297,6 +299,11 @@ def _cases(rules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "10m",
             None,
         ),
+        # Slow jobs: one job a minute, each between 30 and 60 s: p95 interpolates to 58.5 s,
+        # above 45 s for 10m. Between 10 and 30 s it is 29 s: silent.
+        _case(rules["XAgentSlowJobs"], _durations("30", "60"), "20m", "58.5s"),
+        _case(rules["XAgentSlowJobs"], _durations("30", "60"), "8m", None),
+        _case(rules["XAgentSlowJobs"], _durations("10", "30"), "20m", None),
         # Budget: two pods' views of the daily tokens; the lower, 60 < 100 (10% of 1000).
         _budget_case(rules, ("400x30", "60x30"), BUDGET_UNIT.TOKENS, "60"),
         _budget_case(rules, ("400x30", "150x30"), BUDGET_UNIT.TOKENS, None),
@@ -332,6 +339,16 @@ def _cases(rules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             None,
         ),
     ]
+
+
+def _durations(above: str, within: str) -> list[dict[str, str]]:
+    """xagent_job_duration_seconds buckets: one job a minute, each in (above, within]."""
+    bucket = f"{METRICS.JOB_DURATION_SECONDS}_bucket"
+    series = [_ours(bucket, "0x30", le=above)]
+    series += [_ours(bucket, "0+1x30", le=le) for le in (within, "+Inf")]
+    # A neighbour's jobs take ten minutes: not ours.
+    series += [_neighbour(bucket, "0+1x30", le="600"), _neighbour(bucket, "0x30", le="300")]
+    return series
 
 
 def _budget_case(

@@ -137,3 +137,12 @@ def test_approval_rule_with_approvals_only() -> None:
 def test_budget_share_is_a_fraction(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field + "|budget_remaining"):
         make_spec(observability={"alerts": {field: value}})
+
+
+def test_latency_rule_only_with_a_threshold() -> None:
+    assert "XAgentSlowJobs" not in _rules()
+    rule = _rules(jobLatency="1.5m")["XAgentSlowJobs"]
+    assert f"{METRICS.JOB_DURATION_SECONDS}_bucket{{" in rule["expr"]
+    assert rule["expr"].endswith("> 90.0")
+    assert rule["for"] == alerts.LATENCY_FOR
+    assert "threshold 1m30s" in rule["annotations"]["description"]
