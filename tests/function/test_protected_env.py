@@ -135,7 +135,7 @@ def _own_model_secret() -> str:
 def test_tracing_headers_may_not_read_another_agents_secret() -> None:
     (got,) = _violations(_tracing_headers("other-bot-model-openai-1234567890"))
     assert got == (
-        "policy violation: spec.observability.tracing.headersSecretRef.name: Secret "
+        "- spec.observability.tracing.headersSecretRef.name: Secret "
         "'other-bot-model-openai-1234567890' is neither this XAgent's nor allowed by policy "
         "(policy rule credentials.envSecrets)"
     )
