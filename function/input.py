@@ -242,6 +242,14 @@ class QueuePolicy(CamelModel):
         list[str],
         Field(description="An explicit spec.queue.subjectPrefix must start with one of these."),
     ] = ["xagent.{namespace}."]
+    auth_secrets: Annotated[
+        list[str],
+        Field(
+            description="Secret name globs spec.queue.auth may name as secretName (existing "
+            "Secrets); none when empty. A remoteKey is synced from the store instead, under "
+            "credentials.remoteKeyPrefix."
+        ),
+    ] = []
 
 
 class IdentityAnnotation(CamelModel):

@@ -261,17 +261,24 @@ def _credential_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> 
             (f"spec.tools.mcpServers[{i}].headers[{j}].credentials", h.credentials)
             for j, h in enumerate(server.headers)
         ]
+    keys = [
+        (f"{path}.remoteRef.key", creds.remote_ref.key)
+        for path, creds in refs
+        if creds is not None and creds.remote_ref is not None
+    ]
+    for path, source in (
+        ("spec.queue.auth.secret", spec.queue.auth.secret),
+        ("spec.queue.auth.tls", spec.queue.auth.tls),
+    ):
+        if source is not None and source.remote_key is not None:
+            keys.append((f"{path}.remoteKey", source.remote_key))
     out = []
-    for path, creds in refs:
-        remote = creds.remote_ref if creds is not None else None
-        if remote is None:
-            continue
-        key = remote.key
+    for path, key in keys:
         if not key.startswith(prefix) or ".." in key.split("/") or "//" in key:
             out.append(
                 Violation(
                     "credentials.remoteKeyPrefix",
-                    f"{path}.remoteRef.key",
+                    path,
                     f"remote key {key!r} is outside the tenant's prefix {prefix!r}",
                 )
             )
@@ -342,6 +349,21 @@ def _queue_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[
                     path,
                     f"{value!r} is outside this namespace's NATS names (must start with "
                     f"{' or '.join(repr(p) for p in prefixes) or 'nothing: none allowed'})",
+                )
+            )
+    for path, source in (
+        ("spec.queue.auth.secret", queue.auth.secret),
+        ("spec.queue.auth.tls", queue.auth.tls),
+    ):
+        secret = source.secret_name if source is not None else None
+        if secret is not None and not any(
+            fnmatch.fnmatchcase(secret, g) for g in policy.queues.auth_secrets
+        ):
+            out.append(
+                Violation(
+                    "queues.authSecrets",
+                    f"{path}.secretName",
+                    f"Secret {secret!r} is not allowed for NATS credentials",
                 )
             )
     sql = spec.persistence.database.sql

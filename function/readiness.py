@@ -279,6 +279,9 @@ CHECKS: dict[tuple[str, str], Check] = {
         for kind in ("Database", "Role")
     },
     ("dragonflydb.io/v1alpha1", "Dragonfly"): dragonfly,
+    # It holds references only; whether they work shows on the Stream and Consumer, and
+    # the legacy NACK controller never writes an Account's status.
+    ("jetstream.nats.io/v1beta2", "Account"): always_ready,
     ("jetstream.nats.io/v1beta2", "Stream"): _condition_check("Ready", generation=True),
     ("jetstream.nats.io/v1beta2", "Consumer"): _condition_check("Ready", generation=True),
     ("keda.sh/v1alpha1", "ScaledObject"): _condition_check("Ready"),

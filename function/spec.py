@@ -50,6 +50,10 @@ __all__ = [
     "ModelPrice",
     "ModelProvider",
     "ModelSpec",
+    "NatsAuthMethod",
+    "NatsAuthSpec",
+    "NatsSecretSource",
+    "NatsTlsSpec",
     "QueueEngine",
     "RiskTier",
     "ScheduleTrigger",
@@ -747,6 +751,75 @@ class PersistenceSpec(CamelModel):
     cache: CacheSpec = CacheSpec()
 
 
+class NatsAuthMethod(StrEnum):
+    """How the runtime and NACK authenticate to NATS."""
+
+    NONE = "none"
+    USER_PASSWORD = "userPassword"  # noqa: S105 - a method name, not a password
+    TOKEN = "token"  # noqa: S105
+    CREDS = "creds"
+    NKEY = "nkey"
+
+
+class NatsSecretSource(CamelModel):
+    """A Secret whose keys hold NATS credentials: an existing one, or one synced from the store."""
+
+    secret_name: Annotated[
+        str | None,
+        Field(
+            pattern=DNS_SUBDOMAIN,
+            max_length=253,
+            description="An existing Secret of the namespace; policy.queues.authSecrets must "
+            "allow it.",
+        ),
+    ] = None
+    remote_key: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=512,
+            description="A key in the External Secrets store, under the tenant's prefix; its "
+            "properties become the keys of a Secret this XAgent owns.",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NatsSecretSource:
+        if (self.secret_name is None) == (self.remote_key is None):
+            raise ValueError("set exactly one of secretName or remoteKey")
+        return self
+
+
+class NatsTlsSpec(NatsSecretSource):
+    """TLS to NATS: keys ca.crt, and tls.crt and tls.key for a client certificate."""
+
+    client_certificate: Annotated[
+        bool, Field(description="Present tls.crt and tls.key (mutual TLS); ca.crt alone if false.")
+    ] = True
+
+
+class NatsAuthSpec(CamelModel):
+    """Credentials for NATS, used by the NACK Account and the runtime; never values."""
+
+    method: Annotated[
+        NatsAuthMethod,
+        Field(
+            description="The Secret's keys, by method: userPassword: user and password; token: "
+            "token; creds: user.creds (nsc); nkey: nkey.seed."
+        ),
+    ] = NatsAuthMethod.NONE
+    secret: Annotated[
+        NatsSecretSource | None, Field(description="Where the method's keys are.")
+    ] = None
+    tls: Annotated[NatsTlsSpec | None, Field(description="TLS certificates.")] = None
+
+    @model_validator(mode="after")
+    def _secret_with_method(self) -> NatsAuthSpec:
+        if (self.method == NatsAuthMethod.NONE) != (self.secret is None):
+            raise ValueError("secret goes with a method other than none, and only with one")
+        return self
+
+
 class QueueSpec(CamelModel):
     """NATS JetStream jobs queue (NACK Stream + Consumer)."""
 
@@ -807,6 +880,7 @@ class QueueSpec(CamelModel):
             "global account, on a server without accounts).",
         ),
     ] = "$G"
+    auth: NatsAuthSpec = NatsAuthSpec()
 
     @model_validator(mode="after")
     def _servers_parse(self) -> QueueSpec:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from contract import queue as queue_defaults
 from contract.env import QUEUE_ENV
 from function import units
+from function.builders import nats_auth
 from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
 from function.spec import QueueEngine
 
@@ -84,6 +85,7 @@ def _stream(ctx: AgentContext) -> Manifest:
             "replicas": queue.replicas,
             "duplicateWindow": queue_defaults.DUPLICATE_WINDOW,
             "servers": [queue.url],
+            **_account(ctx),
         },
     }
 
@@ -106,8 +108,15 @@ def _consumer(ctx: AgentContext) -> Manifest:
             "maxAckPending": max_ack_pending(ctx),
             "replayPolicy": "instant",
             "servers": [queue.url],
+            **_account(ctx),
         },
     }
+
+
+def _account(ctx: AgentContext) -> Manifest:
+    """``account``: the NACK Account holding NATS credentials (nats_auth.py), when any."""
+    name = nats_auth.account_name(ctx)
+    return {"account": name} if name else {}
 
 
 def _number(value: float) -> str:

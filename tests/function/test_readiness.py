@@ -193,6 +193,7 @@ ALWAYS_READY = [
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("generators.external-secrets.io/v1alpha1", "Password"),
+    ("jetstream.nats.io/v1beta2", "Account"),
     ("batch/v1", "CronJob"),
 ]
 

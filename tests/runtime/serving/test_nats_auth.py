@@ -1,11 +1,11 @@
 """The runtime authenticates to a real nats-server that requires it.
 
 A nats-server of the test's own (JetStream on, a free port) admits a user with a password
-and a user with an nkey. The runtime reads the credentials the way the function hands them
-over (contract/env.py: the password from a Secret through the environment, the seed as a
-mounted file) through its real Settings, and its JetStream queue connects, creates its
-stream and consumer and runs a job; without the credentials, or with wrong ones, it is
-refused.
+and a user with an nkey. The function renders an XAgent with ``spec.queue.auth``; the
+runtime container's environment and Secret volumes are materialised as the kubelet would
+(secretKeyRef values from a Secret's data, volumes as files under a temporary root), read
+through the runtime's real Settings, and its JetStream queue connects, creates its stream
+and consumer and runs a job. Without the credentials, or with wrong ones, it is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ import nkeys
 import pytest
 
 from contract.env import ENV, QUEUE_ENV
+from function.builders import build_all
+from function.input import Policy
 from runtime.queue import JetStreamOptions, JetStreamQueue
 from runtime.settings import ConfigError, load_settings
 from runtime.startup import nats_auth
+from tests.function.factories import make_ctx, make_spec
 from tests.runtime.serving.conftest import TIMEOUT, free_port, make_job, wait_for
 
 pytestmark = pytest.mark.services
@@ -92,6 +95,38 @@ def _settings(url: str, **env: str) -> Any:
         return load_settings()
 
 
+def _rendered_env(
+    url: str, auth: dict[str, Any], secrets: dict[str, dict[str, bytes]], root: Path
+) -> dict[str, str]:
+    """The runtime container's environment as the kubelet gives it, from the function's
+    Deployment: secretKeyRefs read from ``secrets``, Secret volumes written under ``root``
+    (and every path the env names moved there)."""
+    spec = make_spec(queue={"url": url, "auth": auth})
+    ctx = make_ctx(spec, policy=Policy(queues={"authSecrets": ["nats-*"]}))
+    desired = build_all(ctx)
+    pod = desired["deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    for volume in pod["volumes"]:
+        if "secret" not in volume:
+            continue
+        target = root / mounts[volume["name"]].lstrip("/")
+        target.mkdir(parents=True)
+        data = secrets[volume["secret"]["secretName"]]
+        for item in volume["secret"]["items"]:
+            (target / item["path"]).write_bytes(data[item["key"]])
+    env: dict[str, str] = {}
+    for entry in container["env"]:
+        if not entry["name"].startswith("NATS_"):
+            continue
+        if "valueFrom" in entry:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = secrets[ref["name"]][ref["key"]].decode()
+        elif entry.get("value", "").startswith("/"):
+            env[entry["name"]] = str(root / entry["value"].lstrip("/"))
+    return env
+
+
 def _options(settings: Any, names: JetStreamOptions) -> JetStreamOptions:
     return replace(
         names, url=settings.nats_url, auth=nats_auth(settings), connect_timeout_seconds=2
@@ -106,9 +141,14 @@ async def _connect(options: JetStreamOptions, scripted: Any) -> JetStreamQueue:
     return queue
 
 
-async def test_user_and_password_from_the_environment(nats_server, names, scripted) -> None:
-    settings = _settings(nats_server.url, **{QUEUE_ENV.USER: USER, QUEUE_ENV.PASSWORD: PASSWORD})
-    queue = await _connect(_options(settings, names), scripted)
+async def test_user_and_password_from_the_rendered_secret(
+    nats_server, names, scripted, tmp_path
+) -> None:
+    secrets = {"nats-creds": {"user": USER.encode(), "password": PASSWORD.encode()}}
+    auth = {"method": "userPassword", "secret": {"secretName": "nats-creds"}}
+    env = _rendered_env(nats_server.url, auth, secrets, tmp_path)
+    assert set(env) == {QUEUE_ENV.USER, QUEUE_ENV.PASSWORD}
+    queue = await _connect(_options(_settings(nats_server.url, **env), names), scripted)
     try:
         await queue.start()
         await queue.submit(make_job(job_id="auth-1"))
@@ -121,11 +161,12 @@ async def _ran(scripted: Any) -> int:
     return len(scripted.calls)
 
 
-async def test_nkey_seed_from_a_mounted_file(nats_server, names, scripted, tmp_path) -> None:
-    seed = tmp_path / "nkey.seed"
-    seed.write_bytes(SEED)
-    settings = _settings(nats_server.url, **{QUEUE_ENV.NKEY_SEED_PATH: str(seed)})
-    queue = await _connect(_options(settings, names), scripted)
+async def test_nkey_seed_from_the_rendered_volume(nats_server, names, scripted, tmp_path) -> None:
+    secrets = {"nats-nkey": {"nkey.seed": SEED}}
+    auth = {"method": "nkey", "secret": {"secretName": "nats-nkey"}}
+    env = _rendered_env(nats_server.url, auth, secrets, tmp_path)
+    assert set(env) == {QUEUE_ENV.NKEY_SEED_PATH}
+    queue = await _connect(_options(_settings(nats_server.url, **env), names), scripted)
     await queue.drain(1)
 
 
