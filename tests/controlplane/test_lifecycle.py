@@ -81,6 +81,10 @@ def _wait_conditions(kube: Kube, xr: dict[str, Any], want: dict[str, str]) -> No
 def test_operator_status_drives_readiness(kube: Kube, namespace: str) -> None:
     example, objs = _composed_example(kube, namespace, "minimal")
     by_kind = {o["kind"]: o for o in objs.values()}
+    # The model key and the generated cache password each have an ExternalSecret: secrets
+    # are ready only when every one of them is.
+    external_secrets = [o for o in objs.values() if o["kind"] == "ExternalSecret"]
+    assert len(external_secrets) >= 2, sorted(objs)
     xr = example.xr
     _wait_conditions(
         kube,
@@ -93,7 +97,10 @@ def test_operator_status_drives_readiness(kube: Kube, namespace: str) -> None:
         },
     )
 
-    operators.set_ready(kube, by_kind["ExternalSecret"])
+    operators.set_ready(kube, external_secrets[0])
+    _wait_conditions(kube, xr, {"SecretsReady": "False", "RuntimeReady": "False", "Ready": "False"})
+    for secret in external_secrets[1:]:
+        operators.set_ready(kube, secret)
     _wait_conditions(kube, xr, {"SecretsReady": "True", "RuntimeReady": "False", "Ready": "False"})
 
     operators.set_ready(kube, by_kind["Deployment"])
@@ -105,7 +112,7 @@ def test_operator_status_drives_readiness(kube: Kube, namespace: str) -> None:
 
     operators.set_ready(kube, by_kind["Deployment"], ready=False)
     _wait_conditions(kube, xr, {"RuntimeReady": "False", "Ready": "False"})
-    operators.set_ready(kube, by_kind["ExternalSecret"], ready=False)
+    operators.set_ready(kube, external_secrets[-1], ready=False)
     _wait_conditions(kube, xr, {"SecretsReady": "False", "RuntimeReady": "False", "Ready": "False"})
 
 
