@@ -165,7 +165,7 @@ def render_many(
             inputs = dataclasses.replace(shared, xr=_single_xr(path, shared.composition))
             yield to_yaml(render(inputs, include_full_xr=include_full_xr))
         except RenderError as e:
-            if len(files) == 1 or str(e).startswith(str(path)):
+            if str(e).startswith(str(path)):
                 raise
             raise RenderError(f"{path}: {e}") from e
 
@@ -173,7 +173,10 @@ def render_many(
 def _yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise RenderError(f"{path}: a directory with no .yaml or .yml file")
+            yield from found
         else:
             yield path
 
@@ -230,11 +233,15 @@ def _request(inputs: RenderInputs, sent: dict[str, Any]) -> fnv1.RunFunctionRequ
     req = fnv1.RunFunctionRequest(
         meta=fnv1.RequestMeta(tag="xagent-render", capabilities=_CAPABILITIES)
     )
-    resource.update(req.observed.composite, sent)
-    for obj in inputs.observed:
-        resource.update(req.observed.resources[_resource_name(obj)], obj)
-    if fn_input:
-        req.input.CopyFrom(resource.dict_to_struct(fn_input))
+    try:
+        resource.update(req.observed.composite, sent)
+        for obj in inputs.observed:
+            resource.update(req.observed.resources[_resource_name(obj)], obj)
+        if fn_input:
+            req.input.CopyFrom(resource.dict_to_struct(fn_input))
+    except RecursionError:
+        # protobuf's Struct conversion recurses per level; Crossplane could not send it either.
+        raise RenderError("nested too deeply to send to the function") from None
     return req
 
 
@@ -260,7 +267,7 @@ def _xr_as_sent(
     meta = sent.setdefault("metadata", {})
     meta["uid"] = meta.get("uid") or render_uid(xr)
     meta["resourceVersion"] = RESOURCE_VERSION
-    labels = meta.setdefault("labels", {})
+    labels = meta["labels"] = meta.get("labels") or {}  # `labels:` (null) is none yet
     labels[COMPOSITE_LABEL] = labels.get(COMPOSITE_LABEL) or meta.get("name", "")
     spec = sent.get("spec")
     if not isinstance(spec, dict):
@@ -269,7 +276,7 @@ def _xr_as_sent(
     machinery["compositionRef"] = {"name": (composition.get("metadata") or {}).get("name", "")}
     if observed:
         machinery["resourceRefs"] = [_reference(o, sent) for o in observed]
-    status = sent.setdefault("status", {})
+    status = sent["status"] = sent.get("status") or {}
     status["conditions"] = _set_condition(
         [_condition_from_dict(c) for c in status.get("conditions") or []],
         _with_generation(_RESPONSIVE, meta.get("generation")),
@@ -621,6 +628,25 @@ def _check_xr(path: Path, xr: Any, composition: dict[str, Any]) -> None:
     unknown = sorted(str(k) for k in meta if k not in _METADATA_FIELDS)
     if unknown:
         raise RenderError(f"{path}: metadata.{unknown[0]}: unknown field")
+    # What render reads must have the type the API server would have insisted on.
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise RenderError(f"{path}: metadata.name: want a non-empty string")
+    if not isinstance(meta.get("namespace") or "", str):
+        raise RenderError(f"{path}: metadata.namespace: want a string")
+    for part in ("labels", "annotations"):
+        value = meta.get(part)
+        if value is None:  # `labels:` with nothing under it: none
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise RenderError(f"{path}: metadata.{part}: want a map of strings to strings")
+    for part in ("spec", "status"):
+        if xr.get(part) is not None and not isinstance(xr[part], dict):
+            raise RenderError(f"{path}: {part}: want a mapping")
+    conditions = (xr.get("status") or {}).get("conditions") or []
+    if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+        raise RenderError(f"{path}: status.conditions: want a list of mappings")
 
 
 def _single(path: Path) -> dict[str, Any]:
