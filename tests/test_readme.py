@@ -107,7 +107,8 @@ def render_in_clone(*args: str) -> str:
 def test_xrd_check_from_another_directory() -> None:
     done = bash(the_block("Commands", "xrd --check"), ROOT)
     assert done.returncode == 0, done.stderr
-    assert f"up to date: 4 generated files in {ROOT}" in done.stderr
+    said = rf"^up to date: \d+ generated files in {re.escape(str(ROOT))}$"
+    assert re.search(said, done.stderr, re.M), done.stderr
 
 
 def test_policy_violation_render_fails_naming_the_field() -> None:
