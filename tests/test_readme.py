@@ -116,7 +116,8 @@ def test_policy_violation_render_fails_naming_the_field() -> None:
     done = bash(the_block("Commands", "policy-violation"), ROOT)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert re.search(r"^error: examples/policy-violation/xr.yaml: .*spec\.", done.stderr)
+    said = r"^error: examples/policy-violation/xr.yaml: .*\n- spec\.model\.provider: "
+    assert re.search(said, done.stderr, re.S), done.stderr
 
 
 @pytest.mark.crossplane
