@@ -84,6 +84,7 @@ def compose(
             spec, resolution.definition, platform_policy, resolution.path, namespace=namespace
         ),
         *policy.env_violations(ctx),
+        *policy.named_secret_violations(ctx),
     ]
     if violations:
         texts = policy.lines(violations)

@@ -217,6 +217,16 @@ class CredentialPolicy(CamelModel):
         ),
     ] = []
 
+    existing_secrets: Annotated[
+        list[str],
+        Field(
+            description="Secret name globs the credential fields that name an existing Secret "
+            "may name (model and tool secretRef, MCP tokens and headers, external database "
+            "and cache, backup credentials, api.auth.tokenSecretRef); {name} is the XAgent's "
+            "name. A Secret xagent composed for another XAgent is refused whatever this says.",
+        ),
+    ] = ["*"]
+
     def key_prefix(self, tenant_id: str, namespace: str) -> str:
         """The prefix for one XAgent."""
         return self.remote_key_prefix.replace("{tenantId}", tenant_id).replace(

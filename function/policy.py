@@ -11,6 +11,7 @@ cloud identity annotations from allow-lists.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,8 +21,8 @@ from contract.definition import AgentDefinition, NodeType, ToolType
 from contract.prices import BUILTIN_PRICES, Price
 from function import urls
 from function.input import Policy
-from function.names import nats_token
-from function.spec import DatabaseEngine, RiskTier, XAgentSpec
+from function.names import HASH_LEN, nats_token
+from function.spec import Credentials, DatabaseEngine, RiskTier, XAgentSpec
 
 if TYPE_CHECKING:  # the builders import this module
     from function.builders.base import AgentContext
@@ -35,6 +36,7 @@ __all__ = [
     "check",
     "env_violations",
     "lines",
+    "named_secret_violations",
     "tool_risk",
 ]
 
@@ -448,6 +450,87 @@ def env_violations(ctx: AgentContext) -> list[Violation]:
             )
         )
     return out
+
+
+_COMPOSED_SHAPE = re.compile(rf"-[0-9a-f]{{{HASH_LEN}}}(-[a-z0-9-]+)?$")
+"""What a Secret xagent composes looks like: an ExternalSecret's target ends in the identity
+hash, an operator's (CloudNativePG's ``<cluster>-app``) adds a role after it."""
+
+
+def named_secret_violations(ctx: AgentContext) -> list[Violation]:
+    """Existing Secrets the credential fields name: allowed by policy, and never another
+    XAgent's.
+
+    Naming a Secret hands its keys to this XAgent's pods (and a tool's token to the tool's
+    URL), so a tenant must not be able to name the Secrets xagent composed for another
+    XAgent of the namespace (its synced keys, its cache password, its database's
+    credentials). Those carry the identity hash in their names; this XAgent's own are known.
+    """
+    from function.builders import external_secrets  # the builders import this module
+
+    own = {
+        c.secret_name
+        for c in (*external_secrets.model_credentials(ctx), *external_secrets.tool_credentials(ctx))
+        if c.resource_key is not None
+    }
+    globs = [g.replace("{name}", ctx.name) for g in ctx.policy.credentials.existing_secrets]
+    out = []
+    for path, secret in _named_secrets(ctx):
+        if secret in own:
+            continue
+        if _COMPOSED_SHAPE.search(secret):
+            message = (
+                f"Secret {secret!r} looks like one xagent composes for another XAgent "
+                "(it ends in an identity hash); name a Secret of your own"
+            )
+        elif not any(fnmatch.fnmatchcase(secret, g) for g in globs):
+            message = f"Secret {secret!r} is not allowed by policy"
+        else:
+            continue
+        out.append(Violation("credentials.existingSecrets", path, message))
+    return out
+
+
+def _named_secrets(ctx: AgentContext) -> list[tuple[str, str]]:
+    """``(field path, Secret name)`` of every credential field that names an existing Secret."""
+    spec = ctx.spec
+    creds: list[tuple[str, Credentials | None]] = [
+        ("spec.model.credentials", spec.model.credentials)
+    ]
+    creds += [
+        (f"spec.tools.allowed[{i}].credentials", t.credentials)
+        for i, t in enumerate(spec.tools.allowed)
+    ]
+    for i, server in enumerate(spec.tools.mcp_servers):
+        creds.append((f"spec.tools.mcpServers[{i}].credentials", server.credentials))
+        creds += [
+            (f"spec.tools.mcpServers[{i}].headers[{j}].credentials", h.credentials)
+            for j, h in enumerate(server.headers)
+        ]
+    found = [
+        (f"{path}.secretRef.name", c.secret_ref.name)
+        for path, c in creds
+        if c is not None and c.secret_ref is not None
+    ]
+    persistence = spec.persistence
+    for path, ext in (
+        ("spec.persistence.database.external.secretName", persistence.database.external),
+        ("spec.persistence.cache.external.secretName", persistence.cache.external),
+    ):
+        if ext is not None:
+            found.append((path, ext.secret_name))
+    backup = persistence.database.backup
+    if backup is not None and backup.credentials.secret_name is not None:
+        found.append(
+            (
+                "spec.persistence.database.backup.credentials.secretName",
+                backup.credentials.secret_name,
+            )
+        )
+    token = spec.api.auth.token_secret_ref
+    if token is not None:
+        found.append(("spec.api.auth.tokenSecretRef.name", token.name))
+    return found
 
 
 def _network_violations(spec: XAgentSpec, policy: Policy) -> list[Violation]:
