@@ -85,6 +85,7 @@ def compose(
         ),
         *policy.env_violations(ctx),
         *policy.named_secret_violations(ctx),
+        *policy.trigger_violations(ctx),
     ]
     if violations:
         texts = policy.lines(violations)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from contract.builtins import BUILTIN_KINDS
 from contract.definition import AgentDefinition, NodeType, ToolType
 from contract.prices import BUILTIN_PRICES, Price
-from function import urls
+from function import nats_subjects, urls
 from function.input import Policy
 from function.names import HASH_LEN, nats_token
 from function.spec import Credentials, DatabaseEngine, RiskTier, XAgentSpec
@@ -38,6 +38,7 @@ __all__ = [
     "lines",
     "named_secret_violations",
     "tool_risk",
+    "trigger_violations",
 ]
 
 IDENTITY_ANNOTATION_PREFIXES = ("eks.amazonaws.com/", "iam.gke.io/", "azure.workload.identity/")
@@ -330,11 +331,6 @@ def _url_secret_violations(
 
 
 def _queue_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[Violation]:
-    def expand(template: str) -> str:
-        return template.replace("{namespace}", nats_token(namespace)).replace(
-            "{tenantId}", spec.tenant_id
-        )
-
     out = []
     queue = spec.queue
     for path, value, templates in (
@@ -343,16 +339,9 @@ def _queue_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[
     ):
         if value is None:
             continue
-        prefixes = [expand(t) for t in templates]
+        prefixes = [_expand_nats(t, namespace, spec.tenant_id) for t in templates]
         if not any(value.startswith(p) for p in prefixes):
-            out.append(
-                Violation(
-                    "queues",
-                    path,
-                    f"{value!r} is outside this namespace's NATS names (must start with "
-                    f"{' or '.join(repr(p) for p in prefixes) or 'nothing: none allowed'})",
-                )
-            )
+            out.append(_outside("queues", path, value, prefixes))
     for path, source in (
         ("spec.queue.auth.secret", queue.auth.secret),
         ("spec.queue.auth.tls", queue.auth.tls),
@@ -407,6 +396,66 @@ def _identity_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> li
                 )
             )
     return out
+
+
+def trigger_violations(ctx: AgentContext) -> list[Violation]:
+    """spec.triggers.subjects confined to the namespace, clear of the agent's own subjects.
+
+    Each subject must start with a subject prefix of the policy and each source stream with
+    a stream prefix (as spec.queue's own names must), so an agent never reads another
+    namespace's messages. A subject may not overlap the agent's own subject space (the
+    worker would take its own results and dead letters for jobs) or another trigger subject
+    (JetStream refuses a consumer whose filters overlap).
+    """
+    queues = ctx.policy.queues
+    subject_prefixes = [
+        _expand_nats(t, ctx.namespace, ctx.spec.tenant_id) for t in queues.subject_prefixes
+    ]
+    stream_prefixes = [
+        _expand_nats(t, ctx.namespace, ctx.spec.tenant_id) for t in queues.stream_prefixes
+    ]
+    own = f"{ctx.subject_prefix}.>"
+    out: list[Violation] = []
+    seen: list[str] = []
+    for i, trigger in enumerate(ctx.spec.triggers.subjects):
+        path = f"spec.triggers.subjects[{i}]"
+        subject = trigger.subject
+        if not any(subject.startswith(p) for p in subject_prefixes):
+            out.append(_outside("queues", f"{path}.subject", subject, subject_prefixes))
+        elif nats_subjects.overlap(subject, own):
+            out.append(
+                Violation(
+                    "queues",
+                    f"{path}.subject",
+                    f"{subject!r} overlaps the agent's own subjects {own!r} (its jobs, results "
+                    "and dead letters)",
+                )
+            )
+        clash = next((s for s in seen if nats_subjects.overlap(subject, s)), None)
+        if clash is not None:
+            out.append(Violation("queues", f"{path}.subject", f"{subject!r} overlaps {clash!r}"))
+        seen.append(subject)
+        if trigger.stream is not None:
+            if not any(trigger.stream.startswith(p) for p in stream_prefixes):
+                out.append(_outside("queues", f"{path}.stream", trigger.stream, stream_prefixes))
+            elif trigger.stream == ctx.stream_name:
+                out.append(
+                    Violation(
+                        "queues", f"{path}.stream", "the agent's own stream cannot be a source"
+                    )
+                )
+    return out
+
+
+def _expand_nats(template: str, namespace: str, tenant: str) -> str:
+    return template.replace("{namespace}", nats_token(namespace)).replace("{tenantId}", tenant)
+
+
+def _outside(rule: str, path: str, value: str, prefixes: list[str]) -> Violation:
+    allowed = " or ".join(repr(p) for p in prefixes) or "nothing: none allowed"
+    return Violation(
+        rule, path, f"{value!r} is outside this namespace's NATS names (must start with {allowed})"
+    )
 
 
 def env_violations(ctx: AgentContext) -> list[Violation]:

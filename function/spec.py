@@ -58,6 +58,7 @@ __all__ = [
     "RiskTier",
     "ScheduleTrigger",
     "SecretKeyRef",
+    "SubjectTrigger",
     "ToolGrant",
     "ToolKind",
     "TriggersSpec",
@@ -1434,12 +1435,44 @@ class ScheduleTrigger(CamelModel):
     suspend: Annotated[bool, Field(description="Pause the schedule.")] = False
 
 
+SUBJECT_FILTER = r"^([^\s.*>]+|\*)(\.([^\s.*>]+|\*))*(\.>)?$"
+"""A NATS subject filter: tokens split by ``.``, ``*`` a whole token, ``>`` only the last."""
+
+
+class SubjectTrigger(CamelModel):
+    """Messages on a NATS subject become the agent's jobs (each one a job in the contract's
+    format, like a message on ``<prefix>.jobs``)."""
+
+    subject: Annotated[
+        str,
+        Field(
+            pattern=SUBJECT_FILTER,
+            max_length=255,
+            description="Subject filter (* and > wildcards); must lie in the namespace's "
+            "subjects (policy queues.subjectPrefixes) and outside the agent's own.",
+        ),
+    ]
+    stream: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9_-]{1,200}$",
+            description="Source the subject from this existing stream (of the namespace, "
+            "policy queues.streamPrefixes); unset: the agent's stream captures the subject "
+            "itself, which no other stream may then capture.",
+        ),
+    ] = None
+
+
 class TriggersSpec(CamelModel):
     """What sends the agent work besides its own queue subject and HTTP API."""
 
     schedules: Annotated[
         list[ScheduleTrigger],
         Field(max_length=20, description="Messages sent on cron schedules."),
+    ] = []
+    subjects: Annotated[
+        list[SubjectTrigger],
+        Field(max_length=20, description="NATS subjects whose messages are jobs too."),
     ] = []
 
     @model_validator(mode="after")
@@ -1522,6 +1555,12 @@ class XAgentSpec(CamelModel):
     def _one_definition(self) -> XAgentSpec:
         if self.definition is not None and self.definition_ref is not None:
             raise ValueError("set at most one of definition or definitionRef")
+        return self
+
+    @model_validator(mode="after")
+    def _subjects_need_nats(self) -> XAgentSpec:
+        if self.triggers.subjects and self.queue.engine != QueueEngine.NATS:
+            raise ValueError("triggers.subjects: needs queue.engine nats (NATS subjects)")
         return self
 
     @model_validator(mode="after")

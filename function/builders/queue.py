@@ -5,6 +5,12 @@ One stream per agent holds all three of its subjects (``<prefix>.jobs``, ``.resu
 ``spec.queue.maxAge`` after the job was acked. The consumer filters ``.jobs`` only; the
 runtime publishes results and dead letters itself, with a ``Nats-Msg-Id`` that the stream's
 duplicate window de-duplicates.
+
+``spec.triggers.subjects`` feed the same stream: a subject without a source stream is
+captured by the agent's stream, one with a source stream is sourced from it (filtered on the
+subject). Either way the consumer filters on it too (``filterSubjects``), so its messages are
+jobs like those on ``.jobs``; function/policy.py keeps them inside the namespace and clear of
+the agent's own subjects.
 """
 
 from __future__ import annotations
@@ -77,7 +83,11 @@ def _stream(ctx: AgentContext) -> Manifest:
         "spec": {
             "name": ctx.stream_name,
             "description": f"xagent {ctx.namespace}/{ctx.name}: jobs, results, dead letters",
-            "subjects": [f"{ctx.subject_prefix}.>"],
+            "subjects": [
+                f"{ctx.subject_prefix}.>",
+                *(t.subject for t in ctx.spec.triggers.subjects if t.stream is None),
+            ],
+            **_sources(ctx),
             "retention": "limits",
             "discard": "old",
             "maxAge": queue.max_age,
@@ -100,7 +110,7 @@ def _consumer(ctx: AgentContext) -> Manifest:
             "durableName": ctx.consumer_name,
             "streamName": ctx.stream_name,
             "description": f"xagent {ctx.namespace}/{ctx.name} runtime workers",
-            "filterSubject": subjects(ctx)["jobs"],
+            **_filter(ctx),
             "deliverPolicy": "all",
             "ackPolicy": "explicit",
             "ackWait": queue.ack_wait,
@@ -117,6 +127,20 @@ def _account(ctx: AgentContext) -> Manifest:
     """``account``: the NACK Account holding NATS credentials (nats_auth.py), when any."""
     name = nats_auth.account_name(ctx)
     return {"account": name} if name else {}
+
+
+def _sources(ctx: AgentContext) -> Manifest:
+    sourced = [t for t in ctx.spec.triggers.subjects if t.stream is not None]
+    if not sourced:
+        return {}
+    return {"sources": [{"name": t.stream, "filterSubject": t.subject} for t in sourced]}
+
+
+def _filter(ctx: AgentContext) -> Manifest:
+    jobs = subjects(ctx)["jobs"]
+    extra = [t.subject for t in ctx.spec.triggers.subjects]
+    # filterSubjects needs NATS 2.10; an agent without trigger subjects keeps filterSubject.
+    return {"filterSubjects": [jobs, *extra]} if extra else {"filterSubject": jobs}
 
 
 def _number(value: float) -> str:

@@ -328,7 +328,20 @@ class JetStreamQueue:
             msgs = await self._sub.fetch(batch=limit, timeout=self.options.fetch_timeout_seconds)
         except TimeoutError:  # no job within the fetch timeout (nats raises both kinds)
             return []
-        return [_JsDelivery(msg, self._attempt(msg)) for msg in msgs]
+        jobs = []
+        for msg in msgs:
+            if msg.subject in self._own_output:
+                # Only a consumer whose filter the server ignored delivers these (a
+                # filterSubjects consumer on NATS before 2.10): never run the agent's own
+                # results and dead letters as jobs.
+                await msg.term()
+                continue
+            jobs.append(_JsDelivery(msg, self._attempt(msg)))
+        return jobs
+
+    @property
+    def _own_output(self) -> tuple[str, str]:
+        return (self.connection.results_subject, self.connection.dead_letter_subject)
 
     def _attempt(self, msg: Any) -> int:
         """Which delivery of its job ``msg`` is, by the server and by this worker's count.
