@@ -8,6 +8,7 @@ content does.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from contract import env as contract_env
@@ -130,7 +131,9 @@ def _approvals(ctx: AgentContext) -> ApprovalPolicy | None:
         return None
     return ApprovalPolicy(
         tools=approval_tools(ctx.spec, ctx.definition, ctx.policy),
-        timeout_seconds=int(units.seconds(approvals.timeout)),
+        # Whole seconds, rounded up: a sub-second timeout ("6ms") must not become 0, which the
+        # grants file refuses (the runtime's sweeper counts in seconds anyway).
+        timeout_seconds=math.ceil(units.seconds(approvals.timeout)),
         timeout_action=approvals.timeout_action,
     )
 

@@ -173,3 +173,16 @@ def test_run_function_answers_every_spec() -> None:
     answers()
     # Hypothesis shrinks only in-run failures; a kubeconform rejection prints the spec instead.
     kubeconform.assert_conform(composed)
+
+
+def test_a_sub_second_approval_timeout_composes() -> None:
+    """Found by the fuzz run: "6ms" was truncated to 0 seconds, which the grants file refuses."""
+    spec = {
+        "tenantId": "0",
+        "model": {"name": "l?", "provider": "openai"},
+        "approvals": {"timeout": "6ms"},
+    }
+    response = _run(spec)
+    fatal = [r.message for r in response.results if r.severity == fnv1.SEVERITY_FATAL]
+    assert fatal == []
+    assert len(response.desired.resources) > 0
