@@ -254,20 +254,10 @@ def _tool_violations(
 def _credential_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[Violation]:
     rules = policy.credentials
     prefix = rules.key_prefix(spec.tenant_id, namespace)
-    refs = [("spec.model.credentials", spec.model.credentials)] + [
-        (f"spec.tools.allowed[{i}].credentials", g.credentials)
-        for i, g in enumerate(spec.tools.allowed)
-    ]
-    for i, server in enumerate(spec.tools.mcp_servers):
-        refs.append((f"spec.tools.mcpServers[{i}].credentials", server.credentials))
-        refs += [
-            (f"spec.tools.mcpServers[{i}].headers[{j}].credentials", h.credentials)
-            for j, h in enumerate(server.headers)
-        ]
     keys = [
         (f"{path}.remoteRef.key", creds.remote_ref.key)
-        for path, creds in refs
-        if creds is not None and creds.remote_ref is not None
+        for path, creds in _credential_fields(spec)
+        if creds.remote_ref is not None
     ]
     for path, source in (
         ("spec.queue.auth.secret", spec.queue.auth.secret),
@@ -540,26 +530,31 @@ def named_secret_violations(ctx: AgentContext) -> list[Violation]:
     return out
 
 
-def _named_secrets(ctx: AgentContext) -> list[tuple[str, str]]:
-    """``(field path, Secret name)`` of every credential field that names an existing Secret."""
-    spec = ctx.spec
-    creds: list[tuple[str, Credentials | None]] = [
+def _credential_fields(spec: XAgentSpec) -> list[tuple[str, Credentials]]:
+    """``(field path, credentials)`` of the model, each tool grant, MCP server and header."""
+    found: list[tuple[str, Credentials | None]] = [
         ("spec.model.credentials", spec.model.credentials)
     ]
-    creds += [
-        (f"spec.tools.allowed[{i}].credentials", t.credentials)
-        for i, t in enumerate(spec.tools.allowed)
+    found += [
+        (f"spec.tools.allowed[{i}].credentials", g.credentials)
+        for i, g in enumerate(spec.tools.allowed)
     ]
     for i, server in enumerate(spec.tools.mcp_servers):
-        creds.append((f"spec.tools.mcpServers[{i}].credentials", server.credentials))
-        creds += [
+        found.append((f"spec.tools.mcpServers[{i}].credentials", server.credentials))
+        found += [
             (f"spec.tools.mcpServers[{i}].headers[{j}].credentials", h.credentials)
             for j, h in enumerate(server.headers)
         ]
+    return [(path, creds) for path, creds in found if creds is not None]
+
+
+def _named_secrets(ctx: AgentContext) -> list[tuple[str, str]]:
+    """``(field path, Secret name)`` of every credential field that names an existing Secret."""
+    spec = ctx.spec
     found = [
         (f"{path}.secretRef.name", c.secret_ref.name)
-        for path, c in creds
-        if c is not None and c.secret_ref is not None
+        for path, c in _credential_fields(spec)
+        if c.secret_ref is not None
     ]
     persistence = spec.persistence
     for path, ext in (

@@ -13,25 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from function import compose
 from function.builders.external_secrets import model_credentials
-from function.definition_source import resolve
-from function.input import Policy
 from function.names import HASH_LEN
-from tests.function.factories import make_ctx, make_spec
-
-
-def _violations(spec: dict[str, Any], policy: dict[str, Any] | None = None) -> list[str]:
-    parsed = make_spec(**spec)
-    outcome = compose.compose(
-        "support-bot",
-        "agents",
-        parsed,
-        resolve("support-bot", parsed, None),
-        Policy.model_validate(policy or {}),
-        {},
-    )
-    return [] if outcome.fatal is None else outcome.fatal.splitlines()[1:]
+from tests.function.factories import make_ctx
+from tests.function.test_protected_env import _violations
 
 
 def _neighbours_key() -> str:
