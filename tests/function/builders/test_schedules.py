@@ -131,3 +131,19 @@ def test_invalid_schedules_name_the_field(entry: dict[str, Any], problem: str) -
 def test_schedule_names_are_unique() -> None:
     with pytest.raises(ValidationError, match=r"schedules\[1\].name: 'nightly' is used twice"):
         _spec(NIGHTLY, NIGHTLY)
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"method": "userPassword", "secret": {"secretName": "nats-creds"}},
+        {"tls": {"secretName": "nats-tls"}},
+    ],
+)
+def test_schedules_with_nats_auth_are_refused_not_left_to_fail(auth: dict[str, Any]) -> None:
+    """The enqueue pod would connect without the queue's credentials and every run fail."""
+    with pytest.raises(ValidationError, match=r"triggers.schedules: not yet supported"):
+        _spec(NIGHTLY, queue={"engine": "nats", "auth": auth})
+    # Without schedules, or over the HTTP API, the same queue auth is fine.
+    make_spec(queue={"engine": "nats", "auth": auth})
+    _spec(NIGHTLY, queue={"engine": "none"})
