@@ -507,28 +507,21 @@ class RunLog:
 
     async def failed(self, job_id: str, thread_id: str, error: str) -> None:
         """A synchronous run failed without a result (the HTTP caller got an error)."""
-        if self.store is None:
-            return
-        await self.store.create(RunRecord(job_id=job_id, thread_id=thread_id))
-        await self.store.update(
-            job_id,
-            unless_recorded=True,
-            status=RunStatus.FAILED,
-            error=error,
-            finished_at=time.time(),
-        )
+        await self._ended_without_result(job_id, thread_id, RunStatus.FAILED, error)
 
     async def dead_lettered(self, job_id: str, thread_id: str, error: str) -> None:
         """The queue gave up on the job."""
+        await self._ended_without_result(job_id, thread_id, RunStatus.DEAD_LETTERED, error)
+
+    async def _ended_without_result(
+        self, job_id: str, thread_id: str, status: RunStatus, error: str
+    ) -> None:
+        # unless_recorded: a result another delivery already recorded stays the answer.
         if self.store is None:
             return
         await self.store.create(RunRecord(job_id=job_id, thread_id=thread_id))
         await self.store.update(
-            job_id,
-            unless_recorded=True,
-            status=RunStatus.DEAD_LETTERED,
-            error=error,
-            finished_at=time.time(),
+            job_id, unless_recorded=True, status=status, error=error, finished_at=time.time()
         )
 
 
