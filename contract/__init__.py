@@ -6,6 +6,7 @@ that the runtime also reads (``enums``), the environment variable names and moun
 (``env``), the tool grants file (``grants``), the queue defaults (``queue``) and the
 built-in model prices budgets are counted in (``prices``), the builtin tools' names and
 kinds (``builtins``) and the metric names the
-runtime exports and the alerts and dashboard query (``metrics``). This package
+runtime exports and the alerts and dashboard query (``metrics``), and task mode's
+termination summary (``task``). This package
 imports the standard library and pydantic only, never ``function`` or ``runtime``.
 """

@@ -27,6 +27,7 @@ __all__ = [
     "NATS_TLS_MOUNT",
     "QUEUE_ENV",
     "STATE_DIR",
+    "TASK_ENV",
     "TOOL_GRANTS_FILE",
     "TOOL_GRANTS_MOUNT",
     "TRIGGER_ENV",
@@ -144,6 +145,16 @@ class QUEUE_ENV:  # noqa: N801
     TLS_CA_PATH: Final = "NATS_TLS_CA_PATH"
     TLS_CERT_PATH: Final = "NATS_TLS_CERT_PATH"
     TLS_KEY_PATH: Final = "NATS_TLS_KEY_PATH"
+
+
+class TASK_ENV:  # noqa: N801
+    """What ``xagent-runtime task`` reads in task mode's Job besides the runtime's own env
+    (runtime/task.py)."""
+
+    INPUT: Final = "XAGENT_TASK_INPUT"
+    """The user message the agent answers once."""
+    THREAD_ID: Final = "XAGENT_TASK_THREAD_ID"
+    """The conversation the message joins; unset: the task is its own thread."""
 
 
 class TRIGGER_ENV:  # noqa: N801

@@ -2,7 +2,8 @@
 
 No argument serves the agent (runtime.main). ``enqueue`` puts one scheduled job on the queue
 and exits (runtime.enqueue); it is dispatched before the server's modules load, so a
-schedule's short-lived pod never imports LangGraph, FastAPI or uvicorn.
+schedule's short-lived pod never imports LangGraph, FastAPI or uvicorn. ``task`` runs the
+agent once on the task's input and exits (runtime.task, task mode's Job).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 __all__ = ["run"]
 
-USAGE = "usage: xagent-runtime [enqueue]\n"
+USAGE = "usage: xagent-runtime [enqueue | task]\n"
 
 
 def run() -> None:
@@ -21,6 +22,10 @@ def run() -> None:
         from runtime import enqueue
 
         sys.exit(enqueue.main())
+    if args == ["task"]:
+        from runtime import task
+
+        sys.exit(task.main())
     if args:
         sys.stderr.write(f"{USAGE}unknown arguments: {' '.join(args)}\n")
         sys.exit(2)

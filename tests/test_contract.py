@@ -55,7 +55,14 @@ def _contract_names() -> dict[str, str]:
 
 
 def _env_names() -> set[str]:
-    groups = (env.ENV, env.DATABASE_ENV, env.CACHE_ENV, env.QUEUE_ENV, env.TRIGGER_ENV)
+    groups = (
+        env.ENV,
+        env.DATABASE_ENV,
+        env.CACHE_ENV,
+        env.QUEUE_ENV,
+        env.TRIGGER_ENV,
+        env.TASK_ENV,
+    )
     names = {v for g in groups for k, v in vars(g).items() if not k.startswith("_")}
     return names | {p.key_env for p in PROVIDERS}
 
