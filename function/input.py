@@ -14,6 +14,7 @@ from pydantic import Field
 from contract import providers
 from contract.definition import CamelModel
 from function import urls
+from function.names import nats_token
 from function.spec import (
     DNS_LABEL,
     BudgetLimit,
@@ -260,6 +261,18 @@ class QueuePolicy(CamelModel):
             "credentials.remoteKeyPrefix."
         ),
     ] = []
+
+    def streams_in(self, namespace: str, tenant_id: str) -> list[str]:
+        """The stream-name prefixes for one XAgent (``{namespace}`` as a NATS token)."""
+        return [_expand_nats(t, namespace, tenant_id) for t in self.stream_prefixes]
+
+    def subjects_in(self, namespace: str, tenant_id: str) -> list[str]:
+        """The subject prefixes for one XAgent (``{namespace}`` as a NATS token)."""
+        return [_expand_nats(t, namespace, tenant_id) for t in self.subject_prefixes]
+
+
+def _expand_nats(template: str, namespace: str, tenant_id: str) -> str:
+    return template.replace("{namespace}", nats_token(namespace)).replace("{tenantId}", tenant_id)
 
 
 class IdentityAnnotation(CamelModel):

@@ -21,7 +21,7 @@ from contract.definition import AgentDefinition, NodeType, ToolType
 from contract.prices import BUILTIN_PRICES, Price
 from function import nats_subjects, urls
 from function.input import Policy
-from function.names import HASH_LEN, nats_token
+from function.names import HASH_LEN
 from function.spec import Credentials, DatabaseEngine, RiskTier, XAgentSpec
 
 if TYPE_CHECKING:  # the builders import this module
@@ -323,13 +323,16 @@ def _url_secret_violations(
 def _queue_violations(spec: XAgentSpec, policy: Policy, namespace: str) -> list[Violation]:
     out = []
     queue = spec.queue
-    for path, value, templates in (
-        ("spec.queue.stream", queue.stream, policy.queues.stream_prefixes),
-        ("spec.queue.subjectPrefix", queue.subject_prefix, policy.queues.subject_prefixes),
+    for path, value, prefixes in (
+        ("spec.queue.stream", queue.stream, policy.queues.streams_in(namespace, spec.tenant_id)),
+        (
+            "spec.queue.subjectPrefix",
+            queue.subject_prefix,
+            policy.queues.subjects_in(namespace, spec.tenant_id),
+        ),
     ):
         if value is None:
             continue
-        prefixes = [_expand_nats(t, namespace, spec.tenant_id) for t in templates]
         if not any(value.startswith(p) for p in prefixes):
             out.append(_outside("queues", path, value, prefixes))
     for path, source in (
@@ -398,12 +401,8 @@ def trigger_violations(ctx: AgentContext) -> list[Violation]:
     (JetStream refuses a consumer whose filters overlap).
     """
     queues = ctx.policy.queues
-    subject_prefixes = [
-        _expand_nats(t, ctx.namespace, ctx.spec.tenant_id) for t in queues.subject_prefixes
-    ]
-    stream_prefixes = [
-        _expand_nats(t, ctx.namespace, ctx.spec.tenant_id) for t in queues.stream_prefixes
-    ]
+    subject_prefixes = queues.subjects_in(ctx.namespace, ctx.spec.tenant_id)
+    stream_prefixes = queues.streams_in(ctx.namespace, ctx.spec.tenant_id)
     own = f"{ctx.subject_prefix}.>"
     out: list[Violation] = []
     seen: list[str] = []
@@ -435,10 +434,6 @@ def trigger_violations(ctx: AgentContext) -> list[Violation]:
                     )
                 )
     return out
-
-
-def _expand_nats(template: str, namespace: str, tenant: str) -> str:
-    return template.replace("{namespace}", nats_token(namespace)).replace("{tenantId}", tenant)
 
 
 def _outside(rule: str, path: str, value: str, prefixes: list[str]) -> Violation:

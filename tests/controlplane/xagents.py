@@ -11,11 +11,19 @@ drop anything.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from function.render import COMPOSITION_RESOURCE_NAME, DEFAULT_COMPOSITION, RenderInputs, render
+from function.input import FunctionInput, Policy
+from function.render import (
+    COMPOSITION_RESOURCE_NAME,
+    DEFAULT_COMPOSITION,
+    FUNCTION_NAME,
+    RenderInputs,
+    render,
+)
 
 __all__ = [
     "COMPOSITION_RESOURCE_NAME",
@@ -59,6 +67,7 @@ class Example:
         return example
 
     def move_to(self, namespace: str) -> None:
+        self._move_nats_names(namespace)
         for obj in (self.xr, *self.required):
             obj["metadata"]["namespace"] = namespace
             # An example may carry the server-set fields render needs for observed state.
@@ -68,6 +77,37 @@ class Example:
         self.xr["spec"].setdefault("crossplane", {})["compositionRef"] = {
             "name": self.composition["metadata"]["name"]
         }
+
+    def _move_nats_names(self, namespace: str) -> None:
+        """Carry the XR's namespace-bound NATS names into ``namespace``.
+
+        The policy confines trigger subjects, source streams and an explicit stream or
+        subject prefix to names derived from the XAgent's namespace (queues.streamPrefixes,
+        queues.subjectPrefixes); an example writes them for its own namespace, so left as
+        they are, the moved XR breaks the policy and never composes.
+        """
+        spec, old = self.xr["spec"], self.xr["metadata"].get("namespace", "default")
+        queues = self.policy().queues
+        tenant = spec.get("tenantId", "")
+
+        def move(value: str, prefixes: Callable[[str, str], list[str]]) -> str:
+            pairs = zip(prefixes(old, tenant), prefixes(namespace, tenant), strict=True)
+            return next((new + value[len(o) :] for o, new in pairs if value.startswith(o)), value)
+
+        for trigger in spec.get("triggers", {}).get("subjects", []):
+            trigger["subject"] = move(trigger["subject"], queues.subjects_in)
+            if "stream" in trigger:
+                trigger["stream"] = move(trigger["stream"], queues.streams_in)
+        queue = spec.get("queue", {})
+        for key, prefixes in (("stream", queues.streams_in), ("subjectPrefix", queues.subjects_in)):
+            if key in queue:
+                queue[key] = move(queue[key], prefixes)
+
+    def policy(self) -> Policy:
+        """The policy the Composition gives the xagent function step."""
+        steps = self.composition["spec"].get("pipeline", [])
+        ours = next(s for s in steps if s["functionRef"]["name"] == FUNCTION_NAME)
+        return FunctionInput.model_validate(ours.get("input") or {}).policy
 
     @property
     def namespace(self) -> str:
@@ -90,12 +130,29 @@ def wait_condition(
 ) -> dict[str, Any]:
     """Wait until the XR has condition ``type_`` with ``status``; return the XR."""
 
+    last: list[Any] = []
+
     def probe() -> dict[str, Any] | None:
         obj = live_xr(kube, xr)
+        last[:] = (obj or {}).get("status", {}).get("conditions", [])
         c = condition(obj, type_)
         return obj if c and c.get("status") == status else None
 
-    return wait_for(probe, timeout, f"{xr['metadata']['name']}: {type_}={status}")
+    try:
+        return wait_for(probe, timeout, f"{xr['metadata']['name']}: {type_}={status}")
+    except TimeoutError as e:
+        # The XR's own conditions say why (a policy violation, a function Fatal, an apply
+        # the API server refused); "last: None" alone does not.
+        raise AssertionError(f"{e}; the XR's conditions: {conditions_text(last)}") from None
+
+
+def conditions_text(conditions: list[dict[str, Any]]) -> str:
+    """One line per condition: type=status (reason): message."""
+    lines = [
+        f"{c.get('type')}={c.get('status')} ({c.get('reason')}): {c.get('message', '')}"
+        for c in conditions
+    ]
+    return "\n" + "\n".join(lines) if lines else "none"
 
 
 def composed(kube: Kube, xr: dict[str, Any]) -> dict[str, dict[str, Any]]:
