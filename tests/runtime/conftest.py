@@ -8,12 +8,14 @@ without them the tests that need them skip, except under CI=true, where they fai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -25,6 +27,7 @@ from contract.definition import AgentDefinition
 from contract.grants import GrantedTool, ToolGrants
 from contract.providers import PROVIDERS
 from runtime.settings import Settings, load_settings
+from runtime.state.store import postgres_pool
 from tests.runtime.stub_llm import StubLLM
 
 DEFINITIONS = Path(__file__).parent / "definitions"
@@ -135,6 +138,42 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _SetUp(Protocol):
+    async def setup(self) -> None: ...
+
+
+S = TypeVar("S", bound=_SetUp)
+
+
+@contextlib.asynccontextmanager
+async def postgres_store(url: str, make: Callable[[Any], S]) -> AsyncIterator[S]:
+    """A store ``make(pool)`` on a pool of its own (one pod), its tables set up."""
+    async with postgres_pool(url, 4) as pool:
+        store = make(pool)
+        await store.setup()
+        yield store
+
+
+def store_on_both_databases(
+    open_sqlite: Callable[[Path], AbstractAsyncContextManager[Any]],
+    make_postgres: Callable[[Any], _SetUp],
+) -> Any:
+    """A fixture running each test twice: on a SQLite file of its own (``open_sqlite(path)``)
+    and on a fresh Postgres database (``make_postgres(pool)``, set up; skipped without it)."""
+
+    @pytest.fixture(params=["sqlite", "postgres"])
+    async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+        if request.param == "sqlite":
+            async with open_sqlite(tmp_path / "store.sqlite") as s:
+                yield s
+        else:
+            url = request.getfixturevalue("postgres_database")
+            async with postgres_store(url, make_postgres) as s:
+                yield s
+
+    return store
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,27 +17,12 @@ from runtime.state.approvals import (
     SqliteApprovalStore,
     approval_id,
 )
-from runtime.state.store import postgres_pool
+from tests.runtime.conftest import postgres_store, store_on_both_databases
 
 NOW = 1_000_000.0
 
 
-@contextlib.asynccontextmanager
-async def pg_store(url: str) -> AsyncIterator[PostgresApprovalStore]:
-    async with postgres_pool(url, 4) as pool:
-        store = PostgresApprovalStore(pool)
-        await store.setup()
-        yield store
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApprovalStore]:
-    if request.param == "sqlite":
-        async with SqliteApprovalStore.open_file(tmp_path / "approvals.sqlite") as s:
-            yield s
-    else:
-        async with pg_store(request.getfixturevalue("postgres_database")) as s:
-            yield s
+store = store_on_both_databases(SqliteApprovalStore.open_file, PostgresApprovalStore)
 
 
 def pending(call: str = "call_1", expires: float = NOW + 60) -> Approval:
@@ -129,7 +111,10 @@ def test_edit_needs_args() -> None:
 
 @pytest.mark.services
 async def test_concurrent_decisions_on_two_pods_exactly_one_wins(postgres_database: str) -> None:
-    async with pg_store(postgres_database) as a, pg_store(postgres_database) as b:
+    async with (
+        postgres_store(postgres_database, PostgresApprovalStore) as a,
+        postgres_store(postgres_database, PostgresApprovalStore) as b,
+    ):
         await a.open(pending())
         attempts = [
             (a if i % 2 else b).decide("t1", decide("approve" if i % 2 else "reject", f"u{i}"), NOW)

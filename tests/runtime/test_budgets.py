@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,27 +11,12 @@ from contract.prices import find_price
 from runtime.agent.budgets import BudgetExceeded, Budgets
 from runtime.observability import REGISTRY
 from runtime.state.ledger import Ledger, PostgresLedger, SqliteLedger, Usage
-from runtime.state.store import postgres_pool
+from tests.runtime.conftest import postgres_store, store_on_both_databases
 
 DAY = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
-@contextlib.asynccontextmanager
-async def pg_ledger(url: str) -> AsyncIterator[PostgresLedger]:
-    async with postgres_pool(url, 4) as pool:
-        ledger = PostgresLedger(pool)
-        await ledger.setup()
-        yield ledger
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
-    if request.param == "sqlite":
-        async with SqliteLedger.open(tmp_path / "budgets.sqlite") as led:
-            yield led
-    else:
-        async with pg_ledger(request.getfixturevalue("postgres_database")) as led:
-            yield led
+ledger = store_on_both_databases(SqliteLedger.open, PostgresLedger)
 
 
 def budgets(ledger: Ledger, clock: list[float] | None = None, **policy: object) -> Budgets:
@@ -106,7 +88,10 @@ async def test_no_limits_store_nothing_but_count_metrics(ledger: Ledger) -> None
 @pytest.mark.services
 async def test_counters_are_atomic_across_pods(postgres_database: str) -> None:
     # Two pools stand for two pods; 2 x 50 concurrent increments must all count.
-    async with pg_ledger(postgres_database) as a, pg_ledger(postgres_database) as b:
+    async with (
+        postgres_store(postgres_database, PostgresLedger) as a,
+        postgres_store(postgres_database, PostgresLedger) as b,
+    ):
         scopes = ["day:x", "job:x"]
         await asyncio.gather(*(led.add(scopes, 3, 0.5) for led in (a, b) for _ in range(50)))
         assert await a.usage(scopes) == await b.usage(scopes)
