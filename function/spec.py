@@ -1564,22 +1564,6 @@ class XAgentSpec(CamelModel):
         return self
 
     @model_validator(mode="after")
-    def _schedules_without_nats_auth(self) -> XAgentSpec:
-        # The schedules' enqueue pods do not mount the queue's credentials yet: against a
-        # NATS that requires them every run would fail quietly, so say so up front.
-        auth = self.queue.auth
-        if (
-            self.triggers.schedules
-            and self.queue.engine == QueueEngine.NATS
-            and (auth.method != NatsAuthMethod.NONE or auth.tls is not None)
-        ):
-            raise ValueError(
-                "triggers.schedules: not yet supported with queue.auth (the enqueue job "
-                "would connect to NATS without the credentials)"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _approved_tools_granted(self) -> XAgentSpec:
         if self.approvals is None:
             return self

@@ -9,7 +9,9 @@ The job id is a pure function of the schedule and its scheduled time, which the 
 its Job's name (``<cronjob>-<minutes since the epoch>``, set by the CronJob controller). A
 pod the Job retries after a publish that did reach the queue enqueues the same id again,
 and the stream's duplicate window (``Nats-Msg-Id``) or the worker's idempotency record
-drops it: a schedule never runs twice for one time. Exit codes: 0 enqueued (or already
+drops it: a schedule never runs twice for one time. With ``spec.queue.auth`` the pod carries
+the runtime's NATS credential env and Secret files, read here through the server's own
+settings (runtime.settings.NatsAuthSettings). Exit codes: 0 enqueued (or already
 enqueued), 1 the queue or API refused or was unreachable (the Job retries), 2 bad
 configuration.
 """
@@ -24,9 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contract.env import ENV, QUEUE_ENV, TRIGGER_ENV
 from runtime.jobs import Job, JobInput, Message
+
+if TYPE_CHECKING:
+    from runtime.queue.nats_auth import NatsAuth
+    from runtime.settings import NatsAuthSettings
 
 __all__ = ["EnqueueError", "Trigger", "enqueue", "job_for", "main", "scheduled_time"]
 
@@ -56,6 +63,8 @@ class Trigger:
     jobs_subject: str | None = None
     agent_url: str | None = None
     token_path: Path | None = None
+    nats_auth: NatsAuthSettings | None = None
+    """The queue's credentials and TLS files (spec.queue.auth), read as the server reads them."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Trigger:
@@ -78,6 +87,7 @@ class Trigger:
         if missing:
             raise ValueError("enqueue needs " + ", ".join(missing))
         token = get(TRIGGER_ENV.TOKEN_PATH)
+        nats_auth = None if agent_url else _nats_auth(env)
         return cls(
             agent=get(ENV.AGENT_NAME) or "",
             namespace=get(ENV.AGENT_NAMESPACE) or "",
@@ -89,7 +99,24 @@ class Trigger:
             jobs_subject=subject if not agent_url else None,
             agent_url=agent_url,
             token_path=Path(token) if token else None,
+            nats_auth=nats_auth,
         )
+
+
+def _nats_auth(env: Mapping[str, str]) -> NatsAuthSettings:
+    """The NATS credential settings of ``env``, read as the server reads them; ValueError
+    naming a bad variable, or a file variable whose file is not there (a pod without its
+    Secret's volume, which no retry mends)."""
+    from runtime.settings import nats_auth_settings
+
+    settings = nats_auth_settings(env)
+    for field, info in type(settings).model_fields.items():
+        path = getattr(settings, field)
+        if isinstance(path, Path) and not path.is_file():
+            raise ValueError(
+                f"{info.validation_alias}: {path} is not a file (is the queue auth Secret mounted?)"
+            )
+    return settings
 
 
 def scheduled_time(job_name: str) -> datetime | None:
@@ -134,17 +161,28 @@ async def _publish(trigger: Trigger, job: Job) -> bool:
     from nats.js.errors import NoStreamResponseError
 
     from runtime.queue.jetstream import job_message
+    from runtime.queue.nats_auth import NatsAuth
 
     url, subject = trigger.nats_url or "", trigger.jobs_subject or ""
+    auth = NatsAuth.from_settings(trigger.nats_auth) if trigger.nats_auth else NatsAuth()
+    errors: list[Exception] = []
+
+    async def record(err: Exception) -> None:
+        # nats-py reports why a server refused (e.g. 'Authorization Violation') only here;
+        # connect itself then raises "no servers available".
+        errors.append(err)
+
     try:
         nc = await nats.connect(
             url,
             connect_timeout=_TIMEOUT_SECONDS,
             max_reconnect_attempts=1,
             name=f"xagent-enqueue/{trigger.namespace}/{trigger.agent}",
+            error_cb=record,
+            **auth.connect_options(),
         )
     except (OSError, NatsError, TimeoutError) as err:
-        raise EnqueueError(f"cannot reach NATS at {url}: {err}") from None
+        raise EnqueueError(_connect_failure(url, auth, [*errors, err])) from None
     try:
         body, headers = job_message(job, nc.max_payload)
         try:
@@ -160,6 +198,22 @@ async def _publish(trigger: Trigger, job: Job) -> bool:
         return not ack.duplicate
     finally:
         await nc.close()
+
+
+def _connect_failure(url: str, auth: NatsAuth, errors: list[Exception]) -> str:
+    """Why enqueue could not connect, naming the credentials when the server wants some."""
+    refused = next((e for e in errors if "authoriz" in str(e).lower()), None)
+    if refused is None:
+        return f"cannot reach NATS at {url}: {errors[-1]}"
+    if not auth.identity:
+        sent = (
+            f"no credentials were set (none of {QUEUE_ENV.USER}/{QUEUE_ENV.PASSWORD}, "
+            f"{QUEUE_ENV.TOKEN}, {QUEUE_ENV.CREDS_PATH}, {QUEUE_ENV.NKEY_SEED_PATH}): "
+            "set spec.queue.auth to the method the server requires"
+        )
+    else:
+        sent = "the credentials from spec.queue.auth's Secret were not accepted"
+    return f"NATS at {url} refused the connection ({refused}): {sent}"
 
 
 async def _post(trigger: Trigger, job: Job) -> bool:

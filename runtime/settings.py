@@ -10,6 +10,7 @@ checkpoints, an in-memory event buffer instead of Redis, an in-process queue ins
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -32,8 +33,10 @@ from contract.providers import ModelProvider, provider
 
 __all__ = [
     "ConfigError",
+    "NatsAuthSettings",
     "Settings",
     "load_settings",
+    "nats_auth_settings",
 ]
 
 
@@ -55,16 +58,56 @@ def _env(name: str, field: str | None = None) -> Any:
     return name
 
 
-class Settings(BaseSettings):
+_CONFIG = SettingsConfigDict(
+    case_sensitive=True,
+    env_ignore_empty=True,  # the function may write "" for an unset optional value
+    # No validate_by_name: pydantic-settings would then read every field name from the
+    # environment too. load_settings maps keyword field names to the contract names.
+    extra="ignore",
+)
+
+
+class NatsAuthSettings(BaseSettings):
+    """The NATS credentials and TLS files: the server's (Settings inherits them) and, alone,
+    a schedule's enqueue pod's (``nats_auth_settings``), so both read them one way."""
+
+    model_config = _CONFIG
+
+    # NATS authentication: at most one of user/password, token, creds file or nkey seed,
+    # and TLS files; secrets arrive from Secrets (env) or as mounted files, never literals.
+    nats_user: Annotated[str | None, Field(validation_alias=QUEUE_ENV.USER)] = None
+    nats_password: Annotated[SecretStr | None, Field(validation_alias=QUEUE_ENV.PASSWORD)] = None
+    nats_token: Annotated[SecretStr | None, Field(validation_alias=QUEUE_ENV.TOKEN)] = None
+    nats_creds_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.CREDS_PATH)] = None
+    nats_nkey_seed_path: Annotated[
+        Path | None, Field(validation_alias=QUEUE_ENV.NKEY_SEED_PATH)
+    ] = None
+    nats_tls_ca_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_CA_PATH)] = None
+    nats_tls_cert_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_CERT_PATH)] = (
+        None
+    )
+    nats_tls_key_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_KEY_PATH)] = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> NatsAuthSettings:
+        for first, second, a, b in (
+            (QUEUE_ENV.USER, QUEUE_ENV.PASSWORD, self.nats_user, self.nats_password),
+            (
+                QUEUE_ENV.TLS_CERT_PATH,
+                QUEUE_ENV.TLS_KEY_PATH,
+                self.nats_tls_cert_path,
+                self.nats_tls_key_path,
+            ),
+        ):
+            if (a is None) != (b is None):
+                raise ValueError(f"{first} and {second} must be set together")
+        return self
+
+
+class Settings(NatsAuthSettings):
     """Everything the runtime reads from its environment, with the embedded defaults."""
 
-    model_config = SettingsConfigDict(
-        case_sensitive=True,
-        env_ignore_empty=True,  # the function may write "" for an unset optional value
-        # No validate_by_name: pydantic-settings would then read every field name from the
-        # environment too. load_settings maps keyword field names to the contract names.
-        extra="ignore",
-    )
+    model_config = _CONFIG
 
     agent_name: Annotated[str, Field(validation_alias=_env(ENV.AGENT_NAME, "agent_name"))] = "local"
     agent_namespace: Annotated[
@@ -246,20 +289,6 @@ class Settings(BaseSettings):
     nats_max_deliver: Annotated[
         int, Field(ge=1, validation_alias=_env(QUEUE_ENV.MAX_DELIVER, "nats_max_deliver"))
     ] = queue_defaults.MAX_DELIVER
-    # NATS authentication: at most one of user/password, token, creds file or nkey seed,
-    # and TLS files; secrets arrive from Secrets (env) or as mounted files, never literals.
-    nats_user: Annotated[str | None, Field(validation_alias=QUEUE_ENV.USER)] = None
-    nats_password: Annotated[SecretStr | None, Field(validation_alias=QUEUE_ENV.PASSWORD)] = None
-    nats_token: Annotated[SecretStr | None, Field(validation_alias=QUEUE_ENV.TOKEN)] = None
-    nats_creds_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.CREDS_PATH)] = None
-    nats_nkey_seed_path: Annotated[
-        Path | None, Field(validation_alias=QUEUE_ENV.NKEY_SEED_PATH)
-    ] = None
-    nats_tls_ca_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_CA_PATH)] = None
-    nats_tls_cert_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_CERT_PATH)] = (
-        None
-    )
-    nats_tls_key_path: Annotated[Path | None, Field(validation_alias=QUEUE_ENV.TLS_KEY_PATH)] = None
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
@@ -277,17 +306,6 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"{', '.join(missing)} must be set when {DATABASE_ENV.HOST} is")
-        for first, second, a, b in (
-            (QUEUE_ENV.USER, QUEUE_ENV.PASSWORD, self.nats_user, self.nats_password),
-            (
-                QUEUE_ENV.TLS_CERT_PATH,
-                QUEUE_ENV.TLS_KEY_PATH,
-                self.nats_tls_cert_path,
-                self.nats_tls_key_path,
-            ),
-        ):
-            if (a is None) != (b is None):
-                raise ValueError(f"{first} and {second} must be set together")
         # Subject and consumer names default from the agent's identity, so two agents sharing
         # one NATS never read each other's jobs.
         subjects = queue_defaults.subjects(
@@ -363,6 +381,28 @@ def load_settings(**overrides: Any) -> Settings:
         )
     except ValidationError as err:
         raise ConfigError(_describe(err)) from None
+
+
+def nats_auth_settings(env: Mapping[str, str]) -> NatsAuthSettings:
+    """The NATS credential settings of ``env`` and nothing else from anywhere.
+
+    Raises:
+        ConfigError: Naming each invalid variable, as load_settings does.
+    """
+    try:
+        return _NatsAuthOfMapping(**{k: v for k, v in env.items() if v})
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
+
+
+class _NatsAuthOfMapping(NatsAuthSettings):
+    """Reads its keyword arguments only (empty values dropped, as env_ignore_empty does)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: Any, *_sources: Any, **_: Any
+    ) -> tuple[Any, ...]:
+        return (init_settings,)
 
 
 def _describe(err: ValidationError) -> str:

@@ -30,8 +30,6 @@ from runtime.state.store import Stores, open_stores
 from runtime.state.stream import EventSink, open_event_sink
 
 if TYPE_CHECKING:
-    from pydantic import SecretStr
-
     from runtime.queue import JobSource, QueueOptions
     from runtime.queue.nats_auth import NatsAuth
     from runtime.serve.api import ReadinessCheck
@@ -152,20 +150,7 @@ def nats_auth(settings: Settings) -> NatsAuth:
     """The NATS credentials and TLS files the settings name."""
     from runtime.queue.nats_auth import NatsAuth
 
-    return NatsAuth(
-        user=settings.nats_user,
-        password=_secret(settings.nats_password),
-        token=_secret(settings.nats_token),
-        creds_path=settings.nats_creds_path,
-        nkey_seed_path=settings.nats_nkey_seed_path,
-        tls_ca_path=settings.nats_tls_ca_path,
-        tls_cert_path=settings.nats_tls_cert_path,
-        tls_key_path=settings.nats_tls_key_path,
-    )
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
+    return NatsAuth.from_settings(settings)
 
 
 def start_tracing(settings: Settings) -> bool:

@@ -11,6 +11,9 @@ Policies, both fixed and stated in the README:
   the next time means the queue or the API is down, and a second pod would only pile up.
 - Missed runs: ``startingDeadlineSeconds`` (per schedule, 300 by default). A run that could
   not start within it (controller down, Forbid) is skipped, not caught up later.
+- Credentials: with ``spec.queue.auth`` the pod gets the queue's NATS credential env and
+  read-only Secret files exactly as the runtime does (nats_auth.nats_env/nats_mounts). Each
+  run is a new pod that reads the Secret afresh, so a rotated credential needs no rollout.
 - Retries: the Job retries a failed pod (``backoffLimit``). The job id is derived from the
   schedule and its scheduled time (the Job's name), so a retry enqueues the same job id,
   which the stream's duplicate window and the worker's idempotency record drop.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from contract import env as contract_env
 from contract.env import QUEUE_ENV, TRIGGER_ENV
-from function.builders import queue
+from function.builders import nats_auth, queue
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.deployment import RUN_AS
 from function.names import CRONJOB_MAX
@@ -108,6 +111,9 @@ def _env(ctx: AgentContext, schedule: ScheduleTrigger) -> list[Manifest]:
         # The queue connection the runtime itself gets; enqueue reads the URL and subject.
         wanted = {QUEUE_ENV.URL, QUEUE_ENV.STREAM, QUEUE_ENV.JOBS_SUBJECT}
         env += [e for e in queue.queue_env(ctx) if e["name"] in wanted]
+        # spec.queue.auth: the runtime's own credential env (values from the Secret, files
+        # by their mounted paths); _pod_spec mounts the files.
+        env += nats_auth.nats_env(ctx)
     else:
         url = f"http://{ctx.service_host}:{contract_env.HTTP_PORT}/"
         env.append({"name": TRIGGER_ENV.AGENT_URL, "value": url})
@@ -162,11 +168,12 @@ def _pod_spec(ctx: AgentContext, schedule: ScheduleTrigger) -> Manifest:
             "capabilities": {"drop": ["ALL"]},
         },
     }
+    mounts = nats_auth.nats_mounts(ctx)
     volume = _token_volume(ctx)
     if volume is not None:
-        container["volumeMounts"] = [
-            {"name": _AUTH_VOLUME, "mountPath": _AUTH_MOUNT, "readOnly": True}
-        ]
+        mounts.append((volume, {"name": _AUTH_VOLUME, "mountPath": _AUTH_MOUNT, "readOnly": True}))
+    if mounts:
+        container["volumeMounts"] = [mount for _, mount in mounts]
     pod: Manifest = {
         "serviceAccountName": ctx.service_account_name,
         "automountServiceAccountToken": False,
@@ -176,12 +183,14 @@ def _pod_spec(ctx: AgentContext, schedule: ScheduleTrigger) -> Manifest:
             "runAsNonRoot": True,
             "runAsUser": RUN_AS,
             "runAsGroup": RUN_AS,
+            # Secret files are mode 0440 (nats_auth): readable through the pod's group.
+            "fsGroup": RUN_AS,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
     }
-    if volume is not None:
-        pod["volumes"] = [volume]
+    if mounts:
+        pod["volumes"] = [v for v, _ in mounts]
     if image.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": s.name} for s in image.image_pull_secrets]
     return pod

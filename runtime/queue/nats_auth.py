@@ -12,7 +12,10 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime.settings import NatsAuthSettings
 
 __all__ = ["NatsAuth"]
 
@@ -29,6 +32,28 @@ class NatsAuth:
     tls_ca_path: Path | None = None
     tls_cert_path: Path | None = None
     tls_key_path: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: NatsAuthSettings) -> NatsAuth:
+        """The credentials and TLS files the settings name (the server's Settings, or an
+        enqueue pod's runtime.settings.nats_auth_settings)."""
+        return cls(
+            user=settings.nats_user,
+            password=_secret(settings.nats_password),
+            token=_secret(settings.nats_token),
+            creds_path=settings.nats_creds_path,
+            nkey_seed_path=settings.nats_nkey_seed_path,
+            tls_ca_path=settings.nats_tls_ca_path,
+            tls_cert_path=settings.nats_tls_cert_path,
+            tls_key_path=settings.nats_tls_key_path,
+        )
+
+    @property
+    def identity(self) -> bool:
+        """Whether any credential is set (TLS alone authenticates nobody to the server)."""
+        return any(
+            v is not None for v in (self.user, self.token, self.creds_path, self.nkey_seed_path)
+        )
 
     def connect_options(self) -> dict[str, Any]:
         """Keyword arguments for ``nats.connect``; empty without auth."""
@@ -54,3 +79,8 @@ class NatsAuth:
         if self.tls_cert_path is not None and self.tls_key_path is not None:
             context.load_cert_chain(str(self.tls_cert_path), str(self.tls_key_path))
         return context
+
+
+def _secret(value: Any) -> str | None:
+    # A pydantic SecretStr; typed loosely so this module imports no pydantic.
+    return value.get_secret_value() if value is not None else None

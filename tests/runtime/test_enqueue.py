@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract.env import QUEUE_ENV, TRIGGER_ENV
 from runtime.enqueue import EnqueueError, Trigger, _token, job_for, scheduled_time
+from runtime.queue.nats_auth import NatsAuth
 
 
 def trigger(job_name: str, schedule: str = "nightly", thread: str | None = None) -> Trigger:
@@ -81,3 +82,49 @@ def test_the_http_url_wins_over_a_queue():
     parsed = Trigger.from_env(env)
     assert parsed.agent_url == "http://agent:8080/"
     assert parsed.nats_url is None
+    assert parsed.nats_auth is None  # the API's token, not the queue's credentials
+
+
+NATS_BASE = {
+    TRIGGER_ENV.SCHEDULE: "s",
+    TRIGGER_ENV.MESSAGE: "m",
+    TRIGGER_ENV.JOB_NAME: "j-1",
+    QUEUE_ENV.URL: "nats://x:4222",
+    QUEUE_ENV.JOBS_SUBJECT: "s.jobs",
+}
+_SECRET_TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=20)
+
+
+@settings(deadline=None)
+@given(
+    user=st.one_of(st.none(), _SECRET_TEXT),
+    password=st.one_of(st.none(), _SECRET_TEXT),
+    token=st.one_of(st.none(), _SECRET_TEXT),
+)
+def test_queue_credentials_are_read_as_the_server_reads_them(
+    user: str | None, password: str | None, token: str | None
+):
+    """The enqueue pod's env goes through the server's own NATS settings (runtime.settings):
+    the same names, the same pairing rule, empty values unset."""
+    given_env = {QUEUE_ENV.USER: user, QUEUE_ENV.PASSWORD: password, QUEUE_ENV.TOKEN: token}
+    env = {**NATS_BASE, **{k: v for k, v in given_env.items() if v is not None}}
+    if bool(user) != bool(password):
+        with pytest.raises(ValueError, match=f"{QUEUE_ENV.USER} and {QUEUE_ENV.PASSWORD}"):
+            Trigger.from_env(env)
+        return
+    auth = NatsAuth.from_settings(Trigger.from_env(env).nats_auth)
+    options = auth.connect_options()
+    assert options.get("user") == (user or None)
+    assert options.get("password") == (password or None)
+    assert options.get("token") == (token or None)
+    assert auth.identity == bool(user or token)
+
+
+def test_queue_credential_files_must_be_there(tmp_path: Path):
+    seed = tmp_path / "nkey.seed"
+    env = {**NATS_BASE, QUEUE_ENV.NKEY_SEED_PATH: str(seed)}
+    with pytest.raises(ValueError, match=f"{QUEUE_ENV.NKEY_SEED_PATH}: {seed} is not a file"):
+        Trigger.from_env(env)
+    seed.write_text("SU...")
+    auth = NatsAuth.from_settings(Trigger.from_env(env).nats_auth)
+    assert auth.connect_options() == {"nkeys_seed": str(seed)}

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contract.env import QUEUE_ENV, TRIGGER_ENV
-from function.builders import build_all, schedules
+from function.builders import build_all, nats_auth, schedules
+from function.input import Policy
 from function.names import CRONJOB_MAX
 from tests.function.factories import make_ctx, make_spec
 from tests.function.name_limits import name_problems
@@ -133,17 +134,98 @@ def test_schedule_names_are_unique() -> None:
         _spec(NIGHTLY, NIGHTLY)
 
 
-@pytest.mark.parametrize(
-    "auth",
-    [
-        {"method": "userPassword", "secret": {"secretName": "nats-creds"}},
-        {"tls": {"secretName": "nats-tls"}},
-    ],
+ALLOW_NATS = Policy(queues={"authSecrets": ["nats-*"]})
+NATS_AUTH = [
+    {"method": "userPassword", "secret": {"secretName": "nats-creds"}},
+    {"method": "token", "secret": {"remoteKey": "team-a/nats"}},
+    {"method": "creds", "secret": {"secretName": "nats-creds"}},
+    {"method": "nkey", "secret": {"secretName": "nats-nkey"}, "tls": {"secretName": "nats-tls"}},
+    {"tls": {"secretName": "nats-tls", "clientCertificate": False}},
+]
+
+
+def _credentials(pod: dict[str, Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """A pod's NATS credential env, its Secret volumes and their mounts (the container's)."""
+    [container] = pod["containers"]
+    secret_volumes = [v for v in pod.get("volumes", []) if "secret" in v]
+    names = {v["name"] for v in secret_volumes}
+    env = [
+        e
+        for e in container["env"]
+        if e["name"].startswith("NATS_") and e["name"] not in _QUEUE_NAMES
+    ]
+    mounts = [m for m in container.get("volumeMounts", []) if m["name"] in names]
+    return env, secret_volumes, mounts
+
+
+_QUEUE_NAMES = {QUEUE_ENV.URL, QUEUE_ENV.STREAM, QUEUE_ENV.JOBS_SUBJECT}
+
+
+def _assert_carries_the_runtimes_credentials(ctx: Any) -> None:
+    desired = assert_valid(build_all(ctx))
+    runtime_pod = desired["deployment"]["spec"]["template"]["spec"]
+    cronjob = desired["cronjob-nightly"]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env, volumes, mounts = _credentials(pod)
+    runtime_env, runtime_volumes, runtime_mounts = _credentials(runtime_pod)
+    # The runtime also gets other NATS_ variables (consumer, results subject...): compare
+    # only what nats_auth composes, which the runtime must have too.
+    wanted = {e["name"] for e in nats_auth.nats_env(ctx)}
+    assert wanted, "the case composes no credentials"
+    assert env == [e for e in runtime_env if e["name"] in wanted]
+    assert volumes == runtime_volumes
+    assert mounts == runtime_mounts
+    assert all(m["readOnly"] for m in mounts)
+    # 0440 files, readable through the pod's group as in the runtime's pod.
+    assert pod["securityContext"]["fsGroup"] == runtime_pod["securityContext"]["fsGroup"]
+    # Not a copy: the CronJob's entries are the ones the runtime's builder composes.
+    assert env == nats_auth.nats_env(ctx)
+    assert list(zip(volumes, mounts, strict=True)) == nats_auth.nats_mounts(ctx)
+
+
+@pytest.mark.parametrize("auth", NATS_AUTH, ids=lambda a: a.get("method", "tlsOnly"))
+def test_schedules_with_nats_auth_carry_the_runtimes_credentials(auth: dict[str, Any]) -> None:
+    """Before, the spec was refused: the enqueue pod had no credentials and every run failed."""
+    ctx = make_ctx(_spec(NIGHTLY, queue={"engine": "nats", "auth": auth}), policy=ALLOW_NATS)
+    _assert_carries_the_runtimes_credentials(ctx)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    method=st.sampled_from(["userPassword", "token", "creds", "nkey", "none"]),
+    secret=st.one_of(
+        st.from_regex(r"nats-[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?", fullmatch=True).map(
+            lambda n: {"secretName": n}
+        ),
+        st.from_regex(r"[a-z0-9][-a-z0-9/_.]{0,60}", fullmatch=True).map(
+            lambda k: {"remoteKey": k}
+        ),
+    ),
+    tls=st.one_of(
+        st.none(),
+        st.builds(
+            lambda name, client: {"secretName": name, "clientCertificate": client},
+            st.from_regex(r"nats-[a-z0-9]{1,20}", fullmatch=True),
+            st.booleans(),
+        ),
+    ),
 )
-def test_schedules_with_nats_auth_are_refused_not_left_to_fail(auth: dict[str, Any]) -> None:
-    """The enqueue pod would connect without the queue's credentials and every run fail."""
-    with pytest.raises(ValidationError, match=r"triggers.schedules: not yet supported"):
-        _spec(NIGHTLY, queue={"engine": "nats", "auth": auth})
-    # Without schedules, or over the HTTP API, the same queue auth is fine.
-    make_spec(queue={"engine": "nats", "auth": auth})
-    _spec(NIGHTLY, queue={"engine": "none"})
+def test_any_queue_auth_reaches_the_enqueue_pod_as_it_reaches_the_runtime(
+    method: str, secret: dict[str, str], tls: dict[str, Any] | None
+) -> None:
+    if method == "none" and tls is None:
+        return
+    auth: dict[str, Any] = {"method": method}
+    if method != "none":
+        auth["secret"] = secret
+    if tls is not None:
+        auth["tls"] = tls
+    spec = _spec(NIGHTLY, queue={"engine": "nats", "auth": auth})
+    _assert_carries_the_runtimes_credentials(make_ctx(spec, policy=ALLOW_NATS))
+
+
+def test_engine_none_gets_no_nats_credentials() -> None:
+    auth = {"method": "userPassword", "secret": {"secretName": "nats-creds"}}
+    ctx = make_ctx(_spec(NIGHTLY, queue={"engine": "none", "auth": auth}), policy=ALLOW_NATS)
+    env = _env(assert_valid(build_all(ctx))["cronjob-nightly"])
+    assert not [name for name in env if name.startswith("NATS_")]

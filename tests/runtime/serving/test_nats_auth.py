@@ -26,15 +26,18 @@ import pytest
 from contract.env import ENV, QUEUE_ENV
 from function.builders import build_all
 from function.input import Policy
+from runtime.jobs import Job
 from runtime.queue import JetStreamOptions, JetStreamQueue
 from runtime.settings import ConfigError, load_settings
 from runtime.startup import nats_auth
 from tests.function.factories import make_ctx, make_spec
 from tests.runtime.serving.conftest import TIMEOUT, free_port, make_job, wait_for
+from tests.runtime.serving.test_enqueue import enqueue
 
 pytestmark = pytest.mark.services
 
 USER, PASSWORD = "agent", "pa:ss@word/1"
+ALLOW = Policy(queues={"authSecrets": ["nats-*"]})
 SEED = nkeys.encode_seed(b"\x07" * 32, nkeys.PREFIX_BYTE_USER)
 
 
@@ -95,36 +98,82 @@ def _settings(url: str, **env: str) -> Any:
         return load_settings()
 
 
-def _rendered_env(
-    url: str, auth: dict[str, Any], secrets: dict[str, dict[str, bytes]], root: Path
+_CREDENTIAL_ENV = {
+    QUEUE_ENV.USER,
+    QUEUE_ENV.PASSWORD,
+    QUEUE_ENV.TOKEN,
+    QUEUE_ENV.CREDS_PATH,
+    QUEUE_ENV.NKEY_SEED_PATH,
+    QUEUE_ENV.TLS_CA_PATH,
+    QUEUE_ENV.TLS_CERT_PATH,
+    QUEUE_ENV.TLS_KEY_PATH,
+}
+
+
+def _rendered(url: str, auth: dict[str, Any] | None, **spec: Any) -> dict[str, Any]:
+    """The function's desired objects for an XAgent whose queue is ``url``."""
+    queue: dict[str, Any] = {"url": url}
+    if auth is not None:
+        queue["auth"] = auth
+    ctx = make_ctx(make_spec(queue=queue, **spec), policy=ALLOW)
+    return build_all(ctx)
+
+
+def kubelet_env(
+    pod: dict[str, Any],
+    secrets: dict[str, dict[str, bytes]],
+    root: Path,
+    labels: dict[str, str] | None = None,
+    *,
+    mount: bool = True,
 ) -> dict[str, str]:
-    """The runtime container's environment as the kubelet gives it, from the function's
-    Deployment: secretKeyRefs read from ``secrets``, Secret volumes written under ``root``
-    (and every path the env names moved there)."""
-    spec = make_spec(queue={"url": url, "auth": auth})
-    ctx = make_ctx(spec, policy=Policy(queues={"authSecrets": ["nats-*"]}))
-    desired = build_all(ctx)
-    pod = desired["deployment"]["spec"]["template"]["spec"]
+    """The one container's environment as the kubelet gives it: secretKeyRefs read from
+    ``secrets``, label fieldRefs from ``labels``, Secret volumes written under ``root`` with
+    their mode (``mount=False``: a pod whose volumes are missing), and every value that names
+    a path under a mount moved there. Secrets not in ``secrets`` and other sources (resource
+    fields) are left out."""
     (container,) = pod["containers"]
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    for volume in pod["volumes"]:
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    for volume in pod.get("volumes", []) if mount else []:
         if "secret" not in volume:
             continue
         target = root / mounts[volume["name"]].lstrip("/")
         target.mkdir(parents=True)
         data = secrets[volume["secret"]["secretName"]]
         for item in volume["secret"]["items"]:
-            (target / item["path"]).write_bytes(data[item["key"]])
+            path = target / item["path"]
+            path.write_bytes(data[item["key"]])
+            path.chmod(volume["secret"].get("defaultMode", 0o644))
     env: dict[str, str] = {}
     for entry in container["env"]:
-        if not entry["name"].startswith("NATS_"):
+        name = entry["name"]
+        if "valueFrom" not in entry:
+            value = entry.get("value", "")
+            if any(value.startswith(f"{m}/") for m in mounts.values()):
+                value = str(root / value.lstrip("/"))
+            env[name] = value
             continue
-        if "valueFrom" in entry:
-            ref = entry["valueFrom"]["secretKeyRef"]
-            env[entry["name"]] = secrets[ref["name"]][ref["key"]].decode()
-        elif entry.get("value", "").startswith("/"):
-            env[entry["name"]] = str(root / entry["value"].lstrip("/"))
+        source = entry["valueFrom"]
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            if ref["name"] in secrets:
+                env[name] = secrets[ref["name"]][ref["key"]].decode()
+        elif "fieldRef" in source:
+            path = source["fieldRef"]["fieldPath"]
+            label = path.removeprefix("metadata.labels['").removesuffix("']")
+            env[name] = (labels or {})[label]
     return env
+
+
+def _rendered_env(
+    url: str, auth: dict[str, Any], secrets: dict[str, dict[str, bytes]], root: Path
+) -> dict[str, str]:
+    """The runtime container's NATS credentials as the kubelet gives them, from the
+    function's Deployment."""
+    pod = _rendered(url, auth)["deployment"]["spec"]["template"]["spec"]
+    env = kubelet_env(pod, secrets, root)
+    # Unset contract variables are written as "" (protected env), which the runtime ignores.
+    return {k: v for k, v in env.items() if k in _CREDENTIAL_ENV and v}
 
 
 def _options(settings: Any, names: JetStreamOptions) -> JetStreamOptions:
@@ -196,3 +245,111 @@ async def test_refused_without_the_right_credentials(nats_server, names, scripte
 def test_user_without_password_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=f"{QUEUE_ENV.USER} and {QUEUE_ENV.PASSWORD}"):
         _settings("nats://127.0.0.1:4222", **{QUEUE_ENV.USER: USER})
+
+
+# --- a schedule's enqueue pod (function/builders/schedules.py, runtime/enqueue.py) ----------
+
+NIGHTLY = {"name": "nightly", "schedule": "0 2 * * *", "message": "Summarize the day."}
+SCHEDULED = 29_412_720
+"""2025-12-03T12:00Z in minutes since the epoch: the Job name's suffix the controller writes."""
+PASSWORD_AUTH = {"method": "userPassword", "secret": {"secretName": "nats-creds"}}
+NKEY_AUTH = {"method": "nkey", "secret": {"secretName": "nats-nkey"}}
+SECRETS = {
+    "nats-creds": {"user": USER.encode(), "password": PASSWORD.encode()},
+    "nats-nkey": {"nkey.seed": SEED},
+}
+
+
+def _cronjob_env(
+    url: str, auth: dict[str, Any] | None, root: Path, *, mount: bool = True, **secrets: Any
+) -> dict[str, str]:
+    """The enqueue container's environment as the kubelet gives it, from the RENDERED
+    CronJob, in a Job the controller named for the scheduled time."""
+    cronjob = _rendered(url, auth, triggers={"schedules": [NIGHTLY]})["cronjob-nightly"]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    job = f"{cronjob['metadata']['name']}-{SCHEDULED}"
+    labels = {"batch.kubernetes.io/job-name": job}
+    return kubelet_env(pod, {**SECRETS, **secrets}, root, labels, mount=mount)
+
+
+async def _stream_for(server: NatsServer, env: dict[str, str]) -> Any:
+    """The agent's stream on the server (NACK's job in a cluster), made as the user."""
+    import nats
+
+    port = int(server.url.rsplit(":", 1)[1])
+    await wait_for(lambda: _listening(port), bool, within=TIMEOUT)
+    nc = await nats.connect(server.url, user=USER, password=PASSWORD, allow_reconnect=False)
+    js = nc.jetstream()
+    stream = env[QUEUE_ENV.STREAM]
+    await js.add_stream(name=stream, subjects=[env[QUEUE_ENV.JOBS_SUBJECT]])
+    return nc
+
+
+@pytest.mark.parametrize("auth", [PASSWORD_AUTH, NKEY_AUTH], ids=["UserPassword", "Nkey"])
+async def test_scheduled_job_lands_in_the_stream_with_the_rendered_credentials(
+    nats_server, tmp_path, auth
+) -> None:
+    """Before, schedules with queue.auth were refused: the pod had no credentials."""
+    env = _cronjob_env(nats_server.url, auth, tmp_path)
+    assert env[QUEUE_ENV.URL] == nats_server.url
+    nc = await _stream_for(nats_server, env)
+    try:
+        done = await enqueue(env)
+        assert done.returncode == 0, done.stderr
+        job_id = "schedule:nightly:20251203T1200Z"
+        assert done.stdout.strip() == f"enqueued job {job_id} on {env[QUEUE_ENV.JOBS_SUBJECT]}"
+        js = nc.jetstream()
+        message = await js.get_last_msg(env[QUEUE_ENV.STREAM], env[QUEUE_ENV.JOBS_SUBJECT])
+        assert message.headers is not None
+        assert message.headers["Nats-Msg-Id"] == job_id
+        job = Job.model_validate_json(message.data or b"")
+        assert job.input is not None
+        assert job.input.messages[0].content == NIGHTLY["message"]
+        # A retried pod: the same id, dropped by the stream's duplicate window.
+        again = await enqueue(env)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith(f"already enqueued job {job_id}")
+        assert (await js.stream_info(env[QUEUE_ENV.STREAM])).state.messages == 1
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize(
+    ("auth", "secrets", "expected"),
+    [
+        (None, {}, f"no credentials were set (none of {QUEUE_ENV.USER}/{QUEUE_ENV.PASSWORD}"),
+        (
+            PASSWORD_AUTH,
+            {"nats-creds": {"user": USER.encode(), "password": b"wrong"}},
+            "credentials from spec.queue.auth's Secret were not accepted",
+        ),
+    ],
+    ids=["NoCredentials", "WrongPassword"],
+)
+async def test_scheduled_enqueue_refused_fails_loudly(
+    nats_server, tmp_path, auth, secrets, expected
+) -> None:
+    """Before: "cannot reach NATS ... no servers available", after two seconds of retries."""
+    env = _cronjob_env(nats_server.url, auth, tmp_path, **secrets)
+    nc = await _stream_for(nats_server, env)
+    try:
+        done = await enqueue(env)
+        assert done.returncode == 1
+        assert "refused the connection" in done.stderr
+        assert "Authorization Violation" in done.stderr
+        assert expected in done.stderr
+        assert "Traceback" not in done.stderr
+        assert (await nc.jetstream().stream_info(env[QUEUE_ENV.STREAM])).state.messages == 0
+    finally:
+        await nc.close()
+
+
+async def test_scheduled_enqueue_without_its_mounted_seed_names_the_variable(
+    nats_server, tmp_path
+) -> None:
+    env = _cronjob_env(nats_server.url, NKEY_AUTH, tmp_path, mount=False)
+    done = await enqueue(env)
+    assert done.returncode == 2
+    assert f"{QUEUE_ENV.NKEY_SEED_PATH}: {env[QUEUE_ENV.NKEY_SEED_PATH]} is not a file" in (
+        done.stderr
+    )
