@@ -2,10 +2,16 @@
 Secrets the runtime reads its credentials from, so a changed Secret rolls the Deployment.
 
 The runtime reads model and tool credentials from environment variables, which a running
-container never re-reads. Kubernetes does not restart pods when a referenced Secret changes,
-and External Secrets only rewrites the Secret when the store's value rotates. So the
-function asks Crossplane for each credential Secret (required resources, like a referenced
-definition ConfigMap) and writes a hash of their ``metadata.resourceVersion`` into the pod
+container never re-reads. The same goes for the queue's NATS credentials (spec.queue.auth):
+user, password and token are env; the creds file, nkey seed and TLS files are mounted and
+do update in place, but the runtime reads them when it connects (the TLS context once), so
+a change to either NATS Secret rolls the pods too. A schedule's CronJob is not rolled: each
+run is a new pod that reads the Secret afresh.
+
+Kubernetes does not restart pods when a referenced Secret changes, and External Secrets
+only rewrites the Secret when the store's value rotates. So the function asks Crossplane
+for each credential Secret (required resources, like a referenced definition ConfigMap)
+and writes a hash of their ``metadata.resourceVersion`` into the pod
 template (ANNOTATION). A Secret's resourceVersion changes exactly when the Secret is
 written, and ESO writes it only when the synced value changed; the function never reads
 the values themselves.
@@ -24,6 +30,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from function.builders import nats_auth
 from function.builders.base import AgentContext
 from function.builders.external_secrets import model_credentials, tool_credentials
 
@@ -40,6 +47,7 @@ def watched_secrets(ctx: AgentContext) -> list[str]:
     tracing = ctx.spec.observability.tracing
     if tracing.endpoint and tracing.headers_secret_ref is not None:
         names.add(tracing.headers_secret_ref.name)  # the trace backend's key rotates too
+    names.update(nats_auth.watched_secrets(ctx))  # the queue's credentials and TLS files
     return sorted(names)
 
 

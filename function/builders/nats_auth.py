@@ -37,6 +37,7 @@ __all__ = [
     "nats_env",
     "nats_mounts",
     "tls_secret_name",
+    "watched_secrets",
 ]
 
 COMPONENT = "queue"
@@ -70,6 +71,17 @@ def tls_secret_name(ctx: AgentContext) -> str | None:
     """The Secret holding the TLS files; None without TLS."""
     source = ctx.spec.queue.auth.tls
     return _secret_name(ctx, source, "nats-tls") if source is not None else None
+
+
+def watched_secrets(ctx: AgentContext) -> list[str]:
+    """The Secrets the runtime reads its NATS credentials and TLS files from (rotation.py).
+
+    Names the policy allowed (secretName) or this XR's own ESO targets (remoteKey); none
+    unless the runtime connects with them (engine nats).
+    """
+    if not _enabled(ctx):
+        return []
+    return [n for n in (auth_secret_name(ctx), tls_secret_name(ctx)) if n is not None]
 
 
 def _secret_name(ctx: AgentContext, source: NatsSecretSource, role: str) -> str:

@@ -9,9 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from crossplane.function import resource
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from function import rotation
+from function.builders import nats_auth
 from function.fn import FunctionRunner
+from function.input import Policy
 from tests.function.factories import make_ctx, make_spec
 from tests.function.test_fn import Case, request, secret_requirement, xr
 
@@ -114,3 +118,95 @@ async def test_not_fetched_yet_keeps_the_running_value() -> None:
     assert kept[rotation.ANNOTATION] == "abc"
     fresh, _ = await _run(None)
     assert rotation.ANNOTATION not in fresh
+
+
+# --- the queue's NATS credentials (spec.queue.auth) -------------------------------------
+
+NATS_POLICY = {
+    "apiVersion": "fn.xagent.dev/v1beta1",
+    "kind": "Input",
+    "policy": {"queues": {"authSecrets": ["nats-*"]}},
+}
+NATS_AUTH = {
+    "queue": {
+        "auth": {
+            "method": "userPassword",
+            "secret": {"secretName": "nats-creds"},
+            "tls": {"secretName": "nats-tls"},
+        }
+    }
+}
+
+
+def test_the_queue_auth_secrets_are_watched() -> None:
+    allow = Policy(queues={"authSecrets": ["nats-*"]})
+    ctx = make_ctx(make_spec(**NATS_AUTH), policy=allow)
+    assert {"nats-creds", "nats-tls"} <= set(rotation.watched_secrets(ctx))
+    # A store key: the Secret this XR's ExternalSecret writes.
+    synced = make_ctx(
+        make_spec(queue={"auth": {"method": "nkey", "secret": {"remoteKey": "xagent/t1/nats"}}})
+    )
+    assert nats_auth.auth_secret_name(synced) in rotation.watched_secrets(synced)
+    # No NATS connection, no NATS credentials to roll for.
+    none = make_ctx(make_spec(queue={**NATS_AUTH["queue"], "engine": "none"}), policy=allow)
+    assert not {"nats-creds", "nats-tls"} & set(rotation.watched_secrets(none))
+
+
+def _all_fetched(versions: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Every watched Secret of NATS_AUTH at ``versions`` (default 1), plus what is given."""
+    names = {secret_requirement().removeprefix(rotation.PREFIX), "nats-creds", "nats-tls"}
+    names |= set(versions)
+    return {f"{rotation.PREFIX}{n}": [_secret(n, versions.get(n, "1"))] for n in names}
+
+
+async def _annotation(versions: dict[str, str]) -> str:
+    case = Case(
+        name="x",
+        reason="",
+        xr=xr(NATS_AUTH),
+        want={},
+        input=NATS_POLICY,
+        required=_all_fetched(versions),
+    )
+    rsp = await FunctionRunner().RunFunction(request(case))
+    assert "deployment" in rsp.desired.resources, rsp.results
+    deployment = resource.struct_to_dict(rsp.desired.resources["deployment"].resource)
+    assert sorted(rsp.requirements.resources) == sorted(
+        [secret_requirement(), f"{rotation.PREFIX}nats-creds", f"{rotation.PREFIX}nats-tls"]
+    )
+    return deployment["spec"]["template"]["metadata"]["annotations"][rotation.ANNOTATION]
+
+
+async def test_a_rotated_queue_auth_secret_rolls_the_runtime() -> None:
+    """Before, a rotated NATS password left the pods on the old one (env is read once)."""
+    base = await _annotation({})
+    assert await _annotation({"nats-creds": "2"}) != base
+    assert await _annotation({"nats-tls": "2"}) != base
+    # A Secret nobody reads, even handed back, changes nothing.
+    assert await _annotation({"unrelated": "9"}) == base
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.from_regex(r"nats-[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True),
+    method=st.sampled_from(["userPassword", "token", "creds", "nkey"]),
+    one=st.integers(1, 10**6),
+    two=st.integers(1, 10**6),
+)
+def test_the_fingerprint_follows_any_queue_auth_secret(
+    name: str, method: str, one: int, two: int
+) -> None:
+    allow = Policy(queues={"authSecrets": ["nats-*"]})
+    spec = make_spec(queue={"auth": {"method": method, "secret": {"secretName": name}}})
+    ctx = make_ctx(spec, policy=allow)
+    names = rotation.watched_secrets(ctx)
+    assert name in names
+
+    def fingerprint(version: int, unrelated: int) -> str | None:
+        required = {f"{rotation.PREFIX}{n}": [_secret(n, "5")] for n in names}
+        required[f"{rotation.PREFIX}{name}"] = [_secret(name, str(version))]
+        required[f"{rotation.PREFIX}x-{name}"] = [_secret(f"x-{name}", str(unrelated))]
+        return rotation.fingerprint(ctx, required)
+
+    assert (fingerprint(one, 1) == fingerprint(two, 1)) == (one == two)
+    assert fingerprint(one, one) == fingerprint(one, two)
