@@ -155,6 +155,9 @@ class TASK_ENV:  # noqa: N801
     """The user message the agent answers once."""
     THREAD_ID: Final = "XAGENT_TASK_THREAD_ID"
     """The conversation the message joins; unset: the task is its own thread."""
+    RUN: Final = "XAGENT_TASK_RUN"
+    """The Job's run digest (downward API, the pod's ``xagent.dev/task-run`` label): part of
+    the job id, so every pod of one Job is the same run and a changed agent a new one."""
 
 
 class TRIGGER_ENV:  # noqa: N801

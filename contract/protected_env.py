@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import MutableMapping
 
-from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV
+from contract.env import CACHE_ENV, DATABASE_ENV, ENV, QUEUE_ENV, TASK_ENV
 from contract.providers import PROVIDERS
 
 __all__ = [
@@ -59,6 +59,10 @@ CONTRACT_NAMES = frozenset(
     }
 )
 """What the function always writes (empty when unset) and spec.env may never name."""
+
+_TASK_NAMES = frozenset(v for k, v in vars(TASK_ENV).items() if k.isupper())
+"""Task mode's input: only from spec.task (bounded, and the same for every retry); the task
+Job's explicit entries win over envFrom, and a service's pod does not read them."""
 
 _TOOL_CREDENTIAL = re.compile(r"^TOOL_[A-Z0-9_]+_TOKEN$")
 """contract.tool_credential_env names, hashed variants included."""
@@ -123,6 +127,7 @@ def protected(name: str) -> bool:
     upper = name.upper()
     return (
         upper in CONTRACT_NAMES
+        or upper in _TASK_NAMES
         or bool(_TOOL_CREDENTIAL.match(upper))
         or upper in _STARTUP
         or redirects(name)

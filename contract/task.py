@@ -14,7 +14,15 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-__all__ = ["ERROR_LIMIT", "TERMINATION_LIMIT", "TaskSummary"]
+__all__ = [
+    "ERROR_LIMIT",
+    "EXIT_BAD_CONFIG",
+    "EXIT_COMPLETED",
+    "EXIT_FAILED",
+    "EXIT_RETRY",
+    "TERMINATION_LIMIT",
+    "TaskSummary",
+]
 
 TERMINATION_LIMIT: Final = 4096
 """The kubelet keeps at most 4096 bytes of a termination message."""
@@ -47,3 +55,14 @@ class TaskSummary(BaseModel):
     def to_json(self) -> str:
         """The termination message: compact JSON, camelCase, nothing unset."""
         return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+EXIT_COMPLETED: Final = 0
+EXIT_FAILED: Final = 1
+"""The run ended without completing and its result is recorded: another pod would only
+report the same (the Job's podFailurePolicy fails the Job at once)."""
+EXIT_BAD_CONFIG: Final = 2
+"""The configuration is wrong (a missing input, an invalid setting): final too."""
+EXIT_RETRY: Final = 3
+"""A failure a retry may fix (a provider outage, a lost connection); nothing is recorded,
+and the Job starts another pod while spec.task.retries allows."""

@@ -12,9 +12,10 @@ from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.resource import Condition
 
-from function import _struct, conditions, observed, policy, readiness, rotation
-from function.builders import ADDITIONS, AgentContext, Desired, build_all, external_secrets
+from function import _struct, conditions, observed, policy, readiness, rotation, task_status
+from function.builders import AgentContext, Desired, additions_for, build_all, external_secrets
 from function.builders import queue as queue_builder
+from function.builders import task as task_builder
 from function.definition_source import Resolution
 from function.input import Policy
 from function.spec import QueueEngine, XAgentSpec
@@ -43,6 +44,8 @@ class Outcome:
     fatal: str | None = None
     requirements: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Secrets to fetch: required-resources entry -> (namespace, name) (rotation.py)."""
+    pod_requirements: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    """Pods to fetch: required-resources entry -> (namespace, labels) (task_status.py)."""
     xr_ready: bool | None = None
     """False holds the XR not Ready even when every composed resource is (or none is)."""
 
@@ -74,7 +77,7 @@ def compose(
         definition=resolution.definition,
         definition_id=resolution.definition_id or name,
         definition_checksum=resolution.checksum or "",
-        additions=ADDITIONS,
+        additions=additions_for(spec),
         policy=platform_policy,
         observed=observed_resources,
         required=required or {},
@@ -105,16 +108,11 @@ def compose(
     secrets = {k: verdicts[k] for k in external_secrets.external_secret_keys(desired)}
     status: dict[str, Any] = {
         "phase": Phase.READY if all(v.ready for v in verdicts.values()) else Phase.PROVISIONING,
-        "serviceEndpoint": f"http://{ctx.service_host}",
         "resolvedModel": resolved_model,
         "definitionId": ctx.definition_id,
         "definitionChecksum": ctx.definition_checksum,
     }
-    if spec.queue.engine == QueueEngine.NATS:
-        subjects = queue_builder.subjects(ctx)
-        status["queueSubject"] = subjects["jobs"]
-        status["resultsSubject"] = subjects["results"]
-    return Outcome(
+    outcome = Outcome(
         desired=desired,
         ready={k: v.ready for k, v in verdicts.items()},
         conditions=[
@@ -127,6 +125,38 @@ def compose(
         requirements={k: (namespace, v) for k, v in rotation.requirements(ctx).items()},
         warnings=[*_ungranted_tools(ctx), *ctx.added_warnings()],
     )
+    task_key = task_builder.task_key(desired)
+    if task_key is not None:
+        _task_outcome(outcome, ctx, task_key, verdicts[task_key])
+        return outcome
+    status["serviceEndpoint"] = f"http://{ctx.service_host}"
+    if spec.queue.engine == QueueEngine.NATS:
+        subjects = queue_builder.subjects(ctx)
+        status["queueSubject"] = subjects["jobs"]
+        status["resultsSubject"] = subjects["results"]
+    return outcome
+
+
+def _task_outcome(
+    outcome: Outcome, ctx: AgentContext, key: str, verdict: readiness.Verdict
+) -> None:
+    """Task mode: the Job's readiness, status.task, and a request for the Job's pods."""
+    job = outcome.desired[key]
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    run_labels = {
+        name: labels[name] for name in ("app.kubernetes.io/instance", task_builder.RUN_LABEL)
+    }
+    task = task_status.status(
+        job["metadata"]["name"],
+        ctx.observed.get(key),
+        ctx.required.get(task_status.PODS_REQUIREMENT) or [],
+    )
+    outcome.status["task"] = task
+    failed = task.get("phase") == task_status.Phase.FAILED
+    if failed:
+        outcome.status["phase"] = Phase.FAILED
+    outcome.conditions[-1] = conditions.task_ready(verdict, failed)
+    outcome.pod_requirements[task_status.PODS_REQUIREMENT] = (ctx.namespace, run_labels)
 
 
 def _ungranted_tools(ctx: AgentContext) -> list[str]:
@@ -151,6 +181,10 @@ def apply(outcome: Outcome, rsp: fnv1.RunFunctionResponse) -> None:
     for entry, (namespace, secret) in outcome.requirements.items():
         response.require_resources(
             rsp, entry, "v1", "Secret", match_name=secret, namespace=namespace
+        )
+    for entry, (namespace, labels) in outcome.pod_requirements.items():
+        response.require_resources(
+            rsp, entry, "v1", "Pod", match_labels=labels, namespace=namespace
         )
     response.set_conditions(rsp, *outcome.conditions)
     for text in outcome.warnings:

@@ -24,6 +24,7 @@ __all__ = [
     "policy_violated",
     "runtime_ready",
     "secrets_ready",
+    "task_ready",
 ]
 
 DEFINITION_RESOLVED = "DefinitionResolved"
@@ -50,6 +51,9 @@ class Reason:
     AVAILABLE = "DeploymentAvailable"
     UNAVAILABLE = "DeploymentUnavailable"
     NOT_COMPOSED = "RuntimeNotComposed"
+    TASK_SUCCEEDED = "TaskSucceeded"
+    TASK_NOT_DONE = "TaskNotDone"
+    TASK_FAILED = "TaskFailed"
 
 
 def _condition(typ: str, ok: bool, reason: str, message: str | None = None) -> Condition:
@@ -98,3 +102,11 @@ def runtime_ready(verdict: Verdict | None) -> Condition:
     if verdict.ready:
         return _condition(RUNTIME_READY, True, Reason.AVAILABLE)
     return _condition(RUNTIME_READY, False, Reason.UNAVAILABLE, str(verdict))
+
+
+def task_ready(verdict: Verdict, failed: bool) -> Condition:
+    """Task mode: follows the task's Job; ``failed`` says the Job failed (for good)."""
+    if verdict.ready:
+        return _condition(RUNTIME_READY, True, Reason.TASK_SUCCEEDED, str(verdict))
+    reason = Reason.TASK_FAILED if failed else Reason.TASK_NOT_DONE
+    return _condition(RUNTIME_READY, False, reason, str(verdict))

@@ -163,6 +163,27 @@ def deployment(obj: Observed) -> Verdict:
     return Verdict(True, AVAILABLE, f"{available}/{desired} replicas available")
 
 
+def job(obj: Observed) -> Verdict:
+    """Task mode's Job: ready once it completed; a failed Job says why (its condition).
+
+    FailureTarget is the controller's interim condition (Kubernetes 1.31+) before Failed,
+    while it terminates the pods.
+    """
+    if not _status(obj):
+        return Verdict(False, NO_STATUS, "no status yet")
+    for type_ in ("Failed", "FailureTarget"):
+        cond = _condition(obj, type_)
+        if _is_true(cond):
+            return Verdict(False, cond.get("reason") or type_, cond.get("message") or "")
+    cond = _condition(obj, "Complete")
+    if _is_true(cond):
+        return Verdict(True, "Complete", f"completed at {_status(obj).get('completionTime')}")
+    active = _status(obj).get("active") or 0
+    if active:
+        return Verdict(False, "Running", f"{active} pod(s) running")
+    return Verdict(False, "Pending", "no pod running yet")
+
+
 def horizontal_pod_autoscaler(obj: Observed) -> Verdict:
     """Ready when the HPA can read and scale its target (AbleToScale or ScalingActive True).
 
@@ -261,6 +282,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): always_ready,
     ("policy/v1", "PodDisruptionBudget"): always_ready,
     ("batch/v1", "CronJob"): always_ready,
+    ("batch/v1", "Job"): job,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): always_ready,
     # Its status (v0.93) lists the Prometheus workloads that loaded it, which an XAgent
     # cannot know to expect; loading is not readiness of the agent anyway.

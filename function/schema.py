@@ -65,6 +65,20 @@ _CEL_RULES: dict[str, list[dict[str, str]]] = {
             "rule": "!(has(self.definition) && has(self.definitionRef))",
             "message": "set at most one of definition or definitionRef",
         },
+        {
+            "rule": "has(self.task) == (has(self.mode) && self.mode == 'task')",
+            "message": "task: set task exactly when mode is task",
+        },
+        {
+            "rule": "!has(self.mode) || self.mode != 'task' || !has(self.triggers) "
+            "|| ((!has(self.triggers.schedules) || size(self.triggers.schedules) == 0) "
+            "&& (!has(self.triggers.subjects) || size(self.triggers.subjects) == 0))",
+            "message": "triggers: not with mode task (nothing reads the queue)",
+        },
+        {
+            "rule": "!has(self.mode) || self.mode != 'task' || !has(self.approvals)",
+            "message": "approvals: not with mode task (a task serves no API to decide on)",
+        },
     ],
     "Credentials": [
         {

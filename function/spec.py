@@ -27,6 +27,7 @@ __all__ = [
     "DURATION",
     "QUANTITY",
     "AgentBehavior",
+    "AgentMode",
     "AlertsSpec",
     "ApiAuthMode",
     "ApiAuthSpec",
@@ -59,6 +60,7 @@ __all__ = [
     "ScheduleTrigger",
     "SecretKeyRef",
     "SubjectTrigger",
+    "TaskSpec",
     "ToolGrant",
     "ToolKind",
     "TriggersSpec",
@@ -107,6 +109,13 @@ PositiveQuantity = Annotated[str, Field(pattern=QUANTITY), _quantity(positive=Tr
 """A Kubernetes quantity above 0 (a volume size, a memory limit)."""
 
 # --- enums ---------------------------------------------------------------------------------
+
+
+class AgentMode(StrEnum):
+    """How the agent runs: a long-running service, or one task."""
+
+    SERVICE = "service"
+    TASK = "task"
 
 
 class McpTransport(StrEnum):
@@ -1485,6 +1494,56 @@ class TriggersSpec(CamelModel):
         return self
 
 
+TASK_TIMEOUT_MAX_SECONDS = 7 * 86_400
+"""The longest a task may run; a Job's activeDeadlineSeconds is bounded to it."""
+
+
+def _task_timeout(text: str) -> str:
+    if units.duration_seconds(text) > TASK_TIMEOUT_MAX_SECONDS:
+        raise ValueError(f"{text!r}: at most 168h")
+    return text
+
+
+class TaskSpec(CamelModel):
+    """The one run of an XAgent in task mode (a Job running ``xagent-runtime task``)."""
+
+    input: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=32_768,
+            description="The user message the agent answers once (an env value of the Job's "
+            "pod, so bounded).",
+        ),
+    ]
+    thread_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Conversation the task continues; the task is its own thread when unset.",
+        ),
+    ] = None
+    retries: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=10,
+            description="Pods started again after a failure a retry may fix (a provider "
+            "outage, a lost connection): the Job's backoffLimit. A run that ended with a "
+            "result, or a bad configuration, is final.",
+        ),
+    ] = 2
+    timeout: Annotated[
+        Duration,
+        AfterValidator(_task_timeout),
+        Field(
+            description="How long the task may run, retries included (the Job's "
+            "activeDeadlineSeconds); at most 168h."
+        ),
+    ] = "1h"
+
+
 class XAgentSpec(CamelModel):
     """An AI agent: its graph, model, tools, policy tier and the infrastructure it runs on."""
 
@@ -1534,6 +1593,18 @@ class XAgentSpec(CamelModel):
     disruption: DisruptionSpec = DisruptionSpec()
     service_account: ServiceAccountSpec = ServiceAccountSpec()
     triggers: TriggersSpec = TriggersSpec()
+    mode: Annotated[
+        AgentMode,
+        Field(
+            description="service: a Deployment serving the queue and HTTP API; task: one Job "
+            "that answers spec.task.input once and reports in status.task. A task composes "
+            "no Deployment, Service, autoscaler, disruption budget, queue or monitoring, so "
+            "scaling, disruption, queue, api and observability.serviceMonitor are ignored.",
+        ),
+    ] = AgentMode.SERVICE
+    task: Annotated[
+        TaskSpec | None, Field(description="The task's input and limits; only with mode task.")
+    ] = None
     env: Annotated[
         list[EnvVar],
         Field(
@@ -1564,6 +1635,22 @@ class XAgentSpec(CamelModel):
         return self
 
     @model_validator(mode="after")
+    def _task_mode(self) -> XAgentSpec:
+        if (self.mode == AgentMode.TASK) != (self.task is not None):
+            raise ValueError("task: set task exactly when mode is task")
+        if self.mode != AgentMode.TASK:
+            return self
+        # A task's pod reads no queue and serves no API: a schedule's or subject's jobs
+        # would wait forever, and nobody could decide on an approval.
+        if self.triggers.schedules:
+            raise ValueError("triggers.schedules: not with mode task (nothing reads the queue)")
+        if self.triggers.subjects:
+            raise ValueError("triggers.subjects: not with mode task (nothing reads the queue)")
+        if self.approvals is not None:
+            raise ValueError("approvals: not with mode task (a task serves no API to decide on)")
+        return self
+
+    @model_validator(mode="after")
     def _approved_tools_granted(self) -> XAgentSpec:
         if self.approvals is None:
             return self
@@ -1574,6 +1661,39 @@ class XAgentSpec(CamelModel):
             if name not in granted:
                 raise ValueError(f"approvals.tools[{i}]: tool {name!r} is not granted")
         return self
+
+
+class TaskStatus(CamelModel):
+    """The task's run (mode task): from the Job's status and its pod's termination message."""
+
+    phase: Annotated[
+        str | None, Field(description="Pending, Running, Succeeded or Failed (the Job's).")
+    ] = None
+    job_name: Annotated[str | None, Field(description="The Job that runs the task.")] = None
+    start_time: Annotated[str | None, Field(description="When the Job started.")] = None
+    completion_time: Annotated[str | None, Field(description="When the Job succeeded.")] = None
+    reason: Annotated[str | None, Field(description="Why the Job failed (its reason).")] = None
+    message: Annotated[str | None, Field(description="The failure in words.")] = None
+    run_id: Annotated[
+        str | None, Field(description="The run record's job id in the agent's store.")
+    ] = None
+    output_ref: Annotated[
+        str | None,
+        Field(
+            description="Where the answer is: the run record (GET /runs/<runId> of a runtime "
+            "on the same database); also on the pod's stdout (kubectl logs job/<jobName>)."
+        ),
+    ] = None
+    result: Annotated[
+        str | None, Field(description="How the run ended: completed, failed, budget_exceeded.")
+    ] = None
+    input_tokens: Annotated[int | None, Field(description="Prompt tokens of the run.")] = None
+    output_tokens: Annotated[int | None, Field(description="Completion tokens.")] = None
+    total_tokens: Annotated[int | None, Field(description="Both together.")] = None
+    cost: Annotated[
+        float | None, Field(description="What the run cost in USD, when the price is known.")
+    ] = None
+    model: Annotated[str | None, Field(description="The model that answered.")] = None
 
 
 class XAgentStatus(CamelModel):
@@ -1594,3 +1714,4 @@ class XAgentStatus(CamelModel):
     definition_checksum: Annotated[
         str | None, Field(description="sha256 of the resolved definition.")
     ] = None
+    task: Annotated[TaskStatus | None, Field(description="The task's run (mode task).")] = None

@@ -7,12 +7,14 @@ environment describes (contract.env.TASK_ENV), keeps the run record in the agent
 (``GET /runs/<job id>``), prints the whole result as JSON on stdout and writes a short
 summary (contract.task.TaskSummary: status, tokens, cost, the run's reference) to the
 container's termination message, which the function reads into the XR's ``status.task``.
-Exit 0 when the agent completed, 1 when it did not (the Job records a failure; a retryable
-failure records nothing, so the Job's next pod tries again), 2 on bad configuration.
+Exit codes (contract.task): 0 the agent completed; 1 it did not, and the result is recorded;
+2 bad configuration; 3 a failure a retry may fix (nothing recorded: the Job's next pod tries
+again). The Job's podFailurePolicy fails the Job at once on 1 and 2.
 
-The job id is a pure function of the agent and the task (its input and thread): a pod the
-Job retries after the result was recorded, or a new Job for the same task, finds the result
-in the store and reports it without calling the model again.
+The job id is a pure function of the agent, the Job's run digest (TASK_ENV.RUN), the input
+and the thread: a pod the Job retries after the result was recorded finds the result in the
+store and reports it without calling the model again; a changed agent or task is a new Job,
+with a new run digest, and runs anew.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from pathlib import Path
 
 from contract import protected_env
 from contract.env import TASK_ENV
-from contract.task import ERROR_LIMIT, TaskSummary
+from contract.task import (
+    ERROR_LIMIT,
+    EXIT_BAD_CONFIG,
+    EXIT_COMPLETED,
+    EXIT_FAILED,
+    EXIT_RETRY,
+    TaskSummary,
+)
 from runtime.agent.files import DefinitionError
 from runtime.jobs import Job, JobInput, JobResult, JobStatus, Message, RetryableError
 from runtime.observability import configure_logging, shutdown_tracing
@@ -47,8 +56,10 @@ def task_job(settings: Settings, env: Mapping[str, str]) -> Job:
     if not text:
         raise ValueError(f"{TASK_ENV.INPUT}: the task's input is not set")
     thread = env.get(TASK_ENV.THREAD_ID) or None
-    # The same task (agent, input, thread) is the same job: its recorded result is reused.
-    digest = hashlib.sha256(f"{thread or ''}\0{text}".encode()).hexdigest()[:16]
+    run = env.get(TASK_ENV.RUN) or ""
+    # The same run (the Job: agent and task), input and thread is the same job: a retried
+    # pod reuses the recorded result.
+    digest = hashlib.sha256(f"{run}\0{thread or ''}\0{text}".encode()).hexdigest()[:16]
     return Job(
         job_id=f"task:{settings.agent_namespace}/{settings.agent_name}:{digest}",
         thread_id=thread,
@@ -109,7 +120,7 @@ def main(env: Mapping[str, str] | None = None, termination_log: Path = TERMINATI
     except (ConfigError, ValueError) as err:
         configure_logging("INFO")
         log.error("%s", err)
-        return 2
+        return EXIT_BAD_CONFIG
     configure_logging(settings.log_level)
     from runtime.startup import start_tracing
 
@@ -118,10 +129,10 @@ def main(env: Mapping[str, str] | None = None, termination_log: Path = TERMINATI
         result = asyncio.run(run_task(settings, job))
     except (ConfigError, DefinitionError) as err:
         log.error("%s", err)
-        return 2
+        return EXIT_BAD_CONFIG
     except RetryableError as err:
         log.error("the task failed and may succeed in the Job's next pod: %s", err)
-        return 1
+        return EXIT_RETRY
     finally:
         shutdown_tracing()
     try:
@@ -130,4 +141,4 @@ def main(env: Mapping[str, str] | None = None, termination_log: Path = TERMINATI
         log.warning("could not write the termination message: %s", err)
     sys.stdout.write(result.model_dump_json() + "\n")
     sys.stdout.flush()
-    return 0 if result.status == JobStatus.COMPLETED else 1
+    return EXIT_COMPLETED if result.status == JobStatus.COMPLETED else EXIT_FAILED

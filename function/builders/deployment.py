@@ -41,7 +41,9 @@ __all__ = [
     "build",
     "config_checksum",
     "container_env",
+    "runtime_container",
     "runtime_env",
+    "runtime_pod",
 ]
 
 KEY = "deployment"
@@ -102,6 +104,16 @@ def build(ctx: AgentContext) -> Desired:
             "spec": spec,
         }
     }
+
+
+def runtime_container(ctx: AgentContext) -> Manifest:
+    """The runtime container as the Deployment runs it (task mode's Job runs it too)."""
+    return _container(ctx, container_env(ctx), _env_from(ctx))
+
+
+def runtime_pod(ctx: AgentContext, container: Manifest) -> Manifest:
+    """The runtime pod's spec around ``container``: identity, security context, volumes."""
+    return _pod_spec(ctx, container)
 
 
 # --- env -----------------------------------------------------------------------------------

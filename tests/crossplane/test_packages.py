@@ -37,6 +37,7 @@ CORE_PLURALS = {
     "NetworkPolicy": "networkpolicies",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "CronJob": "cronjobs",
+    "Job": "jobs",
 }
 
 
@@ -166,8 +167,14 @@ def _composed_kinds() -> set[tuple[str, str]]:
 
 
 def test_rbac_grants_exactly_the_composed_kinds() -> None:
-    """All verbs on every composed kind, and nothing else (no Secrets, no unused groups)."""
-    role = yaml.safe_load(RBAC.read_text())
+    """All verbs on every composed kind, and nothing else (no Secrets, no unused groups);
+    read-only access to the pods task mode reads, and nothing else read-only."""
+    role, read = yaml.safe_load_all(RBAC.read_text())
+    assert read["kind"] == "ClusterRole"
+    assert read["metadata"]["labels"]["rbac.crossplane.io/aggregate-to-crossplane"] == "true"
+    assert read["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
     assert role["kind"] == "ClusterRole"
     assert role["metadata"]["labels"]["rbac.crossplane.io/aggregate-to-crossplane"] == "true"
     granted = {

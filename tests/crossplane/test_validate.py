@@ -131,7 +131,8 @@ def test_rendered_examples_are_valid(crossplane: Path, tmp_path: Path, name: str
         summary(out) == f"Total {n} resources: 0 missing schemas, {n} success cases, "
         "0 failure cases"
     )
-    assert "Kind=Deployment" in out, "core kinds are checked too"
+    core = "Kind=Job" if name == "task" else "Kind=Deployment"  # task mode runs a Job
+    assert core in out, "core kinds are checked too"
 
 
 def test_invalid_manifests_are_rejected(crossplane: Path, tmp_path: Path) -> None:
@@ -186,6 +187,49 @@ def test_env_sources_are_refused_by_the_xrd_as_by_the_function(
             XAgentSpec.model_validate(spec["spec"])
         assert message.split("Invalid value: ")[1] in str(err.value), name
     good = DATA / "env-sources-ok.yaml"
+    code, out = validate(crossplane, [XRD], [good], tmp_path / "cache-ok")
+    assert code == 0, out
+    XAgentSpec.model_validate(yaml.safe_load(good.read_text())["spec"])
+
+
+TASK_RULES = {
+    "task-mode-without-task": ("task: set task exactly when mode is task", "task: set task"),
+    "task-without-mode": ("task: set task exactly when mode is task", "task: set task"),
+    "task-with-service-mode": ("task: set task exactly when mode is task", "task: set task"),
+    "task-with-schedules": (
+        "triggers: not with mode task (nothing reads the queue)",
+        "triggers.schedules: not with mode task",
+    ),
+    "task-with-subjects": (
+        "triggers: not with mode task (nothing reads the queue)",
+        "triggers.subjects: not with mode task",
+    ),
+    "task-with-approvals": (
+        "approvals: not with mode task (a task serves no API to decide on)",
+        "approvals: not with mode task",
+    ),
+}
+
+
+def test_task_mode_is_refused_by_the_xrd_as_by_the_function(
+    crossplane: Path, tmp_path: Path
+) -> None:
+    """spec.mode and spec.task: the XRD's CEL rules refuse what the function refuses."""
+    bad = DATA / "task-mode.yaml"
+    code, out = validate(crossplane, [XRD], [bad], tmp_path / "cache")
+    assert code == 1
+    n = len(TASK_RULES)
+    assert (
+        summary(out)
+        == f"Total {n} resources: 0 missing schemas, 0 success cases, {n} failure cases"
+    )
+    for name, (cel, fragment) in TASK_RULES.items():
+        assert f"{name} : spec: Invalid value: {cel}" in out, (name, out)
+        spec = next(d for d in yaml.safe_load_all(bad.read_text()) if d["metadata"]["name"] == name)
+        with pytest.raises(ValidationError) as err:
+            XAgentSpec.model_validate(spec["spec"])
+        assert fragment in str(err.value), name
+    good = DATA / "task-mode-ok.yaml"
     code, out = validate(crossplane, [XRD], [good], tmp_path / "cache-ok")
     assert code == 0, out
     XAgentSpec.model_validate(yaml.safe_load(good.read_text())["spec"])

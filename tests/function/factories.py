@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from function.builders import ADDITIONS
+from function.builders import additions_for
 from function.builders.base import AgentContext, Manifest
 from function.input import Policy
 from function.spec import XAgentSpec
@@ -89,7 +89,7 @@ def make_ctx(
         definition=spec.definition,
         definition_id=definition_id,
         definition_checksum=hashlib.sha256(canonical.encode()).hexdigest(),
-        additions=ADDITIONS,
+        additions=additions_for(spec),
         policy=policy if policy is not None else Policy(),
         observed=dict(observed or {}),
     )

@@ -213,6 +213,7 @@ EMITTED_KINDS = [
     ("jetstream.nats.io/v1beta2", "Stream"),
     ("jetstream.nats.io/v1beta2", "Consumer"),
     ("keda.sh/v1alpha1", "ScaledObject"),
+    ("batch/v1", "Job"),
 ]
 
 

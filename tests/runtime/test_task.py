@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from contract.env import DATABASE_ENV, ENV, TASK_ENV
-from contract.task import TERMINATION_LIMIT, TaskSummary
+from contract.task import EXIT_RETRY, TERMINATION_LIMIT, TaskSummary
 from runtime import task
 from runtime.jobs import JobResult, JobStatus
 from runtime.settings import load_settings
@@ -84,7 +84,7 @@ def test_runs_once_records_and_reports(task_env, llm, tmp_path, capsys):
     assert len(llm.requests) == 1
 
 
-def test_another_input_is_another_job(task_env, llm, tmp_path, capsys):
+def test_another_input_or_run_is_another_job(task_env, llm, tmp_path, capsys):
     assert task.main(task_env, tmp_path / "log") == 0
     first = JobResult.model_validate_json(capsys.readouterr().out)
     changed = {**task_env, TASK_ENV.INPUT: "summarize the day"}
@@ -93,6 +93,11 @@ def test_another_input_is_another_job(task_env, llm, tmp_path, capsys):
     assert second.job_id != first.job_id
     assert second.output == "stub answer: summarize the day"
     assert len(llm.requests) == 2
+    # Another Job (a changed agent: another run digest) is another run of the same input.
+    assert task.main({**task_env, TASK_ENV.RUN: "0123456789"}, tmp_path / "log") == 0
+    third = JobResult.model_validate_json(capsys.readouterr().out)
+    assert third.job_id not in {first.job_id, second.job_id}
+    assert len(llm.requests) == 3
 
 
 def test_a_permanent_failure_is_recorded_and_not_retried(task_env, llm, tmp_path, monkeypatch):
@@ -111,11 +116,11 @@ def test_a_retryable_failure_records_no_result(task_env, llm, tmp_path, monkeypa
     # A provider outage: the pod fails without a result, so the Job's next pod tries again.
     monkeypatch.setenv(ENV.MODEL_NAME, "broken-model")
     termination = tmp_path / "log"
-    assert task.main(task_env, termination) == 1
+    assert task.main(task_env, termination) == EXIT_RETRY
     assert not termination.exists()
     calls = len(llm.requests)
     assert calls >= 1
-    assert task.main(task_env, termination) == 1
+    assert task.main(task_env, termination) == EXIT_RETRY
     assert len(llm.requests) > calls
 
 
