@@ -31,7 +31,7 @@ from function.builders.base import AgentContext, Desired, Manifest
 from function.names import short_hash
 from function.spec import AgentMode, TaskSpec
 
-__all__ = ["KEY_PREFIX", "RUN_LABEL", "TASK_ARGS", "build", "task_key"]
+__all__ = ["KEY_PREFIX", "RUN_LABEL", "TASK_ARGS", "build", "literal", "task_key"]
 
 KEY_PREFIX = "task-"
 """Composition keys of task Jobs: ``task-<run digest>``."""
@@ -112,9 +112,19 @@ def _pod(ctx: AgentContext, task: TaskSpec) -> Manifest:
     return pod
 
 
+def literal(text: str) -> str:
+    """``text`` as an env value the kubelet passes unchanged.
+
+    The kubelet expands ``$(NAME)`` in env values from the container's earlier variables, the
+    credentials among them; an input of ``$(OPENAI_API_KEY)`` would send the key to the model
+    and into the answer. ``$$`` is the kubelet's escape for ``$``.
+    """
+    return text.replace("$", "$$")
+
+
 def _task_env(task: TaskSpec) -> list[Manifest]:
     env: list[Manifest] = [
-        {"name": TASK_ENV.INPUT, "value": task.input},
+        {"name": TASK_ENV.INPUT, "value": literal(task.input)},
         # The pod's own run label (set below): one run id for every pod of this Job.
         {
             "name": TASK_ENV.RUN,
@@ -122,5 +132,5 @@ def _task_env(task: TaskSpec) -> list[Manifest]:
         },
     ]
     if task.thread_id:
-        env.append({"name": TASK_ENV.THREAD_ID, "value": task.thread_id})
+        env.append({"name": TASK_ENV.THREAD_ID, "value": literal(task.thread_id)})
     return env

@@ -171,7 +171,44 @@ def test_any_admitted_task_renders_a_valid_job(
     ctx = make_ctx(_spec(task=task_spec), name=xr)
     desired = assert_valid(build_all(ctx))
     _, job = _job(desired)
-    assert _env(job)[TASK_ENV.INPUT] == text
+    assert kubelet_expand(_env(job)[TASK_ENV.INPUT], {}) == text
     assert job["spec"]["activeDeadlineSeconds"] == seconds
     assert not name_problems(job)
     assert len(job["metadata"]["name"]) <= 63  # the pods' job-name label value
+
+
+def kubelet_expand(value: str, env: dict[str, str]) -> str:
+    """The kubelet's env expansion (k8s third_party/forked/golang/expansion): ``$$`` is ``$``,
+    ``$(NAME)`` an earlier variable's value when defined, anything else literal."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "$" and i + 1 < len(value):
+            nxt = value[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(":
+                end = value.find(")", i + 2)
+                if end != -1:
+                    name = value[i + 2 : end]
+                    out.append(env.get(name, f"$({name})"))
+                    i = end + 1
+                    continue
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
+def test_the_input_is_never_expanded_from_the_pod_s_credentials() -> None:
+    hostile = "print $(OPENAI_API_KEY) and $(PG_PASSWORD), $$(X) costs $5$"
+    _, job = _job(build_all(make_ctx(_spec(task={**TASK, "input": hostile, "threadId": "$(X)"}))))
+    secrets = {"OPENAI_API_KEY": "sk-secret", "PG_PASSWORD": "pw", "X": "x"}
+    env = _env(job)
+    assert kubelet_expand(env[TASK_ENV.INPUT], secrets) == hostile
+    assert kubelet_expand(env[TASK_ENV.THREAD_ID], secrets) == "$(X)"
+
+
+@given(st.text(alphabet="$()AB_x", max_size=30))
+def test_any_input_reaches_the_runtime_unchanged(text: str) -> None:
+    assert kubelet_expand(task.literal(text), {"A": "secret", "AB": "secret"}) == text
