@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -204,7 +205,11 @@ def _connect_failure(url: str, auth: NatsAuth, errors: list[Exception]) -> str:
     """Why enqueue could not connect, naming the credentials when the server wants some."""
     refused = next((e for e in errors if "authoriz" in str(e).lower()), None)
     if refused is None:
-        return f"cannot reach NATS at {url}: {errors[-1]}"
+        # The reported cause over the final "no servers available": a refused TLS handshake
+        # first (a retry after it may only see a broken pipe), else the last one reported.
+        tls = [e for e in errors if isinstance(e, ssl.SSLError)]
+        cause = tls[0] if tls else errors[-2] if len(errors) > 1 else errors[-1]
+        return f"cannot reach NATS at {url}: {cause!r}"
     if not auth.identity:
         sent = (
             f"no credentials were set (none of {QUEUE_ENV.USER}/{QUEUE_ENV.PASSWORD}, "

@@ -11,11 +11,14 @@ and consumer and runs a job. Without the credentials, or with wrong ones, it is 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -28,6 +31,7 @@ from function.builders import build_all
 from function.input import Policy
 from runtime.jobs import Job
 from runtime.queue import JetStreamOptions, JetStreamQueue
+from runtime.queue.nats_auth import NatsAuth
 from runtime.settings import ConfigError, load_settings
 from runtime.startup import nats_auth
 from tests.function.factories import make_ctx, make_spec
@@ -45,40 +49,131 @@ SEED = nkeys.encode_seed(b"\x07" * 32, nkeys.PREFIX_BYTE_USER)
 class NatsServer:
     url: str
     process: subprocess.Popen[bytes]
+    admin: dict[str, Any]
+    """nats.connect options of a user allowed to manage streams."""
 
 
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """nats-server -js requiring a password or an nkey, on a free loopback port."""
+def _serve(tmp_path: Path, config: str, admin: dict[str, Any]) -> Iterator[NatsServer]:
+    """nats-server -js with ``config`` on a free loopback port, stopped afterwards."""
     if shutil.which("nats-server") is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("nats-server is not installed (scripts/services.sh installs it)")
         pytest.skip("nats-server is not installed")
     port = free_port()
-    public = nkeys.from_seed(SEED).public_key.decode()
-    config = tmp_path / "nats.conf"
-    config.write_text(
+    path = tmp_path / "nats.conf"
+    path.write_text(
         f"""
 listen: 127.0.0.1:{port}
 jetstream {{ store_dir: "{tmp_path / "js"}" }}
-authorization {{
-  users = [
-    {{ user: "{USER}", password: "{PASSWORD}" }}
-    {{ nkey: "{public}" }}
-  ]
-}}
+{config}
 """
     )
     process = subprocess.Popen(
-        ["nats-server", "-c", str(config)],
+        ["nats-server", "-c", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "nats.log").open("wb"),
     )
     try:
-        yield NatsServer(f"nats://127.0.0.1:{port}", process)
+        yield NatsServer(f"nats://127.0.0.1:{port}", process, admin)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+_USERS = f"""
+authorization {{
+  users = [
+    {{ user: "{USER}", password: "{PASSWORD}" }}
+    {{ nkey: "{nkeys.from_seed(SEED).public_key.decode()}" }}
+  ]
+}}
+"""
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """nats-server -js requiring a password or an nkey, on a free loopback port."""
+    yield from _serve(tmp_path, _USERS, {"user": USER, "password": PASSWORD})
+
+
+@pytest.fixture
+def tls_nats_server(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, bytes]]]:
+    """The same users over mutual TLS: the server presents a certificate of a test CA and
+    requires a client certificate of it. Yields the server and the ``kubernetes.io/tls``
+    Secret's data (ca.crt, tls.crt, tls.key) for a client."""
+    pki = certificates()
+    files = {name: tmp_path / name for name in pki}
+    for name, data in pki.items():
+        files[name].write_bytes(data)
+    config = f"""
+tls {{
+  cert_file: "{files["server.crt"]}"
+  key_file: "{files["server.key"]}"
+  ca_file: "{files["ca.crt"]}"
+  verify: true
+}}
+{_USERS}
+"""
+    client = {"ca.crt": pki["ca.crt"], "tls.crt": pki["client.crt"], "tls.key": pki["client.key"]}
+    admin_tls = NatsAuth(
+        tls_ca_path=files["ca.crt"],
+        tls_cert_path=files["client.crt"],
+        tls_key_path=files["client.key"],
+    ).tls_context()
+    admin = {"user": USER, "password": PASSWORD, "tls": admin_tls}
+    for server in _serve(tmp_path, config, admin):
+        yield server, client
+
+
+def certificates() -> dict[str, bytes]:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def builder(subject: str, issuer: x509.Name, key: Any) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+        )
+
+    def pem(cert: x509.Certificate, key: Any) -> tuple[bytes, bytes]:
+        return cert.public_bytes(serialization.Encoding.PEM), key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        builder("xagent test CA", name("xagent test CA"), ca_key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    out = {"ca.crt": pem(ca, ca_key)[0]}
+    for role, usage, san in (
+        ("server", ExtendedKeyUsageOID.SERVER_AUTH, [x509.IPAddress(ip_address("127.0.0.1"))]),
+        ("client", ExtendedKeyUsageOID.CLIENT_AUTH, []),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = builder(f"xagent test {role}", ca.subject, key).add_extension(
+            x509.ExtendedKeyUsage([usage]), critical=False
+        )
+        if san:
+            cert = cert.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        out[f"{role}.crt"], out[f"{role}.key"] = pem(cert.sign(ca_key, hashes.SHA256()), key)
+    return out
 
 
 async def _listening(port: int) -> bool:
@@ -278,7 +373,7 @@ async def _stream_for(server: NatsServer, env: dict[str, str]) -> Any:
 
     port = int(server.url.rsplit(":", 1)[1])
     await wait_for(lambda: _listening(port), bool, within=TIMEOUT)
-    nc = await nats.connect(server.url, user=USER, password=PASSWORD, allow_reconnect=False)
+    nc = await nats.connect(server.url, allow_reconnect=False, **server.admin)
     js = nc.jetstream()
     stream = env[QUEUE_ENV.STREAM]
     await js.add_stream(name=stream, subjects=[env[QUEUE_ENV.JOBS_SUBJECT]])
@@ -353,3 +448,59 @@ async def test_scheduled_enqueue_without_its_mounted_seed_names_the_variable(
     assert f"{QUEUE_ENV.NKEY_SEED_PATH}: {env[QUEUE_ENV.NKEY_SEED_PATH]} is not a file" in (
         done.stderr
     )
+
+
+TLS_AUTH = {**PASSWORD_AUTH, "tls": {"secretName": "nats-tls"}}
+
+
+async def test_scheduled_job_over_mutual_tls(tls_nats_server, tmp_path) -> None:
+    """The CA and client certificate reach the enqueue pod as files of the TLS Secret."""
+    server, client = tls_nats_server
+    env = _cronjob_env(server.url, TLS_AUTH, tmp_path / "pod", **{"nats-tls": client})
+    assert {QUEUE_ENV.TLS_CA_PATH, QUEUE_ENV.TLS_CERT_PATH, QUEUE_ENV.TLS_KEY_PATH} <= set(env)
+    nc = await _stream_for(server, env)
+    try:
+        done = await enqueue(env)
+        assert done.returncode == 0, done.stderr
+        info = await nc.jetstream().stream_info(env[QUEUE_ENV.STREAM])
+        assert info.state.messages == 1
+    finally:
+        await nc.close()
+
+
+async def test_runtime_over_mutual_tls(tls_nats_server, names, scripted, tmp_path) -> None:
+    server, client = tls_nats_server
+    secrets = {**SECRETS, "nats-tls": client}
+    env = _rendered_env(server.url, TLS_AUTH, secrets, tmp_path / "pod")
+    assert QUEUE_ENV.TLS_CERT_PATH in env
+    queue = await _connect(_options(_settings(server.url, **env), names), scripted)
+    try:
+        await queue.start()
+        await queue.submit(make_job(job_id="tls-1"))
+        await wait_for(lambda: _ran(scripted), lambda n: n >= 1, within=TIMEOUT)
+    finally:
+        await queue.drain(1)
+
+
+async def test_scheduled_job_without_the_client_certificate_fails(
+    tls_nats_server, tmp_path
+) -> None:
+    """The server requires a client certificate; a CA alone (clientCertificate: false) is
+    refused, loudly, and nothing lands."""
+    server, client = tls_nats_server
+    auth = {**PASSWORD_AUTH, "tls": {"secretName": "nats-tls", "clientCertificate": False}}
+    env = _cronjob_env(server.url, auth, tmp_path / "pod", **{"nats-tls": client})
+    assert QUEUE_ENV.TLS_CERT_PATH not in env
+    nc = await _stream_for(server, env)
+    try:
+        done = await enqueue(env)
+        assert done.returncode == 1
+        # The cause (the refused handshake; a connection the server dropped mid-handshake),
+        # not nats-py's closing "no servers available for connection".
+        cause = r"SSL\w*Error|BrokenPipeError|ConnectionResetError"
+        assert re.search(rf"cannot reach NATS at {server.url}: ({cause})", done.stderr)
+        assert "Traceback" not in done.stderr
+        info = await nc.jetstream().stream_info(env[QUEUE_ENV.STREAM])
+        assert info.state.messages == 0
+    finally:
+        await nc.close()
