@@ -54,7 +54,8 @@ def status(job_name: str, job: Mapping[str, Any] | None, pods: Sequence[Any]) ->
     for field, key in (("start_time", "startTime"), ("completion_time", "completionTime")):
         if value := _text(job_status.get(key), 64):
             updates[field] = value
-    if (found := summary(pods)) is not None:
+    uid = _text(_mapping(_mapping(job).get("metadata")).get("uid"), 64)
+    if (found := summary([pod for pod in pods if _owned(pod, job_name, uid)])) is not None:
         updates |= {
             "run_id": found.job_id,
             "output_ref": found.output_ref,
@@ -81,6 +82,22 @@ def summary(pods: Sequence[Any]) -> TaskSummary | None:
     if not found:
         return None
     return max(found, key=lambda item: (item[0], item[1]))[2]
+
+
+def _owned(pod: Any, job_name: str, uid: str | None) -> bool:
+    """Whether the Job controls ``pod``: the labels the function asks for are the tenant's to
+    set on any pod, its controller reference names this Job (and its uid, once observed)."""
+    refs = _mapping(_mapping(pod).get("metadata")).get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else []:
+        ref = _mapping(ref)
+        if (
+            ref.get("controller") is True
+            and ref.get("kind") == "Job"
+            and ref.get("name") == job_name
+            and (uid is None or ref.get("uid") == uid)
+        ):
+            return True
+    return False
 
 
 def _pod_summary(pod: Mapping[str, Any]) -> TaskSummary | None:

@@ -61,6 +61,17 @@ def _pod(job: dict, message: str) -> dict:
             "labels": {
                 k: labels[k] for k in ("app.kubernetes.io/instance", task_builder.RUN_LABEL)
             },
+            # As the Job controller sets it: only the Job's own pods are read.
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": job["metadata"]["name"],
+                    "uid": job["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": {
             "restartPolicy": "Never",

@@ -41,11 +41,14 @@ def _job(*conds: tuple[str, str], **status: Any) -> dict[str, Any]:
     }
 
 
-def _pod(message: Any, created: str = "2026-01-01T00:00:00Z", name: str = "runtime") -> dict:
+def _pod(
+    message: Any, created: str = "2026-01-01T00:00:00Z", name: str = "runtime", job: str = "j"
+) -> dict:
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": "u", "controller": True}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"creationTimestamp": created},
+        "metadata": {"creationTimestamp": created, "ownerReferences": [owner]},
         "status": {
             "containerStatuses": [
                 {"name": name, "state": {"terminated": {"exitCode": 0, "message": message}}}
@@ -56,7 +59,7 @@ def _pod(message: Any, created: str = "2026-01-01T00:00:00Z", name: str = "runti
 
 def test_a_completed_job_reports_the_run() -> None:
     job = _job(("Complete", "CompletionsReached"), startTime="t0", completionTime="t1")
-    out = task_status.status("bot-task-x", job, [_pod(SUMMARY.to_json())])
+    out = task_status.status("bot-task-x", job, [_pod(SUMMARY.to_json(), job="bot-task-x")])
     assert out == {
         "phase": "Succeeded",
         "jobName": "bot-task-x",
@@ -212,7 +215,10 @@ def test_compose_asks_for_the_job_s_pods_and_reports_a_failure() -> None:
     failed = {key: {**job, **_job(("Failed", "BackoffLimitExceeded"))}}
     pods = {
         task_status.PODS_REQUIREMENT: [
-            _pod(SUMMARY.model_copy(update={"status": "failed"}).to_json())
+            _pod(
+                SUMMARY.model_copy(update={"status": "failed"}).to_json(),
+                job=job["metadata"]["name"],
+            )
         ]
     }
     out = _compose(failed, pods)
@@ -226,7 +232,8 @@ def test_compose_asks_for_the_job_s_pods_and_reports_a_failure() -> None:
     assert out.ready[key] is False
 
     done = {key: {**job, **_job(("Complete", "CompletionsReached"))}}
-    out = _compose(done, {task_status.PODS_REQUIREMENT: [_pod(SUMMARY.to_json())]})
+    pods = {task_status.PODS_REQUIREMENT: [_pod(SUMMARY.to_json(), job=job["metadata"]["name"])]}
+    out = _compose(done, pods)
     assert out.ready[key] is True
     assert out.status["task"]["outputTokens"] == 5
     [runtime] = [c for c in out.conditions if c.typ == conditions.RUNTIME_READY]
@@ -247,3 +254,21 @@ def test_the_status_schema_declares_status_task() -> None:
         "outputTokens",
         "cost",
     } <= props.keys()
+
+
+def test_only_the_job_s_own_pods_count() -> None:
+    """The labels the function selects by are anyone's to set: a pod the Job does not
+    control (another owner, no controller, another uid of the same name) is ignored."""
+    job = {**_job(("Complete", "x")), "metadata": {"name": "j", "uid": "u"}}
+    mine = _pod(SUMMARY.to_json())
+    assert task_status.status("j", job, [mine])["runId"] == SUMMARY.job_id
+    for owners in (
+        [],
+        [{"kind": "Job", "name": "j", "uid": "u"}],  # not the controller
+        [{"kind": "Job", "name": "other", "uid": "u", "controller": True}],
+        [{"kind": "Job", "name": "j", "uid": "old", "controller": True}],
+        [{"kind": "ReplicaSet", "name": "j", "uid": "u", "controller": True}],
+        "oops",
+    ):
+        forged = {**mine, "metadata": {"ownerReferences": owners}}
+        assert "runId" not in task_status.status("j", job, [forged]), owners
