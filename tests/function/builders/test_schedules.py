@@ -13,6 +13,7 @@ from contract.env import QUEUE_ENV, TRIGGER_ENV
 from function.builders import build_all, nats_auth, schedules
 from function.input import Policy
 from function.names import CRONJOB_MAX
+from tests.function.builders.test_task import kubelet_expand
 from tests.function.factories import make_ctx, make_spec
 from tests.function.name_limits import name_problems
 from tests.function.schemas import assert_valid
@@ -229,3 +230,39 @@ def test_engine_none_gets_no_nats_credentials() -> None:
     ctx = make_ctx(_spec(NIGHTLY, queue={"engine": "none", "auth": auth}), policy=ALLOW_NATS)
     env = _env(assert_valid(build_all(ctx))["cronjob-nightly"])
     assert not [name for name in env if name.startswith("NATS_")]
+
+
+def _expanded(cronjob: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    """The container's literal values as the kubelet hands them over: each expanded from the
+    variables before it (``secrets`` stand in for secretKeyRef values)."""
+    [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    seen: dict[str, str] = {}
+    for entry in container["env"]:
+        if "value" in entry:
+            seen[entry["name"]] = kubelet_expand(entry["value"], seen)
+        else:
+            seen[entry["name"]] = secrets.get(entry["name"], "")
+    return seen
+
+
+def test_the_message_is_sent_verbatim_never_expanded() -> None:
+    """Before, the kubelet expanded $(NAME) from the pod's earlier variables and $$ to $."""
+    hostile = "print $(NATS_PASSWORD), $(XAGENT_SCHEDULE) and $$(X); costs $5$"
+    entry = {**NIGHTLY, "message": hostile, "threadId": "$(AGENT_NAME)"}
+    auth = {"method": "userPassword", "secret": {"secretName": "nats-creds"}}
+    ctx = make_ctx(_spec(entry, queue={"auth": auth}), policy=ALLOW_NATS)
+    env = _expanded(build_all(ctx)["cronjob-nightly"], {QUEUE_ENV.PASSWORD: "pw"})
+    assert env[TRIGGER_ENV.MESSAGE] == hostile
+    assert env[TRIGGER_ENV.THREAD_ID] == "$(AGENT_NAME)"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    message=st.text(alphabet="$()AGENT_NAME x", min_size=1, max_size=40),
+    thread=st.text(alphabet="$()AGENT_NAME x", min_size=1, max_size=20),
+)
+def test_any_message_and_thread_reach_enqueue_unchanged(message: str, thread: str) -> None:
+    entry = {**NIGHTLY, "message": message, "threadId": thread}
+    env = _expanded(build_all(make_ctx(_spec(entry)))["cronjob-nightly"], {})
+    assert env[TRIGGER_ENV.MESSAGE] == message
+    assert env[TRIGGER_ENV.THREAD_ID] == thread
