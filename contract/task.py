@@ -64,5 +64,6 @@ report the same (the Job's podFailurePolicy fails the Job at once)."""
 EXIT_BAD_CONFIG: Final = 2
 """The configuration is wrong (a missing input, an invalid setting): final too."""
 EXIT_RETRY: Final = 3
-"""A failure a retry may fix (a provider outage, a lost connection); nothing is recorded,
-and the Job starts another pod while spec.task.retries allows."""
+"""A failure a retry may fix (a provider outage, a lost connection, a database still
+starting, anything unexpected); nothing is recorded, and the Job starts another pod while
+spec.task.retries allows."""

@@ -133,6 +133,11 @@ def main(env: Mapping[str, str] | None = None, termination_log: Path = TERMINATI
     except RetryableError as err:
         log.error("the task failed and may succeed in the Job's next pod: %s", err)
         return EXIT_RETRY
+    except Exception:
+        # A database still starting (the Job starts with it), a lost connection: Python's
+        # own exit code 1 would fail the Job for good (podFailurePolicy), so retry instead.
+        log.exception("the task failed unexpectedly; the Job's next pod tries again")
+        return EXIT_RETRY
     finally:
         shutdown_tracing()
     try:

@@ -156,3 +156,13 @@ def test_the_entrypoint_dispatches_task_and_names_a_missing_input(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert TASK_ENV.INPUT in done.stderr
+
+
+def test_an_unexpected_failure_is_retried_not_final(task_env, llm, tmp_path, monkeypatch):
+    """Only a recorded result (1) or a bad configuration (2) fails the Job for good; a
+    backend that is not there yet (the Job starts with its database) must not exit 1, which
+    Python uses for any uncaught exception. Here the store cannot be opened at all."""
+    monkeypatch.setenv(ENV.STATE_DIR, "/dev/null/state")
+    monkeypatch.delenv(DATABASE_ENV.URL, raising=False)
+    assert task.main(task_env, tmp_path / "log") == EXIT_RETRY
+    assert len(llm.requests) == 0
