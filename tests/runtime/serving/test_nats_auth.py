@@ -6,6 +6,11 @@ runtime container's environment and Secret volumes are materialised as the kubel
 (secretKeyRef values from a Secret's data, volumes as files under a temporary root), read
 through the runtime's real Settings, and its JetStream queue connects, creates its stream
 and consumer and runs a job. Without the credentials, or with wrong ones, it is refused.
+
+A schedule's enqueue pod goes the same way from the rendered CronJob: ``python -m runtime
+enqueue`` with the pod's env and files publishes a job that lands in the stream, against
+servers that require a password, an nkey, a token, or mutual TLS; without what the server
+requires it fails non-zero naming it.
 """
 
 from __future__ import annotations
@@ -94,6 +99,16 @@ authorization {{
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """nats-server -js requiring a password or an nkey, on a free loopback port."""
     yield from _serve(tmp_path, _USERS, {"user": USER, "password": PASSWORD})
+
+
+TOKEN = "s3cret-t0ken"
+
+
+@pytest.fixture
+def token_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """nats-server -js requiring a token (NATS takes a token or users, not both)."""
+    config = f'authorization {{ token: "{TOKEN}" }}'
+    yield from _serve(tmp_path, config, {"token": TOKEN})
 
 
 @pytest.fixture
@@ -502,5 +517,27 @@ async def test_scheduled_job_without_the_client_certificate_fails(
         assert "Traceback" not in done.stderr
         info = await nc.jetstream().stream_info(env[QUEUE_ENV.STREAM])
         assert info.state.messages == 0
+    finally:
+        await nc.close()
+
+
+async def test_scheduled_job_with_a_token(token_nats_server, tmp_path) -> None:
+    auth = {"method": "token", "secret": {"secretName": "nats-token"}}
+    secrets = {"nats-token": {"token": TOKEN.encode()}}
+    env = _cronjob_env(token_nats_server.url, auth, tmp_path, **secrets)
+    assert env[QUEUE_ENV.TOKEN] == TOKEN
+    nc = await _stream_for(token_nats_server, env)
+    try:
+        done = await enqueue(env)
+        assert done.returncode == 0, done.stderr
+        info = await nc.jetstream().stream_info(env[QUEUE_ENV.STREAM])
+        assert info.state.messages == 1
+        # The same pod without the token is refused, naming what is missing.
+        bare = {k: v for k, v in env.items() if k != QUEUE_ENV.TOKEN}
+        refused = await enqueue(bare)
+        assert refused.returncode == 1
+        assert f"none of {QUEUE_ENV.USER}/{QUEUE_ENV.PASSWORD}, {QUEUE_ENV.TOKEN}" in (
+            refused.stderr
+        )
     finally:
         await nc.close()
