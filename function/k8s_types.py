@@ -33,6 +33,8 @@ __all__ = [
     "EnvVarSource",
     "annotations",
     "as_kubernetes",
+    "env_literal",
+    "env_references",
     "labels",
 ]
 
@@ -177,3 +179,34 @@ labels = _check_map("label", check_values=True)
 """Validator of a label map: qualified-name keys, label values of at most 63 characters."""
 annotations = _check_map("annotation", check_values=False)
 """Validator of an annotation map: qualified-name keys."""
+
+
+# --- env value expansion -------------------------------------------------------------------
+
+
+def env_literal(text: str) -> str:
+    """``text`` as an env value the kubelet passes unchanged.
+
+    The kubelet expands ``$(NAME)`` in env values from the container's earlier variables, the
+    credentials among them; a tenant's ``$(OPENAI_API_KEY)`` in a prompt or task input would
+    send the key to the model and into the answer. ``$$`` is the kubelet's escape for ``$``.
+    """
+    return text.replace("$", "$$")
+
+
+def env_references(value: str) -> list[str]:
+    """The variable names the kubelet would expand in ``value`` (``$(NAME)``, not ``$$(``).
+
+    The grammar of k8s third_party/forked/golang/expansion: ``$$`` is a literal ``$``, and
+    ``$(`` up to the next ``)`` is a reference.
+    """
+    names, i = [], 0
+    while i < len(value) - 1:
+        if value[i] == "$" and value[i + 1] == "$":
+            i += 2
+        elif value[i] == "$" and value[i + 1] == "(" and (end := value.find(")", i + 2)) != -1:
+            names.append(value[i + 2 : end])
+            i = end + 1
+        else:
+            i += 1
+    return names

@@ -1162,6 +1162,19 @@ class EnvVar(CamelModel):
             raise ValueError("set value or valueFrom, not both")
         return self
 
+    @field_validator("value")
+    @classmethod
+    def _no_protected_references(cls, value: str | None) -> str | None:
+        # The kubelet expands $(NAME) from the container's earlier variables: a value could
+        # otherwise read the credentials and backends spec.env may not name.
+        for name in k8s_types.env_references(value or ""):
+            if protected_env.protected(name):
+                raise ValueError(
+                    f"$({name}) would read {name}, which is set by xagent (write $$ for a "
+                    "literal $)"
+                )
+        return value
+
     @field_validator("name")
     @classmethod
     def _not_protected(cls, name: str) -> str:

@@ -26,7 +26,7 @@ from contract import env as contract_env
 from contract import protected_env
 from contract.defaults import SHUTDOWN_GRACE_SECONDS
 from contract.env import ENV
-from function import rotation, units
+from function import k8s_types, rotation, units
 from function.builders.base import AgentContext, Desired, Manifest, Mount
 from function.spec import ApiAuthMode, ResourceList
 
@@ -144,7 +144,8 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.MODEL_TOP_P, model.top_p),
         (ENV.MODEL_API_VERSION, model.api_version),
         (ENV.MODEL_REGION, model.region),
-        (ENV.SYSTEM_PROMPT, spec.system_prompt),
+        # The tenant's text: never expanded from the pod's variables (k8s_types.env_literal).
+        (ENV.SYSTEM_PROMPT, spec.system_prompt and k8s_types.env_literal(spec.system_prompt)),
         (ENV.MAX_PARALLEL_SESSIONS, spec.concurrency.max_parallel_sessions),
         (ENV.MAX_CONTEXT_MESSAGES, spec.behavior.max_context_messages),
         (ENV.CONVERSATION_TTL_SECONDS, _whole_seconds(spec.behavior.conversation_ttl)),

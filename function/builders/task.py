@@ -28,6 +28,7 @@ from contract.task import EXIT_BAD_CONFIG, EXIT_FAILED
 from function import units
 from function.builders import deployment
 from function.builders.base import AgentContext, Desired, Manifest
+from function.k8s_types import env_literal as literal
 from function.names import short_hash
 from function.spec import AgentMode, TaskSpec
 
@@ -110,16 +111,6 @@ def _pod(ctx: AgentContext, task: TaskSpec) -> Manifest:
     pod["restartPolicy"] = "Never"
     pod.pop("topologySpreadConstraints", None)  # one pod; no pod-template-hash to match
     return pod
-
-
-def literal(text: str) -> str:
-    """``text`` as an env value the kubelet passes unchanged.
-
-    The kubelet expands ``$(NAME)`` in env values from the container's earlier variables, the
-    credentials among them; an input of ``$(OPENAI_API_KEY)`` would send the key to the model
-    and into the answer. ``$$`` is the kubelet's escape for ``$``.
-    """
-    return text.replace("$", "$$")
 
 
 def _task_env(task: TaskSpec) -> list[Manifest]:

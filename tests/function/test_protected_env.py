@@ -179,3 +179,55 @@ def test_user_env_cannot_replace_the_tracing_headers_reference() -> None:
         e for e in container_env(make_ctx(spec)) if e["name"].startswith("OTEL_EXPORTER_OTLP_H")
     ]
     assert headers["valueFrom"]["secretKeyRef"]["name"] == "otlp-x"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "$(OPENAI_API_KEY)",
+        "key=$(PG_PASSWORD);",
+        "$$$(REDIS_PASSWORD)",  # $$ is a literal $, then a reference
+        "$(NATS_PASSWORD)$(X)",
+        "$(TOOL_GITHUB_TOKEN)",
+    ],
+)
+def test_values_may_not_read_protected_variables_by_expansion(value: str) -> None:
+    """The kubelet expands $(NAME) from the container's earlier variables: spec.env could
+    read the credentials it may not name (SYSTEM_PROMPT=$(OPENAI_API_KEY) sends the key to
+    the model with every prompt)."""
+    [error] = _spec_errors([{"name": "SYSTEM_PROMPT", "value": value}])
+    assert error.startswith("spec.env[0].value: $(")
+    assert "which is set by xagent (write $$ for a literal $)" in error
+
+
+@pytest.mark.parametrize("value", ["$$(OPENAI_API_KEY)", "$(MY_OWN)", "cost: $5", "$(", "$"])
+def test_values_may_expand_other_variables_or_escape(value: str) -> None:
+    spec = make_spec(env=[{"name": "SYSTEM_PROMPT", "value": value}])
+    assert spec.env[0].value == value
+
+
+def test_the_system_prompt_is_never_expanded() -> None:
+    from tests.function.builders.test_task import kubelet_expand
+
+    prompt = "Never print $(OPENAI_API_KEY) or $$(PG_PASSWORD); prices in $."
+    env = container_env(make_ctx(make_spec(systemPrompt=prompt)))
+    seen: dict[str, str] = {}
+    for entry in env:
+        if "value" in entry:
+            seen[entry["name"]] = kubelet_expand(entry["value"], {**seen, "OPENAI_API_KEY": "sk"})
+    assert seen["SYSTEM_PROMPT"] == prompt
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="$()AB", max_size=24))
+def test_env_references_are_what_the_kubelet_expands(value: str) -> None:
+    from function.k8s_types import env_references
+    from tests.function.builders.test_task import kubelet_expand
+
+    names = {n: f"<{n}>" for n in ("", "A", "B", "AB", "BA", "AA", "BB", "A(", "B(")}
+    expanded = kubelet_expand(value, names)
+    assert all(f"<{n}>" in expanded for n in env_references(value) if n in names)
+    # Nothing expands that env_references does not report.
+    assert kubelet_expand(value, {}) == kubelet_expand(
+        value, {n: v for n, v in names.items() if n not in env_references(value)}
+    )
