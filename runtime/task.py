@@ -58,10 +58,10 @@ def task_job(settings: Settings, env: Mapping[str, str]) -> Job:
     thread = env.get(TASK_ENV.THREAD_ID) or None
     run = env.get(TASK_ENV.RUN) or ""
     # The same run (the Job: agent and task), input and thread is the same job: a retried
-    # pod reuses the recorded result.
+    # pod reuses the recorded result. No "/" in it: GET /runs/<job id> must reach it.
     digest = hashlib.sha256(f"{run}\0{thread or ''}\0{text}".encode()).hexdigest()[:16]
     return Job(
-        job_id=f"task:{settings.agent_namespace}/{settings.agent_name}:{digest}",
+        job_id=f"task:{settings.agent_namespace}:{settings.agent_name}:{digest}",
         thread_id=thread,
         input=JobInput(messages=[Message(role="user", content=text)]),
         metadata={"trigger": {"task": settings.agent_name}},

@@ -28,9 +28,9 @@ pytestmark = pytest.mark.controlplane
 
 DONE = "2026-01-01T00:00:09Z"
 SUMMARY = TaskSummary(
-    job_id="task:ns/release-notes:0123456789abcdef",
+    job_id="task:ns:release-notes:0123456789abcdef",
     status="completed",
-    output_ref="/runs/task:ns/release-notes:0123456789abcdef",
+    output_ref="/runs/task:ns:release-notes:0123456789abcdef",
     input_tokens=1204,
     output_tokens=388,
     total_tokens=1592,

@@ -19,9 +19,9 @@ from function.spec import TaskStatus
 from tests.function.factories import make_spec
 
 SUMMARY = TaskSummary(
-    job_id="task:agents/bot:0123456789abcdef",
+    job_id="task:agents:bot:0123456789abcdef",
     status="completed",
-    output_ref="/runs/task:agents/bot:0123456789abcdef",
+    output_ref="/runs/task:agents:bot:0123456789abcdef",
     input_tokens=12,
     output_tokens=5,
     total_tokens=17,

@@ -61,7 +61,7 @@ def test_runs_once_records_and_reports(task_env, llm, tmp_path, capsys):
     result = JobResult.model_validate_json(capsys.readouterr().out)
     assert result.status == JobStatus.COMPLETED
     assert result.output == "stub answer: summarize the night"
-    assert result.job_id.startswith("task:agents/nightly-report:")
+    assert result.job_id.startswith("task:agents:nightly-report:")
     summary = TaskSummary.model_validate_json(termination.read_text())
     assert summary.status == "completed"
     assert summary.output_ref == f"/runs/{result.job_id}"
