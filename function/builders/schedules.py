@@ -26,7 +26,7 @@ from contract.env import QUEUE_ENV, TRIGGER_ENV
 from function.builders import nats_auth, queue
 from function.builders.base import AgentContext, Desired, Manifest
 from function.builders.deployment import RUN_AS
-from function.builders.task import literal
+from function.k8s_types import env_literal
 from function.names import CRONJOB_MAX
 from function.spec import ApiAuthMode, QueueEngine, ScheduleTrigger
 
@@ -98,11 +98,11 @@ def _env(ctx: AgentContext, schedule: ScheduleTrigger) -> list[Manifest]:
         {"name": contract_env.ENV.AGENT_NAME, "value": ctx.name},
         {"name": contract_env.ENV.AGENT_NAMESPACE, "value": ctx.namespace},
         {"name": TRIGGER_ENV.SCHEDULE, "value": schedule.name},
-        # The tenant's text, escaped so the kubelet never expands $(NAME) in it (task.literal).
-        {"name": TRIGGER_ENV.MESSAGE, "value": literal(schedule.message)},
+        # The tenant's text, escaped: the kubelet expands no $(NAME) in it (env_literal).
+        {"name": TRIGGER_ENV.MESSAGE, "value": env_literal(schedule.message)},
     ]
     if schedule.thread_id:
-        env.append({"name": TRIGGER_ENV.THREAD_ID, "value": literal(schedule.thread_id)})
+        env.append({"name": TRIGGER_ENV.THREAD_ID, "value": env_literal(schedule.thread_id)})
     env.append(
         {
             "name": TRIGGER_ENV.JOB_NAME,

@@ -307,7 +307,12 @@ async def test_user_and_password_from_the_rendered_secret(
     auth = {"method": "userPassword", "secret": {"secretName": "nats-creds"}}
     env = _rendered_env(nats_server.url, auth, secrets, tmp_path)
     assert set(env) == {QUEUE_ENV.USER, QUEUE_ENV.PASSWORD}
-    queue = await _connect(_options(_settings(nats_server.url, **env), names), scripted)
+    await _runs_a_job(nats_server.url, env, names, scripted)
+
+
+async def _runs_a_job(url: str, env: dict[str, str], names: Any, scripted: Any) -> None:
+    """The runtime's queue, configured by ``env`` through its Settings, runs one job."""
+    queue = await _connect(_options(_settings(url, **env), names), scripted)
     try:
         await queue.start()
         await queue.submit(make_job(job_id="auth-1"))
@@ -488,13 +493,7 @@ async def test_runtime_over_mutual_tls(tls_nats_server, names, scripted, tmp_pat
     secrets = {**SECRETS, "nats-tls": client}
     env = _rendered_env(server.url, TLS_AUTH, secrets, tmp_path / "pod")
     assert QUEUE_ENV.TLS_CERT_PATH in env
-    queue = await _connect(_options(_settings(server.url, **env), names), scripted)
-    try:
-        await queue.start()
-        await queue.submit(make_job(job_id="tls-1"))
-        await wait_for(lambda: _ran(scripted), lambda n: n >= 1, within=TIMEOUT)
-    finally:
-        await queue.drain(1)
+    await _runs_a_job(server.url, env, names, scripted)
 
 
 async def test_scheduled_job_without_the_client_certificate_fails(
