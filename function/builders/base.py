@@ -13,10 +13,19 @@ from typing import Any
 
 from contract.definition import AgentDefinition
 from function.input import Policy
+from function.k8s_types import env_literal
 from function.names import DNS_LABEL_MAX, child_name, nats_token, root_name
 from function.spec import XAgentSpec
 
-__all__ = ["AgentContext", "Builder", "Desired", "Manifest", "Mount", "RuntimeAdditions"]
+__all__ = [
+    "AgentContext",
+    "Builder",
+    "Desired",
+    "Manifest",
+    "Mount",
+    "RuntimeAdditions",
+    "env_var",
+]
 
 Manifest = dict[str, Any]
 Desired = dict[str, Manifest]
@@ -25,6 +34,19 @@ Mount = tuple[Manifest, Manifest]
 """A pod volume and the runtime container's volumeMount of it."""
 
 PART_OF = "xagent"
+
+
+def env_var(name: str, value: str) -> Manifest:
+    """A container env entry whose value the container gets exactly as written.
+
+    The kubelet expands ``$(NAME)`` in env values from the container's earlier variables, so
+    a string written as is could become another variable's value: an endpoint of
+    ``https://a$(MODEL_NAME).openai.azure.com`` passes the policy's host pattern and then
+    names the host the model name spells. Every generated value goes through
+    ``k8s_types.env_literal``. An empty value is left out: EnvVar.value is ``omitempty``,
+    and the API server would store ``value: ""`` as no value, unlike the rendered object.
+    """
+    return {"name": name, "value": env_literal(value)} if value else {"name": name}
 
 
 def _nothing(_ctx: AgentContext) -> list[Any]:

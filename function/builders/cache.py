@@ -31,7 +31,7 @@ from contract.defaults import REDIS_PORT
 from contract.env import CACHE_ENV
 from function import units
 from function.builders import external_secrets
-from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions, env_var
 from function.names import DRAGONFLY_MAX
 from function.spec import CacheEngine
 
@@ -80,8 +80,8 @@ def cache_env(ctx: AgentContext) -> list[Manifest]:
     cache = ctx.spec.persistence.cache
     if _composed(ctx):
         return [
-            {"name": CACHE_ENV.HOST, "value": cache_host(ctx)},
-            {"name": CACHE_ENV.PORT, "value": str(REDIS_PORT)},
+            env_var(CACHE_ENV.HOST, cache_host(ctx)),
+            env_var(CACHE_ENV.PORT, str(REDIS_PORT)),
             _password_env(ctx, CACHE_ENV.PASSWORD),
         ]
     if cache.engine == CacheEngine.EXTERNAL and cache.external is not None:

@@ -26,8 +26,8 @@ from contract import env as contract_env
 from contract import protected_env
 from contract.defaults import SHUTDOWN_GRACE_SECONDS
 from contract.env import ENV
-from function import k8s_types, rotation, units
-from function.builders.base import AgentContext, Desired, Manifest, Mount
+from function import rotation, units
+from function.builders.base import AgentContext, Desired, Manifest, Mount, env_var
 from function.spec import ApiAuthMode, ResourceList
 
 __all__ = [
@@ -144,8 +144,7 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
         (ENV.MODEL_TOP_P, model.top_p),
         (ENV.MODEL_API_VERSION, model.api_version),
         (ENV.MODEL_REGION, model.region),
-        # The tenant's text: never expanded from the pod's variables (k8s_types.env_literal).
-        (ENV.SYSTEM_PROMPT, spec.system_prompt and k8s_types.env_literal(spec.system_prompt)),
+        (ENV.SYSTEM_PROMPT, spec.system_prompt),
         (ENV.MAX_PARALLEL_SESSIONS, spec.concurrency.max_parallel_sessions),
         (ENV.MAX_CONTEXT_MESSAGES, spec.behavior.max_context_messages),
         (ENV.CONVERSATION_TTL_SECONDS, _whole_seconds(spec.behavior.conversation_ttl)),
@@ -171,7 +170,7 @@ def runtime_env(ctx: AgentContext) -> list[Manifest]:
     # A protected variable is written even when unset (as "", which the runtime reads as
     # unset): otherwise an envFrom ConfigMap could supply it and slip past the policy check.
     return [
-        _env_entry(name, "" if value is None else _env_value(value))
+        env_var(name, "" if value is None else _env_value(value))
         for name, value in pairs
         if (value is not None and value != "") or name in PROTECTED_ENV
     ] + _tracing_headers_env(ctx)
@@ -191,20 +190,10 @@ def _tracing_headers_env(ctx: AgentContext) -> list[Manifest]:
     ]
 
 
-def _env_entry(name: str, value: str) -> Manifest:
-    """An env entry; an empty value is left out, as the API server stores it.
-
-    EnvVar.value is ``omitempty``: ``value: ""`` is stored as no value (which the container
-    sees as the empty string), so rendering it would make the stored object differ from the
-    rendered one (tests/controlplane).
-    """
-    return {"name": name, "value": value} if value else {"name": name}
-
-
 def _shadows(generated: list[Manifest]) -> list[Manifest]:
     """``""`` for each protected contract variable nothing generated, in name order."""
     have = {entry["name"] for entry in generated}
-    return [_env_entry(name, "") for name in sorted(PROTECTED_ENV - have)]
+    return [env_var(name, "") for name in sorted(PROTECTED_ENV - have)]
 
 
 def container_env(ctx: AgentContext) -> list[Manifest]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from contract import env as contract_env
 from contract.env import QUEUE_ENV
 from function.builders import external_secrets
-from function.builders.base import AgentContext, Desired, Manifest, Mount, RuntimeAdditions
+from function.builders.base import AgentContext, Desired, Manifest, Mount, RuntimeAdditions, env_var
 from function.spec import NatsAuthMethod, NatsSecretSource, QueueEngine
 
 __all__ = [
@@ -232,7 +232,7 @@ def _from(env: str, secret: str | None, key: str) -> Manifest:
 
 
 def _file(env: str, mount: str, file: str) -> Manifest:
-    return {"name": env, "value": f"{mount}/{file}"}
+    return env_var(env, f"{mount}/{file}")
 
 
 def _volume(name: str, secret: str | None, mount: str, keys: list[str]) -> Mount:

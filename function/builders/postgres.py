@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from contract.env import DATABASE_ENV
 from function.builders import backup
-from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions, env_var
 from function.names import CNPG_CLUSTER_MAX, nats_token
 from function.spec import DatabaseEngine
 
@@ -79,8 +79,8 @@ def database_env(ctx: AgentContext) -> list[Manifest]:
         # provider itself reaches the server on, e.g. a pooler in front of it.
         address = (
             [
-                {"name": DATABASE_ENV.HOST, "value": db.sql.host},
-                {"name": DATABASE_ENV.PORT, "value": str(db.sql.port)},
+                env_var(DATABASE_ENV.HOST, db.sql.host),
+                env_var(DATABASE_ENV.PORT, str(db.sql.port)),
             ]
             if db.sql.host
             else [
@@ -92,7 +92,7 @@ def database_env(ctx: AgentContext) -> list[Manifest]:
             *address,
             _secret_env(DATABASE_ENV.USER, secret, "username"),
             _secret_env(DATABASE_ENV.PASSWORD, secret, "password"),
-            {"name": DATABASE_ENV.DATABASE, "value": sql_database_name(ctx)},
+            env_var(DATABASE_ENV.DATABASE, sql_database_name(ctx)),
         ]
     if db.engine == DatabaseEngine.EXTERNAL and db.external is not None:
         return [_secret_env(DATABASE_ENV.URL, db.external.secret_name, db.external.key)]

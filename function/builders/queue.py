@@ -19,7 +19,7 @@ from contract import queue as queue_defaults
 from contract.env import QUEUE_ENV
 from function import units
 from function.builders import nats_auth
-from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions
+from function.builders.base import AgentContext, Desired, Manifest, RuntimeAdditions, env_var
 from function.spec import QueueEngine
 
 __all__ = [
@@ -60,14 +60,14 @@ def queue_env(ctx: AgentContext) -> list[Manifest]:
         return []
     subj = subjects(ctx)
     return [
-        {"name": QUEUE_ENV.URL, "value": queue.url},
-        {"name": QUEUE_ENV.STREAM, "value": ctx.stream_name},
-        {"name": QUEUE_ENV.CONSUMER, "value": ctx.consumer_name},
-        {"name": QUEUE_ENV.JOBS_SUBJECT, "value": subj["jobs"]},
-        {"name": QUEUE_ENV.RESULTS_SUBJECT, "value": subj["results"]},
-        {"name": QUEUE_ENV.DEAD_LETTER_SUBJECT, "value": subj["dead"]},
-        {"name": QUEUE_ENV.ACK_WAIT_SECONDS, "value": _number(units.seconds(queue.ack_wait))},
-        {"name": QUEUE_ENV.MAX_DELIVER, "value": str(queue.max_deliver)},
+        env_var(QUEUE_ENV.URL, queue.url),
+        env_var(QUEUE_ENV.STREAM, ctx.stream_name),
+        env_var(QUEUE_ENV.CONSUMER, ctx.consumer_name),
+        env_var(QUEUE_ENV.JOBS_SUBJECT, subj["jobs"]),
+        env_var(QUEUE_ENV.RESULTS_SUBJECT, subj["results"]),
+        env_var(QUEUE_ENV.DEAD_LETTER_SUBJECT, subj["dead"]),
+        env_var(QUEUE_ENV.ACK_WAIT_SECONDS, _number(units.seconds(queue.ack_wait))),
+        env_var(QUEUE_ENV.MAX_DELIVER, str(queue.max_deliver)),
     ]
 
 

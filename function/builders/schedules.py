@@ -24,9 +24,8 @@ from __future__ import annotations
 from contract import env as contract_env
 from contract.env import QUEUE_ENV, TRIGGER_ENV
 from function.builders import nats_auth, queue
-from function.builders.base import AgentContext, Desired, Manifest
+from function.builders.base import AgentContext, Desired, Manifest, env_var
 from function.builders.deployment import RUN_AS
-from function.k8s_types import env_literal
 from function.names import CRONJOB_MAX
 from function.spec import ApiAuthMode, QueueEngine, ScheduleTrigger
 
@@ -95,14 +94,13 @@ def _cronjob(ctx: AgentContext, schedule: ScheduleTrigger) -> Manifest:
 
 def _env(ctx: AgentContext, schedule: ScheduleTrigger) -> list[Manifest]:
     env: list[Manifest] = [
-        {"name": contract_env.ENV.AGENT_NAME, "value": ctx.name},
-        {"name": contract_env.ENV.AGENT_NAMESPACE, "value": ctx.namespace},
-        {"name": TRIGGER_ENV.SCHEDULE, "value": schedule.name},
-        # The tenant's text, escaped: the kubelet expands no $(NAME) in it (env_literal).
-        {"name": TRIGGER_ENV.MESSAGE, "value": env_literal(schedule.message)},
+        env_var(contract_env.ENV.AGENT_NAME, ctx.name),
+        env_var(contract_env.ENV.AGENT_NAMESPACE, ctx.namespace),
+        env_var(TRIGGER_ENV.SCHEDULE, schedule.name),
+        env_var(TRIGGER_ENV.MESSAGE, schedule.message),
     ]
     if schedule.thread_id:
-        env.append({"name": TRIGGER_ENV.THREAD_ID, "value": env_literal(schedule.thread_id)})
+        env.append(env_var(TRIGGER_ENV.THREAD_ID, schedule.thread_id))
     env.append(
         {
             "name": TRIGGER_ENV.JOB_NAME,
@@ -118,9 +116,9 @@ def _env(ctx: AgentContext, schedule: ScheduleTrigger) -> list[Manifest]:
         env += nats_auth.nats_env(ctx)
     else:
         url = f"http://{ctx.service_host}:{contract_env.HTTP_PORT}/"
-        env.append({"name": TRIGGER_ENV.AGENT_URL, "value": url})
+        env.append(env_var(TRIGGER_ENV.AGENT_URL, url))
         if _token_volume(ctx) is not None:
-            env.append({"name": TRIGGER_ENV.TOKEN_PATH, "value": f"{_AUTH_MOUNT}/{_TOKEN_FILE}"})
+            env.append(env_var(TRIGGER_ENV.TOKEN_PATH, f"{_AUTH_MOUNT}/{_TOKEN_FILE}"))
     return env
 
 

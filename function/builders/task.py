@@ -27,12 +27,11 @@ from contract.env import TASK_ENV
 from contract.task import EXIT_BAD_CONFIG, EXIT_FAILED
 from function import units
 from function.builders import deployment
-from function.builders.base import AgentContext, Desired, Manifest
-from function.k8s_types import env_literal as literal
+from function.builders.base import AgentContext, Desired, Manifest, env_var
 from function.names import short_hash
 from function.spec import AgentMode, TaskSpec
 
-__all__ = ["KEY_PREFIX", "RUN_LABEL", "TASK_ARGS", "build", "literal", "task_key"]
+__all__ = ["KEY_PREFIX", "RUN_LABEL", "TASK_ARGS", "build", "task_key"]
 
 KEY_PREFIX = "task-"
 """Composition keys of task Jobs: ``task-<run digest>``."""
@@ -115,7 +114,7 @@ def _pod(ctx: AgentContext, task: TaskSpec) -> Manifest:
 
 def _task_env(task: TaskSpec) -> list[Manifest]:
     env: list[Manifest] = [
-        {"name": TASK_ENV.INPUT, "value": literal(task.input)},
+        env_var(TASK_ENV.INPUT, task.input),
         # The pod's own run label (set below): one run id for every pod of this Job.
         {
             "name": TASK_ENV.RUN,
@@ -123,5 +122,5 @@ def _task_env(task: TaskSpec) -> list[Manifest]:
         },
     ]
     if task.thread_id:
-        env.append({"name": TASK_ENV.THREAD_ID, "value": literal(task.thread_id)})
+        env.append(env_var(TASK_ENV.THREAD_ID, task.thread_id))
     return env

@@ -207,7 +207,7 @@ def test_values_may_expand_other_variables_or_escape(value: str) -> None:
 
 
 def test_the_system_prompt_is_never_expanded() -> None:
-    from tests.function.builders.test_task import kubelet_expand
+    from tests.function.kubelet import expand as kubelet_expand
 
     prompt = "Never print $(OPENAI_API_KEY) or $$(PG_PASSWORD); prices in $."
     env = container_env(make_ctx(make_spec(systemPrompt=prompt)))
@@ -222,7 +222,7 @@ def test_the_system_prompt_is_never_expanded() -> None:
 @given(st.text(alphabet="$()AB", max_size=24))
 def test_env_references_are_what_the_kubelet_expands(value: str) -> None:
     from function.k8s_types import env_references
-    from tests.function.builders.test_task import kubelet_expand
+    from tests.function.kubelet import expand as kubelet_expand
 
     names = {n: f"<{n}>" for n in ("", "A", "B", "AB", "BA", "AA", "BB", "A(", "B(")}
     expanded = kubelet_expand(value, names)

@@ -13,8 +13,8 @@ from contract.env import QUEUE_ENV, TRIGGER_ENV
 from function.builders import build_all, nats_auth, schedules
 from function.input import Policy
 from function.names import CRONJOB_MAX
-from tests.function.builders.test_task import kubelet_expand
 from tests.function.factories import make_ctx, make_spec
+from tests.function.kubelet import expand as kubelet_expand
 from tests.function.name_limits import name_problems
 from tests.function.schemas import assert_valid
 

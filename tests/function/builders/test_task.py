@@ -14,7 +14,9 @@ from contract.env import QUEUE_ENV, TASK_ENV
 from contract.task import EXIT_BAD_CONFIG, EXIT_FAILED
 from function import rotation
 from function.builders import SERVICE_ONLY, build_all, task
+from function.builders.base import env_var
 from tests.function.factories import make_ctx, make_spec
+from tests.function.kubelet import expand as kubelet_expand
 from tests.function.name_limits import name_problems
 from tests.function.schemas import assert_valid
 
@@ -177,29 +179,6 @@ def test_any_admitted_task_renders_a_valid_job(
     assert len(job["metadata"]["name"]) <= 63  # the pods' job-name label value
 
 
-def kubelet_expand(value: str, env: dict[str, str]) -> str:
-    """The kubelet's env expansion (k8s third_party/forked/golang/expansion): ``$$`` is ``$``,
-    ``$(NAME)`` an earlier variable's value when defined, anything else literal."""
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "$" and i + 1 < len(value):
-            nxt = value[i + 1]
-            if nxt == "$":
-                out.append("$")
-                i += 2
-                continue
-            if nxt == "(":
-                end = value.find(")", i + 2)
-                if end != -1:
-                    name = value[i + 2 : end]
-                    out.append(env.get(name, f"$({name})"))
-                    i = end + 1
-                    continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
-
-
 def test_the_input_is_never_expanded_from_the_pod_s_credentials() -> None:
     hostile = "print $(OPENAI_API_KEY) and $(PG_PASSWORD), $$(X) costs $5$"
     _, job = _job(build_all(make_ctx(_spec(task={**TASK, "input": hostile, "threadId": "$(X)"}))))
@@ -211,4 +190,6 @@ def test_the_input_is_never_expanded_from_the_pod_s_credentials() -> None:
 
 @given(st.text(alphabet="$()AB_x", max_size=30))
 def test_any_input_reaches_the_runtime_unchanged(text: str) -> None:
-    assert kubelet_expand(task.literal(text), {"A": "secret", "AB": "secret"}) == text
+    assert (
+        kubelet_expand(env_var("X", text).get("value", ""), {"A": "secret", "AB": "secret"}) == text
+    )
