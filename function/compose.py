@@ -155,7 +155,10 @@ def _task_outcome(
     failed = task.get("phase") == task_status.Phase.FAILED
     if failed:
         outcome.status["phase"] = Phase.FAILED
-    outcome.conditions[-1] = conditions.task_ready(verdict, failed)
+    outcome.conditions = [
+        conditions.task_ready(verdict, failed) if c.typ == conditions.RUNTIME_READY else c
+        for c in outcome.conditions
+    ]
     outcome.pod_requirements[task_status.PODS_REQUIREMENT] = (ctx.namespace, run_labels)
 
 
