@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -80,6 +81,18 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # must not change what a test sees.
     for name in _RUNTIME_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    # The runtime's entry points (task.main, enqueue.main) configure logging as in their pod:
+    # the root logger's only handler then writes to this test's captured stderr, closed after
+    # it; later tests must not log into it.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

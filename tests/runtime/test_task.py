@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,17 +24,6 @@ from tests.runtime.conftest import DEFINITIONS, STUB_MODEL
 from tests.runtime.stub_llm import COMPLETION_TOKENS, StubLLM
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    # task.main configures logging as in its pod: the root logger's only handler writes to
-    # this test's captured stderr, closed after it; later tests must not log into it.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

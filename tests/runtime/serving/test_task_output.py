@@ -4,8 +4,6 @@ the summary's ``outputRef`` (real Postgres, Redis and NATS; the stub LLM)."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,17 +13,6 @@ from contract.env import TASK_ENV
 from contract.task import TaskSummary
 from runtime import task
 from tests.runtime.serving.conftest import TIMEOUT
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    # task.main configures logging as in its pod: the root logger's only handler writes to
-    # this test's captured stderr, closed after it; later tests must not log into it.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 async def test_the_output_ref_is_served_by_a_runtime_on_the_same_database(
