@@ -41,6 +41,8 @@ __all__ = [
     "build",
     "config_checksum",
     "container_env",
+    "container_security_context",
+    "pod_security_context",
     "runtime_container",
     "runtime_env",
     "runtime_pod",
@@ -114,6 +116,29 @@ def runtime_container(ctx: AgentContext) -> Manifest:
 def runtime_pod(ctx: AgentContext, container: Manifest) -> Manifest:
     """The runtime pod's spec around ``container``: identity, security context, volumes."""
     return _pod_spec(ctx, container)
+
+
+def pod_security_context() -> Manifest:
+    """The restricted Pod Security Standard for every pod the function composes around the
+    runtime image (the runtime, a schedule's enqueue, a task): the distroless ``nonroot``
+    user, and its group for Secret files mounted 0440 (nats_auth)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> Manifest:
+    """The restricted Pod Security Standard for the runtime image's container."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 # --- env -----------------------------------------------------------------------------------
@@ -334,12 +359,7 @@ def _container(ctx: AgentContext, env: list[Manifest], env_from: list[Manifest])
         "startupProbe": _probe("/health", period=5, failures=24),  # up to 2 minutes to start
         "livenessProbe": _probe("/health", period=10, failures=3),
         "readinessProbe": _probe("/ready", period=10, failures=3, timeout=5),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security_context(),
     }
     resources = _resources(ctx)
     if resources:
@@ -355,14 +375,7 @@ def _pod_spec(ctx: AgentContext, container: Manifest) -> Manifest:
         # namespace; one named redis or pg would clobber REDIS_PORT or PG_PORT.
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-        # The restricted Pod Security Standard.
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         # Replicas on different nodes when the scheduler can, so a node loss takes one.
         "topologySpreadConstraints": [
             {

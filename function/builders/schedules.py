@@ -25,7 +25,7 @@ from contract import env as contract_env
 from contract.env import QUEUE_ENV, TRIGGER_ENV
 from function.builders import nats_auth, queue
 from function.builders.base import AgentContext, Desired, Manifest, env_var
-from function.builders.deployment import RUN_AS
+from function.builders.deployment import container_security_context, pod_security_context
 from function.names import CRONJOB_MAX
 from function.spec import ApiAuthMode, QueueEngine, ScheduleTrigger
 
@@ -161,12 +161,7 @@ def _pod_spec(ctx: AgentContext, schedule: ScheduleTrigger) -> Manifest:
             "requests": {"cpu": "10m", "memory": "64Mi"},
             "limits": {"memory": "256Mi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security_context(),
     }
     mounts = nats_auth.nats_mounts(ctx)
     volume = _token_volume(ctx)
@@ -179,14 +174,7 @@ def _pod_spec(ctx: AgentContext, schedule: ScheduleTrigger) -> Manifest:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Never",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            # Secret files are mode 0440 (nats_auth): readable through the pod's group.
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security_context(),
         "containers": [container],
     }
     if mounts:

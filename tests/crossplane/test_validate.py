@@ -168,28 +168,38 @@ ENV_RULES = {
 }
 
 
-def test_env_sources_are_refused_by_the_xrd_as_by_the_function(
-    crossplane: Path, tmp_path: Path
+def _refused_by_the_xrd_as_by_the_function(
+    crossplane: Path, tmp_path: Path, stem: str, rules: dict[str, tuple[str, str]]
 ) -> None:
-    """The XRD's CEL rules refuse each env/envFrom the function refuses, with its message."""
-    bad = DATA / "env-sources.yaml"
+    """``<stem>.yaml`` holds one XAgent per rule name: crossplane's validation (the XRD's
+    CEL rules) prints the rule's line for it and the function's model raises with the rule's
+    fragment; every XAgent of ``<stem>-ok.yaml`` passes both."""
+    bad = DATA / f"{stem}.yaml"
     code, out = validate(crossplane, [XRD], [bad], tmp_path / "cache")
     assert code == 1
-    n = len(ENV_RULES)
+    n = len(rules)
     assert (
         summary(out)
         == f"Total {n} resources: 0 missing schemas, 0 success cases, {n} failure cases"
     )
-    for name, message in ENV_RULES.items():
-        assert f"{name} : {message}" in out, name
+    for name, (line, fragment) in rules.items():
+        assert f"{name} : {line}" in out, (name, out)
         spec = next(d for d in yaml.safe_load_all(bad.read_text()) if d["metadata"]["name"] == name)
         with pytest.raises(ValidationError) as err:
             XAgentSpec.model_validate(spec["spec"])
-        assert message.split("Invalid value: ")[1] in str(err.value), name
-    good = DATA / "env-sources-ok.yaml"
+        assert fragment in str(err.value), name
+    good = DATA / f"{stem}-ok.yaml"
     code, out = validate(crossplane, [XRD], [good], tmp_path / "cache-ok")
     assert code == 0, out
     XAgentSpec.model_validate(yaml.safe_load(good.read_text())["spec"])
+
+
+def test_env_sources_are_refused_by_the_xrd_as_by_the_function(
+    crossplane: Path, tmp_path: Path
+) -> None:
+    """The XRD's CEL rules refuse each env/envFrom the function refuses, with its message."""
+    rules = {name: (line, line.split("Invalid value: ")[1]) for name, line in ENV_RULES.items()}
+    _refused_by_the_xrd_as_by_the_function(crossplane, tmp_path, "env-sources", rules)
 
 
 TASK_RULES = {
@@ -215,21 +225,5 @@ def test_task_mode_is_refused_by_the_xrd_as_by_the_function(
     crossplane: Path, tmp_path: Path
 ) -> None:
     """spec.mode and spec.task: the XRD's CEL rules refuse what the function refuses."""
-    bad = DATA / "task-mode.yaml"
-    code, out = validate(crossplane, [XRD], [bad], tmp_path / "cache")
-    assert code == 1
-    n = len(TASK_RULES)
-    assert (
-        summary(out)
-        == f"Total {n} resources: 0 missing schemas, 0 success cases, {n} failure cases"
-    )
-    for name, (cel, fragment) in TASK_RULES.items():
-        assert f"{name} : spec: Invalid value: {cel}" in out, (name, out)
-        spec = next(d for d in yaml.safe_load_all(bad.read_text()) if d["metadata"]["name"] == name)
-        with pytest.raises(ValidationError) as err:
-            XAgentSpec.model_validate(spec["spec"])
-        assert fragment in str(err.value), name
-    good = DATA / "task-mode-ok.yaml"
-    code, out = validate(crossplane, [XRD], [good], tmp_path / "cache-ok")
-    assert code == 0, out
-    XAgentSpec.model_validate(yaml.safe_load(good.read_text())["spec"])
+    rules = {n: (f"spec: Invalid value: {cel}", frag) for n, (cel, frag) in TASK_RULES.items()}
+    _refused_by_the_xrd_as_by_the_function(crossplane, tmp_path, "task-mode", rules)
